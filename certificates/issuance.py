@@ -1,0 +1,323 @@
+"""Issuance pipeline: validate -> assign id -> render -> seal -> store (pending) -> anchor.
+
+Crash safety rests on two facts:
+  * a certificate is stored as `pending`, with its sealed PDF, before anything is sent to the
+    ledger, so a crash after sealing loses nothing;
+  * anchoring is idempotent on the ledger (same id + same digest is a no-op that returns the
+    original receipt), so re-sending a pending certificate after a crash anchors nothing twice.
+`anchor_pending()` is that re-send; the server runs it at start-up and periodically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from itertools import islice
+from typing import Any
+
+from ledger import AnchorEntry, AnchorReceipt, Ledger, LedgerError, LedgerRefused, LedgerUnavailable
+
+from .agencies import agency as agency_info
+from .errors import AgencyNotAllowed, CertificateError, LedgerUnavailableError, RevocationRefused
+from .holder_key import HolderKey
+from .ids import CertificateId, new_verification_token, token_digest
+from .production import ProduceJob, Produced, Producer
+from .store import PENDING, CertificateRow, Store
+from .types import CERTIFICATE_TYPES, CertificateDataError, CertificateType, FieldError, validate
+from .values import subject_of, holder_identifier_of, validity_of
+
+__all__ = ["BatchRowError", "BatchValidationError", "IssuanceService", "Issued"]
+
+log = logging.getLogger("certledger.issuance")
+
+ANCHOR_CHUNK = 500
+
+# Test hook for the crash-safety end-to-end test: exits the process hard right after the sealed
+# certificates are stored and before they are anchored, exactly like a power cut there would.
+_CRASH_POINT = "CERTLEDGER_TEST_CRASH_AFTER_STORE"
+
+
+@dataclass(frozen=True)
+class Issued:
+    cert_id: str
+    cert_type: str
+    agency: str
+    verify_url: str
+    sealed_digest: str
+    anchored: bool
+    tx_id: str | None
+    block: int | None
+    pdf: bytes
+
+    def __repr__(self) -> str:
+        # The verify URL carries the verification token: keep it out of reprs.
+        return f"Issued(cert_id={self.cert_id!r}, anchored={self.anchored})"
+
+
+@dataclass(frozen=True)
+class BatchRowError:
+    row: int  # 1-based data row number
+    errors: tuple[FieldError, ...]
+
+
+class BatchValidationError(CertificateError):
+    def __init__(self, rows: Sequence[BatchRowError]) -> None:
+        self.rows = tuple(rows)
+        first = rows[0]
+        detail = "; ".join(f"{e.field}: {e.message_en}" for e in first.errors)
+        super().__init__(
+            f"{len(rows)} row(s) are invalid, nothing was issued; first: row {first.row}: {detail}"
+        )
+
+
+class IssuanceService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        ledger: Ledger,
+        producer: Producer,
+        holder_key: HolderKey,
+        base_url: str,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._producer = producer
+        self._holder_key = holder_key
+        self._base_url = base_url.rstrip("/")
+        self._clock = clock or (lambda: datetime.now(UTC))
+        # One anchoring pass at a time in this process; the ledger itself serialises processes.
+        self._anchor_lock = threading.Lock()
+
+    # -- issuing -------------------------------------------------------------------------------
+
+    def check_allowed(self, agency: str, cert_type: str) -> CertificateType:
+        ctype = CERTIFICATE_TYPES.get(cert_type)
+        if ctype is None:
+            known = ", ".join(sorted(CERTIFICATE_TYPES))
+            raise AgencyNotAllowed(f"unknown certificate type {cert_type!r}; known types: {known}")
+        agency_info(agency)  # raises for an unknown agency
+        if ctype.agency != agency:
+            raise AgencyNotAllowed(
+                f"agency {agency!r} may not issue {cert_type!r} (issued by {ctype.agency!r})"
+            )
+        return ctype
+
+    def issue(self, agency: str, cert_type: str, data: Mapping[str, object]) -> Issued:
+        ctype = self.check_allowed(agency, cert_type)
+        validated = validate(cert_type, data)  # raises CertificateDataError (-> 422)
+        return self._issue_validated(agency, ctype, [validated.values])[0]
+
+    def validate_batch(self, cert_type: str, rows: Iterable[Mapping[str, object]]) -> list[Mapping[str, Any]]:
+        good: list[Mapping[str, Any]] = []
+        bad: list[BatchRowError] = []
+        for n, row in enumerate(rows, start=1):
+            try:
+                good.append(validate(cert_type, row).values)
+            except CertificateDataError as exc:
+                bad.append(BatchRowError(n, tuple(exc.errors)))
+        if bad:
+            raise BatchValidationError(bad)
+        return good
+
+    def issue_batch(
+        self,
+        agency: str,
+        cert_type: str,
+        rows: Iterable[Mapping[str, object]],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Issued]:
+        """Validates every row first (all-or-nothing), then issues in anchored chunks."""
+        ctype = self.check_allowed(agency, cert_type)
+        values = self.validate_batch(cert_type, rows)
+        return self._issue_validated(agency, ctype, values, progress=progress)
+
+    def _issue_validated(
+        self,
+        agency: str,
+        ctype: CertificateType,
+        values: Sequence[Mapping[str, Any]],
+        *,
+        progress: Callable[[int], None] | None = None,
+    ) -> list[Issued]:
+        info = agency_info(agency)
+        now = self._clock()
+        jobs: list[ProduceJob] = []
+        tokens: dict[str, str] = {}
+        for v in values:
+            cid = self._new_id(ctype, agency, now.year)
+            token = new_verification_token()
+            tokens[cid] = token
+            jobs.append(
+                ProduceJob(
+                    cert_id=cid,
+                    cert_type=ctype.code,
+                    agency=agency,
+                    values=v,
+                    verify_url=f"{self._base_url}/v/{cid}?t={token}",
+                    issuer_name_zh=info.name_zh,
+                    issuer_name_en=info.name_en,
+                    issued_at=now.date(),
+                )
+            )
+        by_id = {j.cert_id: j for j in jobs}
+        issued: list[Issued] = []
+        produced_iter = self._producer.produce(jobs)
+        while chunk := list(islice(produced_iter, ANCHOR_CHUNK)):
+            rows = [self._row(by_id[p.cert_id], ctype, p, tokens[p.cert_id], now) for p in chunk]
+            self._store.add_pending(rows)
+            if os.environ.get(_CRASH_POINT) == "1":
+                os._exit(137)
+            receipts = self._anchor_rows(rows)
+            for p, row in zip(chunk, rows, strict=True):
+                r = receipts.get(row.id)
+                issued.append(
+                    Issued(
+                        cert_id=row.id,
+                        cert_type=ctype.code,
+                        agency=agency,
+                        verify_url=by_id[row.id].verify_url,
+                        sealed_digest=p.sealed_digest,
+                        anchored=r is not None,
+                        tx_id=r.tx_id if r else None,
+                        block=r.block_number if r else None,
+                        pdf=p.pdf,
+                    )
+                )
+            if progress:
+                progress(len(chunk))
+        return issued
+
+    def _new_id(self, ctype: CertificateType, agency: str, year: int) -> str:
+        scope = f"{ctype.id_prefix}/{agency}/{year}"
+        serial = self._store.next_serial(scope)
+        return str(CertificateId.make(ctype.id_prefix, agency, year, serial))
+
+    def _row(
+        self, job: ProduceJob, ctype: CertificateType, p: Produced, token: str, now: datetime
+    ) -> CertificateRow:
+        valid_from, valid_until = validity_of(ctype, job.values, default_from=now.date())
+        return CertificateRow(
+            id=job.cert_id,
+            cert_type=ctype.code,
+            agency=job.agency,
+            state=PENDING,
+            subject=subject_of(ctype, job.values),
+            holder_digest=self._holder_key.digest(holder_identifier_of(ctype, job.values)),
+            data_json=json.dumps(job.values, ensure_ascii=False, default=_json_default),
+            token_digest=token_digest(token),
+            sealed_digest=p.sealed_digest,
+            pdf=p.pdf,
+            issued_at=now.astimezone(UTC).replace(tzinfo=None),
+            valid_from=valid_from,
+            valid_until=valid_until,
+        )
+
+    # -- anchoring -----------------------------------------------------------------------------
+
+    def _anchor_rows(self, rows: Sequence[CertificateRow]) -> dict[str, AnchorReceipt]:
+        """Anchors rows grouped by agency; on ledger failure they stay pending (nothing lost)."""
+        out: dict[str, AnchorReceipt] = {}
+        with self._anchor_lock:
+            by_agency: dict[str, list[CertificateRow]] = {}
+            for row in rows:
+                by_agency.setdefault(row.agency, []).append(row)
+            for agency, group in by_agency.items():
+                for start in range(0, len(group), ANCHOR_CHUNK):
+                    part = group[start : start + ANCHOR_CHUNK]
+                    try:
+                        receipts = self._ledger.anchor(agency, [_entry(r) for r in part])
+                    except LedgerUnavailable as exc:
+                        log.warning("ledger unavailable, %d certificate(s) stay pending: %s", len(part), exc)
+                        continue
+                    except LedgerRefused as exc:
+                        log.error("ledger refused a batch of %d certificate(s): %s", len(part), exc)
+                        continue
+                    except LedgerError as exc:
+                        log.error("ledger error, %d certificate(s) stay pending: %s", len(part), exc)
+                        continue
+                    self._store.mark_anchored(
+                        [
+                            (
+                                r.cert_id,
+                                r.tx_id,
+                                r.block_number,
+                                r.anchored_at,
+                                json.dumps(_proof_json(r)),
+                            )
+                            for r in receipts
+                        ]
+                    )
+                    out.update({r.cert_id: r for r in receipts})
+        return out
+
+    def anchor_pending(self, limit: int = 5000) -> int:
+        """Anchors certificates left pending (after a crash or a ledger outage). Returns count."""
+        rows = self._store.pending(limit)
+        if not rows:
+            return 0
+        return len(self._anchor_rows(rows))
+
+    # -- status changes ------------------------------------------------------------------------
+
+    def revoke(self, agency: str, cert_id: str, reason: str) -> None:
+        self._change_status(agency, cert_id, reason, "revoked")
+
+    def suspend(self, agency: str, cert_id: str, reason: str) -> None:
+        self._change_status(agency, cert_id, reason, "suspended")
+
+    def reinstate(self, agency: str, cert_id: str, reason: str) -> None:
+        self._change_status(agency, cert_id, reason, "active")
+
+    def _change_status(self, agency: str, cert_id: str, reason: str, status: str) -> None:
+        reason = reason.strip()
+        if not reason:
+            raise RevocationRefused("a reason is required")
+        if len(reason) > 500:
+            raise RevocationRefused("the reason is longer than 500 characters")
+        op = {"revoked": self._ledger.revoke, "suspended": self._ledger.suspend, "active": self._ledger.reinstate}[status]
+        try:
+            op(agency, cert_id, reason)
+        except LedgerUnavailable as exc:
+            raise LedgerUnavailableError(f"the ledger cannot be reached, try again: {exc}") from None
+        except LedgerRefused as exc:
+            raise RevocationRefused(str(exc)) from None
+        if self._store.get(cert_id) is not None:
+            self._store.set_status(cert_id, status, reason)
+
+
+def _entry(row: CertificateRow) -> AnchorEntry:
+    # Only digests, the type, the issuer and dates go to the ledger: no personal data.
+    return AnchorEntry(
+        cert_id=row.id,
+        digest=row.sealed_digest,
+        holder_digest=row.holder_digest,
+        cert_type=row.cert_type,
+        valid_from=row.valid_from.isoformat(),
+        valid_until=row.valid_until.isoformat() if row.valid_until else None,
+    )
+
+
+def _proof_json(r: AnchorReceipt) -> dict[str, Any]:
+    p = r.proof
+    return {
+        "leaf_hash": p.leaf_hash,
+        "leaf_index": p.leaf_index,
+        "siblings": list(p.siblings),
+        "merkle_root": p.merkle_root,
+        "block_number": p.block_number,
+        "block_hash": p.block_hash,
+    }
+
+
+def _json_default(value: object) -> str:
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot store {type(value).__name__}")

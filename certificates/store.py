@@ -1,0 +1,256 @@
+"""Local store of issued certificates (SQLModel; SQLite by default, PostgreSQL in production).
+
+The store keeps what must never reach the ledger: the certificate data and the sealed PDF. A row is
+written as `pending` right after sealing and before anchoring, so a crash between the two loses
+nothing; the anchoring step is idempotent on the ledger side, so re-running it anchors nothing
+twice.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+
+__all__ = ["AgencyToken", "CertificateRow", "PublicView", "Store"]
+
+PENDING = "pending"
+ANCHORED = "anchored"
+
+
+class CertificateRow(SQLModel, table=True):
+    __tablename__ = "certificates"
+
+    id: str = Field(primary_key=True)
+    cert_type: str = Field(index=True)
+    agency: str = Field(index=True)
+    # Local life cycle: pending (sealed, not yet on the ledger) -> anchored.
+    state: str = Field(index=True)
+    # Status mirrored from the ledger (the ledger stays the authority): active/revoked/suspended.
+    status: str = "active"
+    status_reason: str | None = None
+    subject: str  # what public pages may show: a company name, or a masked person name
+    holder_digest: str = Field(index=True)
+    data_json: str  # personal data: stays in this store, never on the ledger or in logs
+    token_digest: str
+    sealed_digest: str
+    pdf: bytes
+    issued_at: datetime
+    valid_from: date
+    valid_until: date | None = None
+    anchored_tx: str | None = None
+    anchored_block: int | None = None
+    anchored_at: datetime | None = None
+    proof_json: str | None = None
+
+    def __repr__(self) -> str:
+        # Never show data_json or the PDF in reprs (they hold personal data).
+        return f"CertificateRow(id={self.id!r}, type={self.cert_type!r}, state={self.state!r})"
+
+
+class AgencyToken(SQLModel, table=True):
+    __tablename__ = "agency_tokens"
+
+    agency: str = Field(primary_key=True)
+    token_digest: str
+    created_at: datetime
+
+
+class SerialCounter(SQLModel, table=True):
+    __tablename__ = "serials"
+
+    scope: str = Field(primary_key=True)
+    last: int = 0
+
+
+@dataclass(frozen=True)
+class PublicView:
+    """What the public status endpoint may show: no personal data beyond a masked name."""
+
+    id: str
+    cert_type: str
+    agency: str
+    subject: str
+    issued_at: datetime
+    valid_until: date | None
+    state: str
+    status: str
+    status_reason: str | None
+    token_digest: str
+    anchored_tx: str | None
+    anchored_block: int | None
+    anchored_at: datetime | None
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self._engine: Engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}
+        )
+        if url.startswith("sqlite"):
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path, *, create: bool = False) -> Store:
+        if not create and not path.is_file():
+            from .errors import ConfigurationError
+
+            raise ConfigurationError(f"certificate database {path.name} is missing")
+        store = cls(f"sqlite:///{path}")
+        SQLModel.metadata.create_all(store._engine)
+        return store
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with Session(self._engine, expire_on_commit=False) as session:
+            yield session
+
+    # -- ids ---------------------------------------------------------------------------------
+
+    def next_serial(self, scope: str) -> int:
+        """Atomically allocate the next serial number in a scope (type, agency, year).
+
+        One UPDATE ... RETURNING statement, so two processes never get the same number.
+        """
+        stmt = text(
+            "INSERT INTO serials(scope, last) VALUES (:scope, 1) "
+            "ON CONFLICT(scope) DO UPDATE SET last = last + 1 RETURNING last"
+        )
+        with self._engine.begin() as conn:
+            value = conn.execute(stmt, {"scope": scope}).scalar_one()
+        return int(value)
+
+    # -- certificates ------------------------------------------------------------------------
+
+    def add_pending(self, rows: Sequence[CertificateRow]) -> None:
+        with self.session() as s:
+            s.add_all(rows)
+            s.commit()
+
+    def get(self, cert_id: str) -> CertificateRow | None:
+        with self.session() as s:
+            return s.get(CertificateRow, cert_id)
+
+    def pending(self, limit: int = 1000) -> list[CertificateRow]:
+        with self.session() as s:
+            stmt = (
+                select(CertificateRow)
+                .where(CertificateRow.state == PENDING)
+                .order_by(col(CertificateRow.issued_at))
+                .limit(limit)
+            )
+            return list(s.exec(stmt))
+
+    def count_pending(self) -> int:
+        with self._engine.connect() as conn:
+            n = conn.execute(
+                text("SELECT count(*) FROM certificates WHERE state = :s"), {"s": PENDING}
+            ).scalar_one()
+        return int(n)
+
+    def mark_anchored(
+        self, updates: Sequence[tuple[str, str, int, datetime, str]]
+    ) -> None:
+        """updates: (cert_id, tx_id, block, anchored_at, proof_json), in one transaction."""
+        stmt = text(
+            "UPDATE certificates SET state = :state, anchored_tx = :tx, anchored_block = :block, "
+            "anchored_at = :at, proof_json = :proof WHERE id = :id"
+        )
+        with self._engine.begin() as conn:
+            conn.execute(
+                stmt,
+                [
+                    {
+                        "state": ANCHORED,
+                        "tx": tx,
+                        "block": block,
+                        "at": at.astimezone(UTC).replace(tzinfo=None),
+                        "proof": proof,
+                        "id": cid,
+                    }
+                    for cid, tx, block, at, proof in updates
+                ],
+            )
+
+    def set_status(self, cert_id: str, status: str, reason: str | None) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                text("UPDATE certificates SET status = :st, status_reason = :r WHERE id = :id"),
+                {"st": status, "r": reason, "id": cert_id},
+            )
+
+    def public_view(self, cert_id: str) -> PublicView | None:
+        """One indexed read with no ORM object building: this sits behind the QR status page."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT id, cert_type, agency, subject, issued_at, valid_until, state, status, "
+                    "status_reason, token_digest, anchored_tx, anchored_block, anchored_at "
+                    "FROM certificates WHERE id = :id"
+                ),
+                {"id": cert_id},
+            ).first()
+        if row is None:
+            return None
+        return PublicView(
+            id=row[0],
+            cert_type=row[1],
+            agency=row[2],
+            subject=row[3],
+            issued_at=_dt(row[4]),
+            valid_until=date.fromisoformat(row[5]) if row[5] else None,
+            state=row[6],
+            status=row[7],
+            status_reason=row[8],
+            token_digest=row[9],
+            anchored_tx=row[10],
+            anchored_block=row[11],
+            anchored_at=_dt(row[12]) if row[12] else None,
+        )
+
+    # -- agency tokens -----------------------------------------------------------------------
+
+    def set_agency_token(self, agency: str, token_digest: str) -> None:
+        with self.session() as s:
+            row = s.get(AgencyToken, agency)
+            now = datetime.now(UTC)
+            if row is None:
+                s.add(AgencyToken(agency=agency, token_digest=token_digest, created_at=now))
+            else:
+                row.token_digest = token_digest
+                row.created_at = now
+                s.add(row)
+            s.commit()
+
+    def agency_token_digests(self) -> dict[str, str]:
+        with self.session() as s:
+            return {t.agency: t.token_digest for t in s.exec(select(AgencyToken))}
+
+
+def _dt(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        parsed = datetime.fromisoformat(str(value))
+    # SQLite drops the zone: everything is stored in UTC.
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,257 @@
+"""Verification pipeline: one report from the seal check and the ledger check.
+
+Steps (numbers are cited in the code):
+  1. Read the seal from the PDF against the explicit trust roots (never the OS store).
+  2. Find the certificate id the seal covers (from the sealed revision, not a later one).
+  3. Ask the ledger for that id. An unreachable ledger makes every ledger check INDETERMINATE:
+     the document may be fine, but we cannot say so, and we never say VALID without the ledger.
+  4. The sealed revision's digest must equal the anchored digest, the seal certificate must be
+     one the ledger's agency registry lists for the issuing agency, the certificate must not be
+     revoked or suspended, and today must fall inside its validity period.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+from cryptography import x509
+from ledger import Ledger, LedgerError, LedgerRecord, LedgerUnavailable
+from signing import SealReport, Status, UnreadablePdfError, check_seal
+
+from . import messages
+from .agencies import AGENCIES
+from .errors import UnreadableDocument
+from .ids import CertificateId, InvalidCertificateId
+from .messages import M
+from .report import (
+    CertificateSummary,
+    Check,
+    CheckCode,
+    CheckStatus,
+    LedgerSummary,
+    Message,
+    VerificationReport,
+)
+from .types import CERTIFICATE_TYPES
+
+__all__ = ["Verifier"]
+
+_STATUS = {
+    Status.PASSED: CheckStatus.PASSED,
+    Status.FAILED: CheckStatus.FAILED,
+    Status.INDETERMINATE: CheckStatus.INDETERMINATE,
+}
+
+_REGISTRY_TTL = 30.0
+
+
+@dataclass(frozen=True)
+class _LedgerView:
+    record: LedgerRecord | None
+    available: bool
+    seal_fingerprints: frozenset[str]
+
+
+class Verifier:
+    def __init__(
+        self,
+        *,
+        trust_roots: Sequence[x509.Certificate],
+        ledger: Ledger,
+        is_pending: Callable[[str], bool] | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        # Trust roots are passed in explicitly; an empty tuple makes the chain check fail
+        # closed inside signing.check_seal.
+        self._roots = tuple(trust_roots)
+        self._ledger = ledger
+        self._is_pending = is_pending or (lambda _id: False)
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._registry: dict[str, frozenset[str]] = {}
+        self._registry_at = 0.0
+        self._lock = threading.Lock()
+
+    # -- public --------------------------------------------------------------------------------
+
+    def verify_pdf(self, pdf: bytes) -> VerificationReport:
+        now = self._clock()
+        try:
+            seal = check_seal(pdf, self._roots, now=now)  # step 1
+        except UnreadablePdfError as exc:
+            raise UnreadableDocument(str(exc)) from None
+        return self.report_for(seal, now=now)
+
+    def report_for(self, seal: SealReport, *, now: datetime | None = None) -> VerificationReport:
+        now = now or self._clock()
+        checks: list[Check] = []
+        if not seal.seal_found:
+            checks.append(Check(CheckCode.SEAL_PRESENT, CheckStatus.FAILED, M.SEAL_MISSING))
+            return VerificationReport(tuple(checks), None, self._ledger_summary(None), now)
+        checks.append(Check(CheckCode.SEAL_PRESENT, CheckStatus.PASSED, M.SEAL_FOUND))
+        checks.append(_from_outcome(CheckCode.SEAL_INTACT, seal.intact.status, M.INTACT, M.NOT_INTACT, M.NOT_INTACT))
+        checks.append(
+            _from_outcome(CheckCode.SEAL_TRUSTED, seal.chain.status, M.TRUSTED, M.UNTRUSTED, M.TRUST_UNDECIDED)
+        )
+        checks.append(
+            _from_outcome(CheckCode.TIMESTAMP_VALID, seal.timestamp.status, M.TS_OK, M.TS_BAD, M.TS_MISSING)
+        )
+        checks.append(
+            _from_outcome(
+                CheckCode.NO_CHANGE_AFTER_SEAL,
+                seal.modification.status,
+                M.UNCHANGED,
+                M.CHANGED,
+                M.CHANGE_UNDECIDED,
+            )
+        )
+
+        # Step 2: the id comes from the sealed revision's /Info, so it is covered by the seal.
+        raw_id = seal.document_info.get("CertLedgerId", "")
+        try:
+            cert_id = str(CertificateId.parse(raw_id))
+        except InvalidCertificateId:
+            checks.append(Check(CheckCode.CERTIFICATE_ID, CheckStatus.FAILED, M.ID_MISSING))
+            return VerificationReport(tuple(checks), None, self._ledger_summary(None), now)
+        checks.append(Check(CheckCode.CERTIFICATE_ID, CheckStatus.PASSED, M.ID_OK))
+
+        view = self._ledger_view(cert_id)  # step 3
+        checks.extend(self._ledger_checks(cert_id, seal, view, now.date()))  # step 4
+        return VerificationReport(
+            tuple(checks),
+            _summary(cert_id, view.record),
+            self._ledger_summary(view.record),
+            now,
+        )
+
+    def ledger_checks(self, cert_id: str, seal: SealReport, *, now: datetime | None = None) -> list[Check]:
+        now = now or self._clock()
+        return self._ledger_checks(cert_id, seal, self._ledger_view(cert_id), now.date())
+
+    @property
+    def backend(self) -> str:
+        return self._ledger.backend
+
+    # -- internals -----------------------------------------------------------------------------
+
+    def _ledger_view(self, cert_id: str) -> _LedgerView:
+        try:
+            record = self._ledger.get(cert_id)
+            registry = self._seal_registry()
+        except (LedgerUnavailable, LedgerError, OSError):
+            # Fail closed: an error reading the ledger is "cannot decide", never "fine".
+            return _LedgerView(None, False, frozenset())
+        fingerprints = registry.get(record.agency, frozenset()) if record else frozenset()
+        return _LedgerView(record, True, fingerprints)
+
+    def _seal_registry(self) -> dict[str, frozenset[str]]:
+        with self._lock:
+            if time.monotonic() - self._registry_at > _REGISTRY_TTL or not self._registry:
+                self._registry = {
+                    a.code: frozenset(fp.lower() for fp in a.seal_fingerprints)
+                    for a in self._ledger.registry()
+                }
+                self._registry_at = time.monotonic()
+            return self._registry
+
+    def _ledger_checks(
+        self, cert_id: str, seal: SealReport, view: _LedgerView, today: date
+    ) -> list[Check]:
+        codes = (
+            CheckCode.LEDGER_ANCHORED,
+            CheckCode.SIGNER_IS_ISSUER,
+            CheckCode.NOT_REVOKED,
+            CheckCode.NOT_EXPIRED,
+        )
+        if not view.available:
+            return [Check(c, CheckStatus.INDETERMINATE, M.LEDGER_DOWN) for c in codes]
+        record = view.record
+        if record is None:
+            # Sealed here but not yet anchored: say so, but do not call it VALID yet.
+            if self._is_pending(cert_id):
+                return [Check(c, CheckStatus.INDETERMINATE, M.PENDING) for c in codes]
+            return [Check(c, CheckStatus.FAILED, M.NOT_ON_LEDGER) for c in codes]
+
+        out: list[Check] = []
+        if seal.sealed_digest and seal.sealed_digest.lower() == record.digest.lower():
+            out.append(Check(CheckCode.LEDGER_ANCHORED, CheckStatus.PASSED, M.ANCHORED))
+        else:
+            out.append(Check(CheckCode.LEDGER_ANCHORED, CheckStatus.FAILED, M.DIGEST_MISMATCH))
+
+        fp = (seal.signer_fingerprint or "").lower()
+        if fp and fp in view.seal_fingerprints:
+            out.append(Check(CheckCode.SIGNER_IS_ISSUER, CheckStatus.PASSED, M.ISSUER_OK))
+        else:
+            out.append(Check(CheckCode.SIGNER_IS_ISSUER, CheckStatus.FAILED, M.ISSUER_MISMATCH))
+
+        if record.status == "revoked":
+            out.append(Check(CheckCode.NOT_REVOKED, CheckStatus.FAILED, messages.revoked(record.reason)))
+        elif record.status == "suspended":
+            out.append(
+                Check(CheckCode.NOT_REVOKED, CheckStatus.FAILED, messages.suspended(record.reason))
+            )
+        elif record.status == "active":
+            out.append(Check(CheckCode.NOT_REVOKED, CheckStatus.PASSED, M.ACTIVE))
+        else:
+            unknown = Message(f"未知状态：{record.status}", f"Unknown status: {record.status}")
+            out.append(Check(CheckCode.NOT_REVOKED, CheckStatus.INDETERMINATE, unknown))
+
+        out.append(_expiry_check(record, today))
+        return out
+
+    def _ledger_summary(self, record: LedgerRecord | None) -> LedgerSummary:
+        if record is None:
+            return LedgerSummary(self._ledger.backend, None, None, None)
+        return LedgerSummary(
+            self._ledger.backend, record.anchored_block, record.anchored_tx, record.anchored_at
+        )
+
+
+def _from_outcome(
+    code: CheckCode, status: Status, ok: Message, failed: Message, undecided: Message
+) -> Check:
+    mapped = _STATUS[status]
+    msg = {CheckStatus.PASSED: ok, CheckStatus.FAILED: failed}.get(mapped, undecided)
+    return Check(code, mapped, msg)
+
+
+def _expiry_check(record: LedgerRecord, today: date) -> Check:
+    valid_from = _as_date(record.valid_from)
+    valid_until = _as_date(record.valid_until)
+    if valid_from and today < valid_from:
+        return Check(CheckCode.NOT_EXPIRED, CheckStatus.FAILED, M.NOT_YET_VALID)
+    if valid_until is None:
+        return Check(CheckCode.NOT_EXPIRED, CheckStatus.PASSED, M.LONG_TERM)
+    if today > valid_until:
+        return Check(CheckCode.NOT_EXPIRED, CheckStatus.FAILED, M.EXPIRED)
+    return Check(CheckCode.NOT_EXPIRED, CheckStatus.PASSED, M.EXPIRY_OK)
+
+
+def _as_date(value: date | str | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def _summary(cert_id: str, record: LedgerRecord | None) -> CertificateSummary | None:
+    if record is None:
+        return None
+    ctype = CERTIFICATE_TYPES.get(record.cert_type)
+    issuer = AGENCIES.get(record.agency)
+    return CertificateSummary(
+        id=cert_id,
+        type=record.cert_type,
+        type_name=Message(ctype.name_zh, ctype.name_en) if ctype else Message(record.cert_type, record.cert_type),
+        issuer=record.agency,
+        issuer_name=Message(issuer.name_zh, issuer.name_en) if issuer else Message(record.agency, record.agency),
+        subject="",
+        issued_at=record.anchored_at,
+        valid_until=_as_date(record.valid_until),
+        status=record.status,
+        status_reason=record.reason,
+    )

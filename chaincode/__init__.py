@@ -1,0 +1,61 @@
+"""The certificate ledger contract, written once for every ledger backend.
+
+The embedded ledger runs these functions in-process; Fabric peers run them as chaincode.
+Import from here; the submodules' other names are internal.
+"""
+
+from chaincode.contract import (
+    CERT_KEY_PREFIX,
+    REGISTRY_KEY,
+    anchor_batch,
+    cert_key,
+    get_certificate,
+    get_history,
+    get_registry,
+    init_registry,
+    reinstate,
+    revoke,
+    suspend,
+)
+from chaincode.errors import ContractError, ErrorCode
+from chaincode.models import (
+    MAX_BATCH,
+    MAX_REASON_LEN,
+    AgencyRecord,
+    AnchorEntry,
+    AnchorOutcome,
+    AnchorStatus,
+    CertificateState,
+    CertificateVersion,
+    CertStatus,
+    canonical_json,
+)
+from chaincode.stub import HistoryItem, Stub
+
+__all__ = [
+    "CERT_KEY_PREFIX",
+    "MAX_BATCH",
+    "MAX_REASON_LEN",
+    "REGISTRY_KEY",
+    "AgencyRecord",
+    "AnchorEntry",
+    "AnchorOutcome",
+    "AnchorStatus",
+    "CertStatus",
+    "CertificateState",
+    "CertificateVersion",
+    "ContractError",
+    "ErrorCode",
+    "HistoryItem",
+    "Stub",
+    "anchor_batch",
+    "canonical_json",
+    "cert_key",
+    "get_certificate",
+    "get_history",
+    "get_registry",
+    "init_registry",
+    "reinstate",
+    "revoke",
+    "suspend",
+]

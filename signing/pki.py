@@ -1,0 +1,390 @@
+"""The project's demo government PKI: creation (``init_pki``) and loading (``load_pki``).
+
+Layout of a PKI directory (keys are encrypted PKCS#8 PEM, mode 0600)::
+
+    root-ca.pem            root-ca.key.pem
+    issuing-ca.pem         issuing-ca.key.pem
+    tsa.pem                tsa.key.pem
+    ledger-node.pem        ledger-node.key.pem
+    agencies/<code>/seal.pem   agencies/<code>/seal.key.pem
+    trust-roots.pem        the explicit trust-root list (the root CA certificate)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from types import MappingProxyType
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from signing import _certs
+from signing._files import write_new_file
+from signing._keys import generate_key, read_private_key, write_private_key
+from signing.errors import (
+    PkiExistsError,
+    PkiInvalidError,
+    PkiNotInitialisedError,
+    SigningError,
+    UnknownAgencyError,
+)
+from signing.secret import Secret
+
+__all__ = [
+    "MIN_PASSPHRASE_LENGTH",
+    "AgencyIdentity",
+    "NodeIdentity",
+    "Pki",
+    "SealIdentity",
+    "TsaIdentity",
+    "init_pki",
+    "load_pki",
+    "load_trust_roots",
+]
+
+MIN_PASSPHRASE_LENGTH = 12
+"""Keys are encrypted with PBKDF2 at a modest iteration count (cryptography's
+``BestAvailableEncryption``), so offline guessing is cheap per try: the passphrase has to
+carry the strength."""
+
+ROOT_CERT = "root-ca.pem"
+ROOT_KEY = "root-ca.key.pem"
+ISSUING_CERT = "issuing-ca.pem"
+ISSUING_KEY = "issuing-ca.key.pem"
+TSA_CERT = "tsa.pem"
+TSA_KEY = "tsa.key.pem"
+NODE_CERT = "ledger-node.pem"
+NODE_KEY = "ledger-node.key.pem"
+TRUST_ROOTS = "trust-roots.pem"
+AGENCIES_DIR = "agencies"
+SEAL_CERT = "seal.pem"
+SEAL_KEY = "seal.key.pem"
+
+_CERT_FILE_MODE = 0o644
+# Agency codes become directory names: a strict alphabet rules out path traversal
+# ("../x") and odd characters in certificate OUs.
+_AGENCY_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_MASKED = "<hidden>"
+
+
+@dataclass(frozen=True)
+class AgencyIdentity:
+    """An agency that seals documents. ``code`` is a short stable identifier."""
+
+    code: str
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True, repr=False)
+class SealIdentity:
+    """An agency's seal certificate, its private key and its chain (issuing CA, root)."""
+
+    agency_code: str
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey = field(compare=False)
+    chain: tuple[x509.Certificate, ...]
+
+    @property
+    def name_zh(self) -> str:
+        """The agency's Chinese name, as certified (subject O)."""
+        return _single_attribute(self.certificate.subject, NameOID.ORGANIZATION_NAME)
+
+    def __repr__(self) -> str:
+        return (
+            f"SealIdentity(agency_code={self.agency_code!r}, "
+            f"subject={self.certificate.subject.rfc4514_string()!r}, private_key={_MASKED})"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class TsaIdentity:
+    """The time-stamp authority's certificate, private key and chain (issuing CA, root)."""
+
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey = field(compare=False)
+    chain: tuple[x509.Certificate, ...]
+
+    def __repr__(self) -> str:
+        return (
+            f"TsaIdentity(subject={self.certificate.subject.rfc4514_string()!r}, "
+            f"private_key={_MASKED})"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class NodeIdentity:
+    """The ledger node's certificate and key (signs embedded-ledger block headers)."""
+
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey = field(compare=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"NodeIdentity(subject={self.certificate.subject.rfc4514_string()!r}, "
+            f"private_key={_MASKED})"
+        )
+
+
+@dataclass(frozen=True, repr=False)
+class Pki:
+    """A loaded PKI. All operational keys are decrypted once, at load time.
+
+    The CA private keys are deliberately *not* loaded: a serving process never needs
+    them, and keeping them out of its memory limits what a compromise can reach.
+    """
+
+    pki_dir: Path
+    root: x509.Certificate
+    issuing_ca: x509.Certificate
+    trust_roots: tuple[x509.Certificate, ...]
+    tsa: TsaIdentity
+    node: NodeIdentity
+    _seals: Mapping[str, SealIdentity]
+
+    def seal(self, code: str) -> SealIdentity:
+        try:
+            return self._seals[code]
+        except KeyError:
+            known = ", ".join(self.agencies()) or "none"
+            raise UnknownAgencyError(
+                f"no seal certificate for agency {code!r} in {self.pki_dir} "
+                f"(known agencies: {known})"
+            ) from None
+
+    def agencies(self) -> tuple[str, ...]:
+        return tuple(sorted(self._seals))
+
+    def __repr__(self) -> str:
+        return f"Pki(pki_dir={str(self.pki_dir)!r}, agencies={self.agencies()!r})"
+
+
+def _single_attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
+    values = name.get_attributes_for_oid(oid)
+    if len(values) != 1:
+        raise PkiInvalidError(f"expected exactly one {oid.dotted_string} in {name.rfc4514_string()}")
+    value = values[0].value
+    return value if isinstance(value, str) else value.decode("utf-8")
+
+
+def _validate_request(agencies: Sequence[AgencyIdentity], passphrase: Secret) -> None:
+    if len(passphrase.reveal()) < MIN_PASSPHRASE_LENGTH:
+        raise SigningError(
+            f"the PKI passphrase must be at least {MIN_PASSPHRASE_LENGTH} characters long; "
+            "choose a longer one"
+        )
+    if not agencies:
+        raise SigningError("at least one agency is needed to create a PKI")
+    seen: set[str] = set()
+    for agency in agencies:
+        if not _AGENCY_CODE.fullmatch(agency.code):
+            raise SigningError(
+                f"agency code {agency.code!r} is invalid: use 1-64 letters, digits, "
+                "'-' or '_', starting with a letter or digit"
+            )
+        if agency.code in seen:
+            raise SigningError(f"agency code {agency.code!r} appears twice")
+        seen.add(agency.code)
+        if not agency.name_zh.strip():
+            raise SigningError(f"agency {agency.code!r} has an empty Chinese name")
+
+
+def _cert_pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def init_pki(
+    pki_dir: Path,
+    agencies: Sequence[AgencyIdentity],
+    passphrase: Secret,
+    *,
+    org_name: str = "CertLedger Demo Government PKI",
+    now: datetime | None = None,
+) -> None:
+    """Create a root CA, an issuing CA, one seal certificate per agency, a TSA
+    certificate and a ledger-node certificate under ``pki_dir``.
+
+    The PKI is written to a temporary sibling directory and renamed into place, so a
+    crash never leaves a half-written PKI behind.
+
+    :raises PkiExistsError: ``pki_dir`` exists and is not empty.
+    :raises SigningError: invalid agencies or a too short passphrase.
+    """
+    _validate_request(agencies, passphrase)
+    pki_dir = Path(pki_dir)
+    if pki_dir.exists() and (not pki_dir.is_dir() or any(pki_dir.iterdir())):
+        raise PkiExistsError(
+            f"{pki_dir} already exists and is not empty; refusing to overwrite a PKI "
+            "(move it away first if you really want a new one)"
+        )
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    pki_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{pki_dir.name}.", dir=pki_dir.parent))
+    try:
+        _write_pki(staging, agencies, passphrase, org_name, now)
+        if pki_dir.exists():
+            pki_dir.rmdir()  # empty (checked above); rename needs the name free
+        os.rename(staging, pki_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def _write_pki(
+    out: Path,
+    agencies: Sequence[AgencyIdentity],
+    passphrase: Secret,
+    org_name: str,
+    now: datetime,
+) -> None:
+    def cert_file(rel: str, cert: x509.Certificate) -> None:
+        write_new_file(out / rel, _cert_pem(cert), mode=_CERT_FILE_MODE)
+
+    root_key = generate_key()
+    root_cert = _certs.self_signed_root(
+        _certs.ca_name(org_name, "CertLedger Demo Root CA"), root_key, now
+    )
+    root = _certs.Issuer(root_cert, root_key)
+
+    issuing_key = generate_key()
+    issuing_cert = _certs.issue_ca(
+        root,
+        _certs.ca_name(org_name, "CertLedger Demo Issuing CA"),
+        issuing_key.public_key(),
+        now,
+    )
+    issuing = _certs.Issuer(issuing_cert, issuing_key)
+
+    tsa_key = generate_key()
+    tsa_cert = _certs.issue_tsa(
+        issuing,
+        _certs.ca_name(org_name, "CertLedger Demo Time-Stamp Authority"),
+        tsa_key.public_key(),
+        now,
+    )
+    node_key = generate_key()
+    node_cert = _certs.issue_ledger_node(
+        issuing,
+        _certs.ca_name(org_name, "CertLedger Ledger Node"),
+        node_key.public_key(),
+        now,
+    )
+
+    for rel, cert, key in (
+        (ROOT_CERT, root_cert, root_key),
+        (ISSUING_CERT, issuing_cert, issuing_key),
+        (TSA_CERT, tsa_cert, tsa_key),
+        (NODE_CERT, node_cert, node_key),
+    ):
+        cert_file(rel, cert)
+        write_private_key(out / rel.replace(".pem", ".key.pem"), key, passphrase)
+
+    for agency in agencies:
+        agency_dir = out / AGENCIES_DIR / agency.code
+        agency_dir.mkdir(parents=True, mode=0o700)
+        seal_key = generate_key()
+        seal_cert = _certs.issue_seal(
+            issuing, agency.code, agency.name_zh, seal_key.public_key(), now
+        )
+        cert_file(f"{AGENCIES_DIR}/{agency.code}/{SEAL_CERT}", seal_cert)
+        write_private_key(agency_dir / SEAL_KEY, seal_key, passphrase)
+
+    # The explicit trust list handed to verifiers. Only the root: trusting the issuing
+    # CA directly would bypass the root's constraints on it.
+    cert_file(TRUST_ROOTS, root_cert)
+
+
+def load_trust_roots(path: Path) -> tuple[x509.Certificate, ...]:
+    """Read a PEM bundle of trust roots. An empty or unreadable bundle is an error.
+
+    :raises PkiNotInitialisedError: the file does not exist.
+    :raises PkiInvalidError: the file holds no PEM certificate.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PkiNotInitialisedError(
+            f"trust root file {path} does not exist; run `certledger init` or point the "
+            "verifier at the PKI's trust-roots.pem"
+        ) from None
+    try:
+        roots = tuple(x509.load_pem_x509_certificates(data))
+    except ValueError:
+        raise PkiInvalidError(f"{path} does not contain PEM certificates") from None
+    return roots
+
+
+def _read_cert(pki_dir: Path, rel: str) -> x509.Certificate:
+    path = pki_dir / rel
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PkiNotInitialisedError(
+            f"the PKI in {pki_dir} is incomplete: {rel} is missing; restore it from "
+            "backup or create a new PKI with `certledger init`"
+        ) from None
+    try:
+        return x509.load_pem_x509_certificate(data)
+    except ValueError:
+        raise PkiInvalidError(f"{rel} in {pki_dir} is not a PEM certificate") from None
+
+
+def _read_pair(
+    pki_dir: Path, cert_rel: str, key_rel: str, passphrase: Secret
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    cert = _read_cert(pki_dir, cert_rel)
+    key = read_private_key(pki_dir / key_rel, passphrase, display_name=key_rel)
+    if key.public_key() != cert.public_key():
+        raise PkiInvalidError(f"{key_rel} is not the private key of {cert_rel}")
+    return cert, key
+
+
+def load_pki(pki_dir: Path, passphrase: Secret) -> Pki:
+    """Load certificates and decrypt the operational keys (seals, TSA, ledger node).
+
+    :raises PkiNotInitialisedError: the directory or one of its files is missing.
+    :raises KeyPassphraseError: the passphrase does not decrypt a key.
+    :raises PkiInvalidError: a file is corrupt or a key does not match its certificate.
+    """
+    pki_dir = Path(pki_dir)
+    if not (pki_dir / ROOT_CERT).is_file():
+        raise PkiNotInitialisedError(
+            f"no PKI found in {pki_dir}; run `certledger init` to create one"
+        )
+    root = _read_cert(pki_dir, ROOT_CERT)
+    issuing = _read_cert(pki_dir, ISSUING_CERT)
+    chain = (issuing, root)
+    trust_roots = load_trust_roots(pki_dir / TRUST_ROOTS)
+
+    tsa_cert, tsa_key = _read_pair(pki_dir, TSA_CERT, TSA_KEY, passphrase)
+    node_cert, node_key = _read_pair(pki_dir, NODE_CERT, NODE_KEY, passphrase)
+
+    seals: dict[str, SealIdentity] = {}
+    agencies_dir = pki_dir / AGENCIES_DIR
+    codes = sorted(p.name for p in agencies_dir.iterdir()) if agencies_dir.is_dir() else []
+    for code in codes:
+        if not _AGENCY_CODE.fullmatch(code):
+            continue  # stray entry (e.g. .DS_Store); init_pki never writes such names
+        base = f"{AGENCIES_DIR}/{code}"
+        cert, key = _read_pair(pki_dir, f"{base}/{SEAL_CERT}", f"{base}/{SEAL_KEY}", passphrase)
+        seals[code] = SealIdentity(agency_code=code, certificate=cert, private_key=key, chain=chain)
+
+    return Pki(
+        pki_dir=pki_dir,
+        root=root,
+        issuing_ca=issuing,
+        trust_roots=trust_roots,
+        tsa=TsaIdentity(certificate=tsa_cert, private_key=tsa_key, chain=chain),
+        node=NodeIdentity(certificate=node_cert, private_key=node_key),
+        _seals=MappingProxyType(seals),
+    )

@@ -1,0 +1,408 @@
+"""HTTP API. Routes translate requests into calls on the certificates layer; errors are mapped to
+status codes in one place (`_install_error_handlers`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from certificates.agencies import AGENCIES
+from certificates.errors import (
+    AgencyNotAllowed,
+    CertificateError,
+    CertificateNotFound,
+    ConfigurationError,
+    LedgerUnavailableError,
+    RevocationRefused,
+    UnreadableDocument,
+)
+from certificates.home import Home
+from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
+from certificates.masking import mask_name
+from certificates.report import VerificationReport
+from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
+from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+from signing import SealReport, Secret, check_seal
+
+from .auth import AgencyAuth
+from .limits import BodyLimitMiddleware
+from .pages import PageFacts, not_found_page, verification_page
+from .runtime import Runtime, open_runtime
+
+__all__ = ["create_app", "create_app_from_env"]
+
+log = logging.getLogger("certledger.api")
+
+STATUS_TTL = 1.0  # seconds a public status answer may be reused; bounds staleness after revoke
+SEAL_CACHE_SIZE = 4096
+ANCHOR_INTERVAL = 5.0
+
+
+class IssueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str = Field(description="certificate type code, e.g. business-licence")
+    data: dict[str, Any] = Field(description="field values; see GET /api/v1/types")
+
+
+class RevokeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(
+        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _error(status: int, code: str, zh: str, en: str, **extra: Any) -> Response:
+    return _json({"detail": {"code": code, "message": {"zh": zh, "en": en}, **extra}}, status)
+
+
+_NOT_FOUND = ("NOT_FOUND", "未找到该证照。", "No certificate with this id.")
+
+
+class _TTLCache:
+    """A small thread-safe LRU with expiry, per process."""
+
+    def __init__(self, size: int, ttl: float) -> None:
+        self._size, self._ttl = size, ttl
+        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> Any | None:
+        with self._lock:
+            item = self._data.get(key)
+            if item is None:
+                return None
+            if item[0] < time.monotonic():
+                del self._data[key]
+                return None
+            self._data.move_to_end(key)
+            return item[1]
+
+    def put(self, key: str, value: Any) -> None:
+        with self._lock:
+            self._data[key] = (time.monotonic() + self._ttl, value)
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+
+def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
+    auth = AgencyAuth(rt.store)
+    status_cache = _TTLCache(65536, STATUS_TTL)
+    seal_cache = _TTLCache(SEAL_CACHE_SIZE, 600.0)
+    stop = threading.Event()
+
+    def anchor_loop() -> None:
+        assert rt.issuance is not None
+        while not stop.is_set():
+            try:
+                n = rt.issuance.anchor_pending()
+                if n:
+                    log.info("anchored %d pending certificate(s)", n)
+            except Exception:  # the loop must survive anything and retry later
+                log.exception("background anchoring failed; will retry")
+            stop.wait(ANCHOR_INTERVAL)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        thread = None
+        if background_anchoring and rt.issuance is not None:
+            thread = threading.Thread(target=anchor_loop, name="anchor-pending", daemon=True)
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if thread:
+                thread.join(timeout=10)
+
+    app = FastAPI(
+        title="CertLedger",
+        summary="Sealed electronic certificates anchored on a permissioned ledger",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    _install_error_handlers(app)
+
+    # -- public ------------------------------------------------------------------------------
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> Response:
+        return Response(b'{"status":"ok"}', media_type="application/json")
+
+    @app.get("/api/v1/types", tags=["public"])
+    def list_types() -> Response:
+        return _json(types_catalogue())
+
+    @app.post("/api/v1/verify", tags=["public"])
+    def verify_upload(file: Annotated[UploadFile, File(description="the certificate PDF")]) -> Response:
+        data = file.file.read()
+        if not data:
+            return _error(400, "EMPTY_FILE", "上传的文件是空的。", "The uploaded file is empty.")
+        report = rt.verifier.verify_pdf(data)
+        return _json(_report_json(report, rt))
+
+    @app.get("/api/v1/certificates/{cert_id}", tags=["public"])
+    def certificate_status(cert_id: str) -> Response:
+        cid = _canonical_id(cert_id)
+        cached = status_cache.get(cid) if cid else None
+        if cached is not None:
+            return Response(cached, media_type="application/json")
+        body = _status_body(rt, cid) if cid else None
+        if body is None:
+            return _error(404, *_NOT_FOUND)
+        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        status_cache.put(cid, raw)
+        return Response(raw, media_type="application/json")
+
+    @app.get("/v/{cert_id}", tags=["public"], response_class=HTMLResponse)
+    def verification_page_route(
+        cert_id: str,
+        t: Annotated[str, Query(max_length=200)] = "",
+        lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
+        size: Annotated[str, Query(pattern="^(normal|large)$")] = "normal",
+    ) -> HTMLResponse:
+        large = size == "large"
+        cid = _canonical_id(cert_id)
+        view = rt.store.public_view(cid) if cid else None
+        # Unknown id and wrong token get the same answer, so ids cannot be probed.
+        if view is None or not t or not tokens_match(t, view.token_digest):
+            return HTMLResponse(not_found_page(lang=lang, large=large), status_code=404)
+        seal: SealReport | None = seal_cache.get(view.id)
+        if seal is None:
+            row = rt.store.get(view.id)
+            assert row is not None
+            seal = check_seal(row.pdf, rt.trust_roots)
+            seal_cache.put(view.id, seal)
+        report = rt.verifier.report_for(seal)
+        ctype = CERTIFICATE_TYPES.get(view.cert_type)
+        issuer = AGENCIES.get(view.agency)
+        zh = lang == "zh"
+        facts = PageFacts(
+            cert_id=view.id,
+            token=t,
+            type_name=(ctype.name_zh if zh else ctype.name_en) if ctype else view.cert_type,
+            subject=view.subject,
+            issuer=(issuer.name_zh if zh else issuer.name_en) if issuer else view.agency,
+            issued_on=view.issued_at.date().isoformat(),
+            valid_until=view.valid_until.isoformat() if view.valid_until else None,
+            status=report.certificate.status if report.certificate else view.status,
+        )
+        return HTMLResponse(verification_page(report, facts, lang=lang, large=large))
+
+    # -- agencies ----------------------------------------------------------------------------
+
+    @app.post("/api/v1/certificates", tags=["agencies"], status_code=201)
+    def issue(body: IssueRequest, agency: Annotated[str, Depends(auth)]) -> Response:
+        issuance = _issuance(rt)
+        issued = issuance.issue(agency, body.type, body.data)
+        return _json(
+            {
+                "id": issued.cert_id,
+                "type": issued.cert_type,
+                "issuer": issued.agency,
+                "verify_url": issued.verify_url,
+                "pdf_url": f"/api/v1/certificates/{issued.cert_id}/pdf",
+                "sealed_digest": issued.sealed_digest,
+                "status": "active" if issued.anchored else "pending",
+                "ledger": {"backend": rt.ledger.backend, "block": issued.block, "tx_id": issued.tx_id},
+            },
+            201,
+        )
+
+    @app.get("/api/v1/certificates/{cert_id}/pdf", tags=["agencies"])
+    def download(cert_id: str, agency: Annotated[str, Depends(auth)]) -> Response:
+        cid = _canonical_id(cert_id)
+        row = rt.store.get(cid) if cid else None
+        if row is None:
+            return _error(404, *_NOT_FOUND)
+        if row.agency != agency:
+            return _error(403, "FOREIGN_CERTIFICATE", "只能下载本机构签发的证照。",
+                          "An agency may download only the certificates it issued.")
+        return Response(row.pdf, media_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="{row.id}.pdf"'})
+
+    @app.post("/api/v1/certificates/{cert_id}/revoke", tags=["agencies"])
+    def revoke(cert_id: str, body: RevokeRequest, agency: Annotated[str, Depends(auth)]) -> Response:
+        issuance = _issuance(rt)
+        cid = _canonical_id(cert_id)
+        row = rt.store.public_view(cid) if cid else None
+        record = rt.ledger.get(cid) if cid and row is None else None
+        if row is None and record is None:
+            return _error(404, *_NOT_FOUND)
+        owner = row.agency if row else record.agency  # type: ignore[union-attr]
+        if owner != agency:
+            return _error(403, "NOT_ISSUER", "只有发证机构可以撤销该证照。",
+                          "Only the issuing agency may revoke this certificate.")
+        assert cid is not None
+        issuance.revoke(agency, cid, body.reason)
+        status_cache.drop(cid)
+        return _json({"id": cid, "status": "revoked", "reason": body.reason.strip()})
+
+    # -- time-stamp authority ----------------------------------------------------------------
+
+    @app.post("/tsa", tags=["ops"], include_in_schema=True)
+    async def timestamp(request: Request, content_type: Annotated[str, Header()] = "") -> Response:
+        if rt.tsa is None:
+            return _error(503, "TSA_DISABLED", "时间戳服务未启用。", "The time-stamp service is not enabled.")
+        if content_type.split(";")[0].strip() != "application/timestamp-query":
+            return _error(415, "BAD_CONTENT_TYPE", "请求类型须为 application/timestamp-query。",
+                          "The request must be application/timestamp-query.")
+        body = await request.body()
+        return Response(rt.tsa.respond(body), media_type="application/timestamp-reply")
+
+    return app
+
+
+def _issuance(rt: Runtime) -> Any:
+    if rt.issuance is None:
+        raise ConfigurationError("this server was started without the key passphrase; it cannot issue")
+    return rt.issuance
+
+
+def _canonical_id(raw: str) -> str | None:
+    try:
+        return str(CertificateId.parse(raw))
+    except InvalidCertificateId:
+        return None
+
+
+def _status_body(rt: Runtime, cid: str) -> dict[str, Any] | None:
+    view = rt.store.public_view(cid)
+    try:
+        record = rt.ledger.get(cid)
+        ledger_ok = True
+    except Exception:  # any ledger failure: report "unknown", never "active"
+        record, ledger_ok = None, False
+    if view is None and record is None:
+        return None
+    cert_type = view.cert_type if view else record.cert_type  # type: ignore[union-attr]
+    agency = view.agency if view else record.agency  # type: ignore[union-attr]
+    ctype = CERTIFICATE_TYPES.get(cert_type)
+    issuer = AGENCIES.get(agency)
+    if not ledger_ok:
+        status, reason = "unknown", None
+    elif record is None:
+        status, reason = "pending", None
+    else:
+        status, reason = record.status, record.reason
+    valid_until = view.valid_until if view else (record.valid_until if record else None)
+    return {
+        "id": cid,
+        "type": cert_type,
+        "type_name": {"zh": ctype.name_zh, "en": ctype.name_en} if ctype else None,
+        "issuer": agency,
+        "issuer_name": {"zh": issuer.name_zh, "en": issuer.name_en} if issuer else None,
+        "subject": view.subject if view else None,
+        "issued_at": view.issued_at.isoformat() if view else None,
+        "valid_until": str(valid_until) if valid_until else None,
+        "status": status,
+        "status_reason": reason,
+        "ledger": {
+            "backend": rt.ledger.backend,
+            "block": record.anchored_block if record else None,
+            "tx_id": record.anchored_tx if record else None,
+            "anchored_at": record.anchored_at.isoformat() if record and record.anchored_at else None,
+        },
+    }
+
+
+def _report_json(report: VerificationReport, rt: Runtime) -> dict[str, Any]:
+    body = report.to_json()
+    cert = report.certificate
+    if cert is not None:
+        view = rt.store.public_view(cert.id)
+        if view is not None:
+            body["certificate"]["subject"] = view.subject
+            body["certificate"]["issued_at"] = view.issued_at.isoformat()
+    return body
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CertificateDataError)
+    async def _data(_r: Request, exc: CertificateDataError) -> Response:
+        return _error(
+            422,
+            "INVALID_DATA",
+            "证照数据有误，未签发任何证照。",
+            "The certificate data is invalid; nothing was issued.",
+            errors=[
+                {"field": e.field, "code": e.code, "message": {"zh": e.message_zh, "en": e.message_en}}
+                for e in exc.errors
+            ],
+        )
+
+    @app.exception_handler(UnreadableDocument)
+    async def _unreadable(_r: Request, exc: UnreadableDocument) -> Response:
+        return _error(400, "UNREADABLE_PDF", f"无法读取该文件：{exc}", f"The file cannot be read as a PDF: {exc}")
+
+    @app.exception_handler(CertificateNotFound)
+    async def _nf(_r: Request, _exc: CertificateNotFound) -> Response:
+        return _error(404, *_NOT_FOUND)
+
+    @app.exception_handler(AgencyNotAllowed)
+    async def _forbidden(_r: Request, exc: AgencyNotAllowed) -> Response:
+        return _error(403, "NOT_ALLOWED", f"不允许的操作：{exc}", f"Not allowed: {exc}")
+
+    @app.exception_handler(RevocationRefused)
+    async def _refused(_r: Request, exc: RevocationRefused) -> Response:
+        return _error(409, "REFUSED", f"账本拒绝了该操作：{exc}", f"The ledger refused: {exc}")
+
+    @app.exception_handler(LedgerUnavailableError)
+    async def _ledger(_r: Request, exc: LedgerUnavailableError) -> Response:
+        return _error(503, "LEDGER_UNAVAILABLE", "暂时无法访问账本，请稍后重试。",
+                      "The ledger cannot be reached; try again later.")
+
+    @app.exception_handler(ConfigurationError)
+    async def _config(_r: Request, exc: ConfigurationError) -> Response:
+        return _error(503, "NOT_CONFIGURED", f"服务配置不完整：{exc}", f"Service not configured: {exc}")
+
+    @app.exception_handler(CertificateError)
+    async def _domain(_r: Request, exc: CertificateError) -> Response:
+        return _error(400, "BAD_REQUEST", f"请求有误：{exc}", f"Bad request: {exc}")
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_r: Request, exc: RequestValidationError) -> Response:
+        errors = [
+            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "code": e.get("type", ""),
+             "message": {"zh": "字段缺失或格式不正确。", "en": str(e.get("msg", ""))}}
+            for e in exc.errors()
+        ]
+        return _error(422, "INVALID_REQUEST", "请求格式不正确。", "The request is malformed.", errors=errors)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_r: Request, exc: Exception) -> Response:
+        # Log the type only: exception texts can carry data from the request.
+        log.error("unexpected error: %s", type(exc).__name__)
+        return _error(500, "INTERNAL", "服务器内部错误。", "Internal server error.")
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for `uvicorn --factory` with several workers: each worker opens the runtime."""
+    home = Home.resolve(os.environ.get("CERTLEDGER_HOME"))
+    passphrase = Secret(os.environ["CERTLEDGER_PASSPHRASE"]) if os.environ.get("CERTLEDGER_PASSPHRASE") else None
+    rt = open_runtime(home, passphrase=passphrase)
+    return create_app(rt)
+
+
+_ = datetime, UTC  # used by type hints in callers

@@ -1,0 +1,377 @@
+"""`certledger` command line. Exit codes: verify 0 VALID / 1 INVALID / 2 INDETERMINATE;
+3 and above for anything that could not be done (unreadable input, bad data, configuration)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from certificates.errors import CertificateError, ConfigurationError
+from certificates.home import Home
+from certificates.ids import CertificateId, InvalidCertificateId
+from certificates.report import Verdict
+from certificates.types import CertificateDataError, types_catalogue
+from ledger import LedgerError
+from signing import Secret, SigningError
+
+EXIT_UNREADABLE = 3
+EXIT_BAD_INPUT = 4
+EXIT_CONFIG = 5
+EXIT_LEDGER = 6
+
+app = typer.Typer(
+    help="Electronic certificates sealed with agency seals and anchored on a ledger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+ledger_app = typer.Typer(help="Ledger maintenance.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+
+_state: dict[str, Any] = {}
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise typer.Exit(code)
+
+
+def _home() -> Home:
+    home: Home = _state["home"]
+    return home
+
+
+def _passphrase(required: bool = True) -> Secret | None:
+    value = os.environ.get("CERTLEDGER_PASSPHRASE", "")
+    if not value:
+        if required:
+            _fail("set CERTLEDGER_PASSPHRASE to the passphrase that protects the keys", EXIT_CONFIG)
+        return None
+    return Secret(value)
+
+
+def _runtime(*, keys: bool, workers: int = 0) -> Any:
+    from .runtime import open_runtime
+
+    try:
+        return open_runtime(_home(), passphrase=_passphrase(keys) if keys else None, workers=workers)
+    except (ConfigurationError, SigningError, LedgerError) as exc:
+        _fail(str(exc), EXIT_CONFIG)
+
+
+@app.callback()
+def main_options(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="data directory (default: $CERTLEDGER_HOME or ~/.certledger)"),
+    ] = None,
+) -> None:
+    _state["home"] = Home.resolve(home)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def init(
+    demo: Annotated[bool, typer.Option("--demo", help="also issue a handful of sample certificates")] = False,
+    base_url: Annotated[str, typer.Option(help="public address used in QR codes")] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create the PKI, the ledger, the database and one bearer token per agency."""
+    from .bootstrap import init_home
+
+    home = _home()
+    passphrase = _passphrase()
+    assert passphrase is not None
+    try:
+        creds = init_home(home, passphrase, base_url=base_url)
+    except (ConfigurationError, SigningError, LedgerError) as exc:
+        _fail(str(exc), EXIT_CONFIG)
+    samples: list[dict[str, str]] = []
+    if demo:
+        from .demo import issue_samples
+
+        rt = _runtime(keys=True)
+        try:
+            samples = issue_samples(rt, home.root / "samples")
+        finally:
+            rt.close()
+    if as_json:
+        typer.echo(json.dumps({"home": str(home.root), "tokens": {c.agency: c.token for c in creds},
+                               "samples": samples}, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"initialised {home.root}")
+    typer.echo("agency API tokens (shown once; only their digests are stored):")
+    for c in creds:
+        typer.echo(f"  {c.agency:20s} {c.token}")
+    for s in samples:
+        typer.echo(f"  sample {s['id']}: {s['file']}\n    {s['verify_url']}")
+
+
+@app.command("types")
+def types_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the certificate types, their fields and an example."""
+    catalogue = types_catalogue()
+    if as_json:
+        typer.echo(json.dumps(catalogue, ensure_ascii=False, indent=2))
+        return
+    for t in catalogue:
+        typer.echo(f"{t['code']:28s} {t['name_zh']} / {t['name_en']}  (issued by {t['agency']})")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        _fail(f"cannot read {path}: {exc.strerror}", EXIT_UNREADABLE)
+    except (ValueError, UnicodeDecodeError) as exc:
+        _fail(f"{path} is not valid JSON: {exc}", EXIT_BAD_INPUT)
+    if not isinstance(raw, dict):
+        _fail(f"{path} must hold a JSON object of field values", EXIT_BAD_INPUT)
+    return raw
+
+
+def _print_data_errors(exc: CertificateDataError) -> None:
+    for e in exc.errors:
+        typer.secho(f"  {e.field}: {e.message_en} / {e.message_zh}", err=True)
+
+
+@app.command()
+def issue(
+    agency: Annotated[str, typer.Option(help="issuing agency code")],
+    cert_type: Annotated[str, typer.Option("--type", help="certificate type code")],
+    data: Annotated[Path, typer.Option(help="JSON file with the field values")],
+    out: Annotated[Path, typer.Option(help="where to write the sealed PDF")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue one certificate: validate, render, seal, store and anchor."""
+    values = _read_json(data)
+    rt = _runtime(keys=True)
+    try:
+        issued = rt.issuance.issue(agency, cert_type, values)
+    except CertificateDataError as exc:
+        typer.secho("error: the certificate data is invalid; nothing was issued", err=True, fg="red")
+        _print_data_errors(exc)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except CertificateError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    finally:
+        rt.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(issued.pdf)
+    result = {
+        "id": issued.cert_id,
+        "file": str(out),
+        "verify_url": issued.verify_url,
+        "sealed_digest": issued.sealed_digest,
+        "status": "active" if issued.anchored else "pending",
+        "ledger": {"block": issued.block, "tx_id": issued.tx_id},
+    }
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"issued {issued.cert_id} -> {out} ({result['status']})\n{issued.verify_url}")
+
+
+@app.command("issue-batch")
+def issue_batch(
+    agency: Annotated[str, typer.Option(help="issuing agency code")],
+    cert_type: Annotated[str, typer.Option("--type", help="certificate type code")],
+    csv_file: Annotated[Path, typer.Option("--csv", help="CSV with a header row of field names")],
+    out_dir: Annotated[Path, typer.Option(help="directory for the sealed PDFs")],
+    workers: Annotated[int, typer.Option(help="worker processes (default: one per core)")] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue many certificates from a CSV file (all rows are validated before any is issued)."""
+    try:
+        with csv_file.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [{k: v for k, v in r.items() if k is not None and v not in (None, "")}
+                    for r in csv.DictReader(fh)]
+    except OSError as exc:
+        _fail(f"cannot read {csv_file}: {exc.strerror}", EXIT_UNREADABLE)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        _fail(f"{csv_file} is not a UTF-8 CSV file: {exc}", EXIT_BAD_INPUT)
+    if not rows:
+        _fail(f"{csv_file} has no data rows", EXIT_BAD_INPUT)
+    from certificates.issuance import BatchValidationError
+
+    rt = _runtime(keys=True, workers=workers or (os.cpu_count() or 1))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with typer.progressbar(length=len(rows), label="issuing", file=sys.stderr) as bar:
+            issued = rt.issuance.issue_batch(agency, cert_type, rows, progress=bar.update)
+    except BatchValidationError as exc:
+        typer.secho(f"error: {len(exc.rows)} row(s) are invalid; nothing was issued", err=True, fg="red")
+        for r in exc.rows[:50]:
+            for e in r.errors:
+                typer.secho(f"  row {r.row}: {e.field}: {e.message_en} / {e.message_zh}", err=True)
+        raise typer.Exit(EXIT_BAD_INPUT) from None
+    except CertificateError as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    finally:
+        rt.close()
+    results = []
+    for item in issued:
+        path = out_dir / f"{item.cert_id}.pdf"
+        path.write_bytes(item.pdf)
+        results.append({"id": item.cert_id, "file": str(path), "status": "active" if item.anchored else "pending"})
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        pending = sum(1 for r in results if r["status"] == "pending")
+        typer.echo(f"issued {len(results)} certificate(s) into {out_dir}; {pending} pending anchoring")
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="the certificate PDF")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Verify a certificate PDF. Exit 0 VALID, 1 INVALID, 2 INDETERMINATE, >=3 cannot check."""
+    from certificates.errors import UnreadableDocument
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        _fail(f"cannot read {file}: {exc.strerror}", EXIT_UNREADABLE)
+    if not data:
+        _fail(f"{file} is empty", EXIT_UNREADABLE)
+    rt = _runtime(keys=False)
+    try:
+        report = rt.verifier.verify_pdf(data)
+    except UnreadableDocument as exc:
+        _fail(f"{file} cannot be read as a PDF: {exc}", EXIT_UNREADABLE)
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        colour = {Verdict.VALID: "green", Verdict.INVALID: "red"}.get(report.verdict, "yellow")
+        typer.secho(report.verdict.value, fg=colour, bold=True)
+        if report.certificate:
+            c = report.certificate
+            typer.echo(f"  {c.id}  {c.type_name.en}  issued by {c.issuer_name.en}  status {c.status}")
+        for chk in report.checks:
+            typer.echo(f"  [{chk.status.value:13s}] {chk.code.value}: {chk.message.en}")
+    raise typer.Exit({Verdict.VALID: 0, Verdict.INVALID: 1}.get(report.verdict, 2))
+
+
+def _parse_id(raw: str) -> str:
+    try:
+        return str(CertificateId.parse(raw))
+    except InvalidCertificateId as exc:
+        _fail(f"not a certificate id: {exc}", EXIT_BAD_INPUT)
+
+
+@app.command()
+def revoke(
+    cert_id: Annotated[str, typer.Argument(help="certificate id")],
+    reason: Annotated[str, typer.Option(help="why it is revoked (shown to verifiers)")],
+) -> None:
+    """Revoke a certificate on the ledger (as its issuing agency)."""
+    cid = _parse_id(cert_id)
+    rt = _runtime(keys=True)
+    try:
+        record = rt.ledger.get(cid)
+        if record is None:
+            _fail("no certificate with this id on the ledger", EXIT_BAD_INPUT)
+        rt.issuance.revoke(record.agency, cid, reason)
+    except CertificateError as exc:
+        _fail(str(exc), EXIT_LEDGER)
+    except LedgerError as exc:
+        _fail(str(exc), EXIT_LEDGER)
+    finally:
+        rt.close()
+    typer.echo(f"revoked {cid}")
+
+
+@app.command()
+def status(
+    cert_id: Annotated[str, typer.Argument(help="certificate id")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a certificate's ledger status and history."""
+    cid = _parse_id(cert_id)
+    rt = _runtime(keys=False)
+    try:
+        record = rt.ledger.get(cid)
+        history = rt.ledger.history(cid) if record else []
+        local = rt.store.public_view(cid)
+    except LedgerError as exc:
+        _fail(f"the ledger cannot be read: {exc}", EXIT_LEDGER)
+    finally:
+        rt.close()
+    if record is None and local is None:
+        _fail("no certificate with this id", EXIT_BAD_INPUT)
+    body: dict[str, Any] = {
+        "id": cid,
+        "status": record.status if record else "pending",
+        "reason": record.reason if record else None,
+        "type": record.cert_type if record else local.cert_type,  # type: ignore[union-attr]
+        "issuer": record.agency if record else local.agency,  # type: ignore[union-attr]
+        "valid_until": str(record.valid_until) if record and record.valid_until else None,
+        "ledger": {"block": record.anchored_block, "tx_id": record.anchored_tx,
+                   "anchored_at": record.anchored_at.isoformat() if record.anchored_at else None}
+        if record else None,
+        "history": [h.to_json() for h in history],
+    }
+    if as_json:
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"{cid}: {body['status']}" + (f" ({body['reason']})" if body["reason"] else ""))
+        for h in body["history"]:
+            typer.echo(f"  {h}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+) -> None:
+    """Serve the HTTP API, the QR verification pages and the time-stamp authority."""
+    import uvicorn
+
+    home = _home()
+    _passphrase(required=True)
+    # Fail at start-up, with a clear message, on a wrong passphrase or a missing deployment.
+    rt = _runtime(keys=True)
+    rt.close()
+    os.environ["CERTLEDGER_HOME"] = str(home.root)
+    typer.echo(f"serving {home.root} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    # No access log: request lines carry verification tokens in their query strings.
+    uvicorn.run("verify_api.app:create_app_from_env", factory=True, host=host, port=port,
+                workers=workers, access_log=False, log_level="warning")
+
+
+@ledger_app.command("verify")
+def ledger_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Re-check the whole hash chain, Merkle roots and header signatures."""
+    rt = _runtime(keys=False)
+    try:
+        report = rt.ledger.verify_chain()
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps({"ok": report.ok, "blocks_checked": report.blocks_checked,
+                               "first_bad_block": report.first_bad_block, "reason": report.reason}))
+    elif report.ok:
+        typer.secho(f"ledger OK: {report.blocks_checked} block(s) verified", fg="green")
+    else:
+        typer.secho(f"ledger TAMPERED: first bad block {report.first_bad_block}: {report.reason}",
+                    fg="red", err=True)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def main() -> None:
+    try:
+        app()
+    except (ConfigurationError, SigningError) as exc:
+        _fail(str(exc), EXIT_CONFIG)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
