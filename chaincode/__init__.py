@@ -4,6 +4,7 @@ The embedded ledger runs these functions in-process; Fabric peers run them as ch
 Import from here; the submodules' other names are internal.
 """
 
+from chaincode._checks import format_timestamp, parse_timestamp
 from chaincode.contract import (
     CERT_KEY_PREFIX,
     REGISTRY_KEY,
@@ -29,6 +30,7 @@ from chaincode.models import (
     CertificateVersion,
     CertStatus,
     canonical_json,
+    is_cert_id,
 )
 from chaincode.stub import HistoryItem, Stub
 
@@ -51,10 +53,13 @@ __all__ = [
     "anchor_batch",
     "canonical_json",
     "cert_key",
+    "format_timestamp",
     "get_certificate",
     "get_history",
     "get_registry",
     "init_registry",
+    "is_cert_id",
+    "parse_timestamp",
     "reinstate",
     "revoke",
     "suspend",

@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime
 from chaincode.errors import ContractError, ErrorCode
 
 __all__ = [
-    "check_date",
     "check_hex64",
     "check_id",
     "check_text",
@@ -28,9 +27,10 @@ __all__ = [
 # Ids are ASCII, start alphanumeric, and have no separators the key layout uses.
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# [0-9], not \d: \d also matches other scripts' digits (e.g. fullwidth), a second spelling.
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 
 
 def _bad(what: str, message: str, cert_id: str | None = None) -> ContractError:
@@ -66,13 +66,6 @@ def check_text(what: str, value: object, max_len: int, cert_id: str | None = Non
         raise _bad(what, f"is {len(value)} characters long; at most {max_len} allowed", cert_id)
     if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in value):
         raise _bad(what, "must not contain control characters", cert_id)
-    return value
-
-
-def check_date(what: str, value: object, cert_id: str | None = None) -> date:
-    """A calendar date object (a ``datetime`` is refused: it would carry a hidden time)."""
-    if type(value) is not date:
-        raise _bad(what, f"must be a date, not {type(value).__name__}", cert_id)
     return value
 
 

@@ -55,7 +55,7 @@ __all__ = [
 
 REGISTRY_KEY = "registry"
 CERT_KEY_PREFIX = "cert/"
-# Bumped by every registry change; genesis writes revision 1.
+# Field holding the registry revision: genesis writes 1, each amendment will add 1.
 _REGISTRY_REVISION = "revision"
 
 
@@ -72,7 +72,9 @@ async def init_registry(stub: Stub, agencies: Sequence[AgencyRecord]) -> None:
 
     There is no caller check here: genesis is run once, by whoever creates the ledger
     (the embedded node, or the Fabric channel's deployment ceremony), and every later
-    participant accepts or rejects the network by its genesis.
+    participant accepts or rejects the network by its genesis. Under Fabric, the adapter
+    must expose this only as the chaincode's init (definition approved with init required),
+    so no ordinary client can race the ceremony to write its own registry first.
 
     Seam for later changes: registry changes after genesis will be a propose/approve pair
     of functions that write a new revision once a majority of registered agencies (by MSP)
@@ -173,7 +175,7 @@ async def anchor_batch(stub: Stub, entries: Sequence[AnchorEntry]) -> list[Ancho
         typed.append(item)
 
     agency = _caller_agency(stub, await _load_registry(stub))
-    allowed = frozenset(agency.cert_types)
+    allowed = frozenset(agency.allowed_types)
     tx_id = stub.get_tx_id()
     now = stub.get_tx_timestamp()
     format_timestamp(now)  # refuses a naive platform timestamp before anything else
@@ -192,24 +194,7 @@ async def anchor_batch(stub: Stub, entries: Sequence[AnchorEntry]) -> list[Ancho
         if raw:
             outcomes.append(_retry_outcome(agency.code, entry, CertificateState.from_bytes(raw)))
             continue
-        new_states.append(
-            CertificateState(
-                cert_id=cid,
-                agency=agency.code,
-                cert_type=entry.cert_type,
-                digest=entry.digest,
-                holder_digest=entry.holder_digest,
-                valid_from=entry.valid_from,
-                valid_until=entry.valid_until,
-                status=CertStatus.ACTIVE,
-                reason=None,
-                version=1,
-                anchored_tx=tx_id,
-                anchored_at=now,
-                updated_tx=tx_id,
-                updated_at=now,
-            )
-        )
+        new_states.append(CertificateState.anchored(agency.code, entry, tx_id, now))
         outcomes.append(AnchorOutcome(cid, "anchored", tx_id))
 
     # Writes only after every entry passed: the batch is atomic by construction, not only

@@ -20,7 +20,6 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from chaincode._checks import (
-    check_date,
     check_hex64,
     check_id,
     check_text,
@@ -44,6 +43,7 @@ __all__ = [
     "CertificateState",
     "CertificateVersion",
     "canonical_json",
+    "is_cert_id",
 ]
 
 MAX_BATCH = 5000
@@ -74,6 +74,15 @@ def canonical_json(value: object) -> bytes:
     ).encode("utf-8")
 
 
+def is_cert_id(value: object) -> bool:
+    """True when ``value`` is a well-formed certificate id (one that could be anchored)."""
+    try:
+        check_id("cert_id", value, MAX_ID_LEN)
+    except ContractError:
+        return False
+    return True
+
+
 def _load_object(what: str, raw: bytes | dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
     """Decode (if needed) and check that exactly ``keys`` are present."""
     if isinstance(raw, bytes | bytearray):
@@ -90,6 +99,14 @@ def _load_object(what: str, raw: bytes | dict[str, Any], keys: frozenset[str]) -
             ErrorCode.BAD_ARGUMENT, f"{what}: missing fields {missing}, unexpected fields {extra}"
         )
     return raw
+
+
+def _iso_or_none(value: date | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _date_or_none(value: str | None) -> date | None:
+    return None if value is None else date.fromisoformat(value)
 
 
 def _int(what: str, value: object) -> int:
@@ -111,10 +128,12 @@ class AgencyRecord:
     msp_id: str
     name_zh: str
     name_en: str
-    cert_types: tuple[str, ...]
+    allowed_types: tuple[str, ...]
     seal_fingerprints: tuple[str, ...]
 
-    _KEYS = frozenset({"code", "msp_id", "name_zh", "name_en", "cert_types", "seal_fingerprints"})
+    _KEYS = frozenset(
+        {"code", "msp_id", "name_zh", "name_en", "allowed_types", "seal_fingerprints"}
+    )
 
     def __post_init__(self) -> None:
         check_id("agency code", self.code, _MAX_CODE_LEN)
@@ -122,7 +141,7 @@ class AgencyRecord:
         check_id(f"{what}: msp_id", self.msp_id, MAX_ID_LEN)
         check_text(f"{what}: name_zh", self.name_zh, _MAX_NAME_LEN)
         check_text(f"{what}: name_en", self.name_en, _MAX_NAME_LEN)
-        types = check_tuple(f"{what}: cert_types", self.cert_types, _MAX_TYPES)
+        types = check_tuple(f"{what}: allowed_types", self.allowed_types, _MAX_TYPES)
         for t in types:
             check_id(f"{what}: cert type", t, _MAX_CODE_LEN)
         seals = check_tuple(f"{what}: seal_fingerprints", self.seal_fingerprints, _MAX_FINGERPRINTS)
@@ -137,7 +156,7 @@ class AgencyRecord:
                 ErrorCode.BAD_ARGUMENT,
                 f"{what}: may issue {list(types)} but lists no seal certificate fingerprint",
             )
-        object.__setattr__(self, "cert_types", types)
+        object.__setattr__(self, "allowed_types", types)
         object.__setattr__(self, "seal_fingerprints", seals)
 
     def to_dict(self) -> dict[str, Any]:
@@ -146,7 +165,7 @@ class AgencyRecord:
             "msp_id": self.msp_id,
             "name_zh": self.name_zh,
             "name_en": self.name_en,
-            "cert_types": list(self.cert_types),
+            "allowed_types": list(self.allowed_types),
             "seal_fingerprints": list(self.seal_fingerprints),
         }
 
@@ -158,7 +177,7 @@ class AgencyRecord:
             msp_id=d["msp_id"],
             name_zh=d["name_zh"],
             name_en=d["name_en"],
-            cert_types=d["cert_types"],
+            allowed_types=d["allowed_types"],
             seal_fingerprints=d["seal_fingerprints"],
         )
 
@@ -173,8 +192,10 @@ class AnchorEntry:
     holder_digest: str
     """Keyed digest (lowercase hex, 32 bytes) of the holder identifier, never the identifier."""
     cert_type: str
-    valid_from: date
-    valid_until: date | None
+    valid_from: str
+    """First day of validity, ISO ``YYYY-MM-DD``."""
+    valid_until: str | None
+    """Last day of validity, ISO ``YYYY-MM-DD``; ``None`` when it does not expire."""
 
     _KEYS = frozenset(
         {"cert_id", "digest", "holder_digest", "cert_type", "valid_from", "valid_until"}
@@ -185,13 +206,13 @@ class AnchorEntry:
         check_hex64(f"{cid}: digest", self.digest, cid)
         check_hex64(f"{cid}: holder_digest", self.holder_digest, cid)
         check_id(f"{cid}: cert_type", self.cert_type, _MAX_CODE_LEN, cid)
-        check_date(f"{cid}: valid_from", self.valid_from, cid)
+        start = date_from_iso(f"{cid}: valid_from", self.valid_from, cid)
         if self.valid_until is not None:
-            check_date(f"{cid}: valid_until", self.valid_until, cid)
-            if self.valid_until < self.valid_from:
+            end = date_from_iso(f"{cid}: valid_until", self.valid_until, cid)
+            if end < start:
                 raise ContractError(
                     ErrorCode.BAD_ARGUMENT,
-                    f"{cid}: valid_until {self.valid_until} is before valid_from {self.valid_from}",
+                    f"{cid}: valid_until {end} is before valid_from {start}",
                     cert_id=cid,
                 )
 
@@ -201,23 +222,13 @@ class AnchorEntry:
             "digest": self.digest,
             "holder_digest": self.holder_digest,
             "cert_type": self.cert_type,
-            "valid_from": self.valid_from.isoformat(),
-            "valid_until": None if self.valid_until is None else self.valid_until.isoformat(),
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
         }
 
     @classmethod
     def from_dict(cls, raw: bytes | dict[str, Any]) -> AnchorEntry:
-        d = _load_object("anchor entry", raw, cls._KEYS)
-        cid = check_id("cert_id", d["cert_id"], MAX_ID_LEN)
-        until = d["valid_until"]
-        return cls(
-            cert_id=cid,
-            digest=d["digest"],
-            holder_digest=d["holder_digest"],
-            cert_type=d["cert_type"],
-            valid_from=date_from_iso(f"{cid}: valid_from", d["valid_from"], cid),
-            valid_until=None if until is None else date_from_iso(f"{cid}: valid_until", until, cid),
-        )
+        return cls(**_load_object("anchor entry", raw, cls._KEYS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +286,28 @@ class CertificateState:
         }
     )
 
+    @classmethod
+    def anchored(
+        cls, agency: str, entry: AnchorEntry, tx_id: str, at: datetime
+    ) -> CertificateState:
+        """Version 1 of a record: ``entry`` as anchored by ``agency``, status active."""
+        return cls(
+            cert_id=entry.cert_id,
+            agency=agency,
+            cert_type=entry.cert_type,
+            digest=entry.digest,
+            holder_digest=entry.holder_digest,
+            valid_from=date.fromisoformat(entry.valid_from),
+            valid_until=_date_or_none(entry.valid_until),
+            status=CertStatus.ACTIVE,
+            reason=None,
+            version=1,
+            anchored_tx=tx_id,
+            anchored_at=at,
+            updated_tx=tx_id,
+            updated_at=at,
+        )
+
     def to_bytes(self) -> bytes:
         return canonical_json(
             {
@@ -284,7 +317,7 @@ class CertificateState:
                 "digest": self.digest,
                 "holder_digest": self.holder_digest,
                 "valid_from": self.valid_from.isoformat(),
-                "valid_until": None if self.valid_until is None else self.valid_until.isoformat(),
+                "valid_until": _iso_or_none(self.valid_until),
                 "status": self.status.value,
                 "reason": self.reason,
                 "version": self.version,
@@ -313,8 +346,10 @@ class CertificateState:
                 cert_type=entry.cert_type,
                 digest=entry.digest,
                 holder_digest=entry.holder_digest,
-                valid_from=entry.valid_from,
-                valid_until=entry.valid_until,
+                valid_from=date.fromisoformat(entry.valid_from),
+                valid_until=None
+                if entry.valid_until is None
+                else date.fromisoformat(entry.valid_until),
                 status=CertStatus(d["status"]),
                 reason=reason,
                 version=_int("version", d["version"]),
@@ -335,8 +370,8 @@ class CertificateState:
             and self.digest == entry.digest
             and self.holder_digest == entry.holder_digest
             and self.cert_type == entry.cert_type
-            and self.valid_from == entry.valid_from
-            and self.valid_until == entry.valid_until
+            and self.valid_from.isoformat() == entry.valid_from
+            and _iso_or_none(self.valid_until) == entry.valid_until
         )
 
 

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 __all__ = [
-    "ROOT_VALIDITY",
     "ISSUING_VALIDITY",
     "LEAF_VALIDITY",
+    "ROOT_VALIDITY",
     "Issuer",
     "ca_name",
     "issue_ca",

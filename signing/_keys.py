@@ -17,7 +17,7 @@ __all__ = ["PASSPHRASE_ENV", "generate_key", "read_private_key", "write_private_
 
 logger = logging.getLogger(__name__)
 
-PASSPHRASE_ENV = "CERTLEDGER_PASSPHRASE"
+PASSPHRASE_ENV = "CERTLEDGER_PASSPHRASE"  # noqa: S105  (a variable name, not a secret)
 """The environment variable the CLI reads the PKI passphrase from (named in errors)."""
 
 _KEY_FILE_MODE = 0o600
@@ -28,9 +28,7 @@ def generate_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def write_private_key(
-    path: Path, key: ec.EllipticCurvePrivateKey, passphrase: Secret
-) -> None:
+def write_private_key(path: Path, key: ec.EllipticCurvePrivateKey, passphrase: Secret) -> None:
     """Write ``key`` as encrypted PKCS#8 PEM readable only by the owner.
 
     ``BestAvailableEncryption`` currently means PBES2 (PBKDF2-HMAC-SHA256, AES-256-CBC).
@@ -81,8 +79,6 @@ def read_private_key(
         raise KeyPassphraseError(
             f"the key passphrase ({PASSPHRASE_ENV}) does not decrypt {display_name}"
         ) from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(
-        key.curve, ec.SECP256R1
-    ):
+    if not isinstance(key, ec.EllipticCurvePrivateKey) or not isinstance(key.curve, ec.SECP256R1):
         raise PkiInvalidError(f"{display_name} does not hold an ECDSA P-256 key")
     return key

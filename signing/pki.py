@@ -47,6 +47,7 @@ __all__ = [
     "SealIdentity",
     "TsaIdentity",
     "init_pki",
+    "load_certificate",
     "load_pki",
     "load_trust_roots",
 ]
@@ -95,6 +96,16 @@ class SealIdentity:
     chain: tuple[x509.Certificate, ...]
 
     @property
+    def cert(self) -> x509.Certificate:
+        """Alias of :attr:`certificate`."""
+        return self.certificate
+
+    @property
+    def key(self) -> ec.EllipticCurvePrivateKey:
+        """Alias of :attr:`private_key`."""
+        return self.private_key
+
+    @property
     def name_zh(self) -> str:
         """The agency's Chinese name, as certified (subject O)."""
         return _single_attribute(self.certificate.subject, NameOID.ORGANIZATION_NAME)
@@ -114,6 +125,16 @@ class TsaIdentity:
     private_key: ec.EllipticCurvePrivateKey = field(compare=False)
     chain: tuple[x509.Certificate, ...]
 
+    @property
+    def cert(self) -> x509.Certificate:
+        """Alias of :attr:`certificate`."""
+        return self.certificate
+
+    @property
+    def key(self) -> ec.EllipticCurvePrivateKey:
+        """Alias of :attr:`private_key`."""
+        return self.private_key
+
     def __repr__(self) -> str:
         return (
             f"TsaIdentity(subject={self.certificate.subject.rfc4514_string()!r}, "
@@ -127,6 +148,16 @@ class NodeIdentity:
 
     certificate: x509.Certificate
     private_key: ec.EllipticCurvePrivateKey = field(compare=False)
+
+    @property
+    def cert(self) -> x509.Certificate:
+        """Alias of :attr:`certificate`."""
+        return self.certificate
+
+    @property
+    def key(self) -> ec.EllipticCurvePrivateKey:
+        """Alias of :attr:`private_key`."""
+        return self.private_key
 
     def __repr__(self) -> str:
         return (
@@ -171,7 +202,9 @@ class Pki:
 def _single_attribute(name: x509.Name, oid: x509.ObjectIdentifier) -> str:
     values = name.get_attributes_for_oid(oid)
     if len(values) != 1:
-        raise PkiInvalidError(f"expected exactly one {oid.dotted_string} in {name.rfc4514_string()}")
+        raise PkiInvalidError(
+            f"expected exactly one {oid.dotted_string} in {name.rfc4514_string()}"
+        )
     value = values[0].value
     return value if isinstance(value, str) else value.decode("utf-8")
 
@@ -322,6 +355,16 @@ def load_trust_roots(path: Path) -> tuple[x509.Certificate, ...]:
     except ValueError:
         raise PkiInvalidError(f"{path} does not contain PEM certificates") from None
     return roots
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    """Read one PEM certificate (e.g. ``ledger-node.pem`` for a read-only verifier).
+
+    :raises PkiNotInitialisedError: the file does not exist.
+    :raises PkiInvalidError: the file is not a PEM certificate.
+    """
+    path = Path(path)
+    return _read_cert(path.parent, path.name)
 
 
 def _read_cert(pki_dir: Path, rel: str) -> x509.Certificate:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from typing import Final
+from typing import Any, Final
 
 from signing.errors import MissingPassphraseError
 
@@ -72,7 +72,7 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> str | tuple[Any, ...]:
         raise TypeError("Secret cannot be pickled; pass the passphrase explicitly")
 
 

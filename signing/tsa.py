@@ -14,10 +14,12 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from asn1crypto import algos, cms, core, tsp, x509 as asn1_x509
+from asn1crypto import algos, cms, core, tsp
+from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.sign.timestamps import TimeStamper
@@ -54,6 +56,19 @@ class _Rejection(Exception):
         super().__init__(text)
         self.fail_info = fail_info
         self.text = text
+
+
+@dataclass(frozen=True)
+class _TokenConstants:
+    """DER encodings of the token parts that are the same for every response."""
+
+    certificates: list[bytes]
+    signing_certificate_attr: bytes
+    content_type_attr: bytes
+    sid: bytes
+    tsa_name: bytes
+    sha256: bytes
+    ecdsa_sha256: bytes
 
 
 class _SerialNumbers:
@@ -96,46 +111,58 @@ class TimeStampAuthority:
         self._key: ec.EllipticCurvePrivateKey = identity.private_key
 
         cert_der = identity.certificate.public_bytes(serialization.Encoding.DER)
-        self._cert = asn1_x509.Certificate.load(cert_der)
-        # Certificates sent when the requester sets certReq: the TSA certificate and the
-        # intermediates, never the root (trust anchors come from the verifier's config).
-        self._certs = [self._cert] + [
-            asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
-            for c in identity.chain
-            if c.subject != c.issuer
-        ]
-        # ESS signingCertificateV2 binds the signature to this exact TSA certificate so
-        # a token cannot be re-attributed to another certificate with the same key.
-        self._signing_cert_attr = cms.CMSAttribute(
-            {
-                "type": "signing_certificate_v2",
-                "values": [
-                    tsp.SigningCertificateV2(
+        cert = asn1_x509.Certificate.load(cert_der)
+        # The parts of every token that never change are encoded once, here, and
+        # re-loaded per request: asn1crypto re-serialises values built from Python data
+        # on every dump, which made up most of the cost of a response.
+        self._constants = _TokenConstants(
+            # Sent when the requester sets certReq: the TSA certificate and the
+            # intermediates, never the root (trust anchors come from the verifier).
+            certificates=[cert_der]
+            + [
+                c.public_bytes(serialization.Encoding.DER)
+                for c in identity.chain
+                if c.subject != c.issuer
+            ],
+            # ESS signingCertificateV2 binds the signature to this exact TSA certificate,
+            # so a token cannot be re-attributed to another certificate with the same key.
+            signing_certificate_attr=cms.CMSAttribute(
+                {
+                    "type": "signing_certificate_v2",
+                    "values": [
                         {
                             "certs": [
-                                tsp.ESSCertIDv2(
-                                    {
-                                        "hash_algorithm": {"algorithm": "sha256"},
-                                        "cert_hash": hashlib.sha256(cert_der).digest(),
-                                        "issuer_serial": {
-                                            "issuer": [
-                                                asn1_x509.GeneralName(
-                                                    name="directory_name",
-                                                    value=self._cert.issuer,
-                                                )
-                                            ],
-                                            "serial_number": self._cert.serial_number,
-                                        },
-                                    }
-                                )
+                                {
+                                    "hash_algorithm": {"algorithm": "sha256"},
+                                    "cert_hash": hashlib.sha256(cert_der).digest(),
+                                    "issuer_serial": {
+                                        "issuer": [
+                                            asn1_x509.GeneralName(
+                                                name="directory_name", value=cert.issuer
+                                            )
+                                        ],
+                                        "serial_number": cert.serial_number,
+                                    },
+                                }
                             ]
                         }
-                    )
-                ],
-            }
-        )
-        self._tsa_name = asn1_x509.GeneralName(
-            name="directory_name", value=self._cert.subject
+                    ],
+                }
+            ).dump(),
+            content_type_attr=cms.CMSAttribute(
+                {"type": "content_type", "values": ["tst_info"]}
+            ).dump(),
+            sid=cms.SignerIdentifier(
+                {
+                    "issuer_and_serial_number": {
+                        "issuer": cert.issuer,
+                        "serial_number": cert.serial_number,
+                    }
+                }
+            ).dump(),
+            tsa_name=asn1_x509.GeneralName(name="directory_name", value=cert.subject).dump(),
+            sha256=algos.DigestAlgorithm({"algorithm": "sha256"}).dump(),
+            ecdsa_sha256=algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}).dump(),
         )
 
     @property
@@ -148,14 +175,16 @@ class TimeStampAuthority:
         Never raises: malformed requests and unsupported algorithms get a *rejection*
         response with a failInfo; an internal error gets ``systemFailure``.
         """
+        response: core.Asn1Value
         try:
-            request = self._parse(request_der)
-            return self._grant(request).dump()
+            response = self._grant(self._parse(request_der))
         except _Rejection as rejection:
-            return _rejection(rejection.fail_info, rejection.text).dump()
+            response = _rejection(rejection.fail_info, rejection.text)
         except Exception:
             logger.exception("time-stamp token could not be produced")
-            return _rejection({"system_failure"}, "internal error in the TSA").dump()
+            response = _rejection({"system_failure"}, "internal error in the TSA")
+        der: bytes = response.dump()
+        return der
 
     # -- request validation -------------------------------------------------------
 
@@ -169,7 +198,7 @@ class TimeStampAuthority:
             raise _Rejection(
                 {"bad_request", "bad_data_format"}, "request is not a DER TimeStampReq"
             ) from None
-        if request["version"].native != 1:
+        if request["version"].native != "v1":
             raise _Rejection({"bad_request"}, "unsupported TimeStampReq version")
         imprint = request["message_imprint"]
         algorithm = imprint["hash_algorithm"]["algorithm"].native
@@ -192,7 +221,7 @@ class TimeStampAuthority:
             raise _Rejection({"unaccepted_policy"}, f"policy {policy} is not offered")
         if request["extensions"].native:
             # RFC 3161 §2.4.1: refuse extensions we do not understand (we understand none).
-            raise _Rejection({"unaccepted_extension"}, "request extensions are not supported")
+            raise _Rejection({"unaccepted_extensions"}, "request extensions are not supported")
         return request
 
     # -- token construction -------------------------------------------------------
@@ -205,6 +234,7 @@ class TimeStampAuthority:
         return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
 
     def _grant(self, request: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        k = self._constants
         gen_time = self._now()
         tst_fields: dict[str, Any] = {
             "version": "v1",
@@ -215,7 +245,7 @@ class TimeStampAuthority:
             "gen_time": gen_time,
             "accuracy": {"seconds": _ACCURACY_SECONDS},
             "ordering": False,
-            "tsa": self._tsa_name,
+            "tsa": asn1_x509.GeneralName.load(k.tsa_name),
         }
         if request["nonce"].native is not None:
             tst_fields["nonce"] = request["nonce"].native
@@ -223,7 +253,7 @@ class TimeStampAuthority:
 
         signed_attrs = _sorted_set(
             [
-                cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}),
+                cms.CMSAttribute.load(k.content_type_attr),
                 cms.CMSAttribute(
                     {"type": "signing_time", "values": [cms.Time({"utc_time": gen_time})]}
                 ),
@@ -233,7 +263,7 @@ class TimeStampAuthority:
                         "values": [hashlib.sha256(tst_info_der).digest()],
                     }
                 ),
-                self._signing_cert_attr,
+                cms.CMSAttribute.load(k.signing_certificate_attr),
             ]
         )
         # The signature covers the DER encoding of the attributes as a SET OF
@@ -243,25 +273,16 @@ class TimeStampAuthority:
         signer_info = cms.SignerInfo(
             {
                 "version": "v1",
-                "sid": cms.SignerIdentifier(
-                    {
-                        "issuer_and_serial_number": {
-                            "issuer": self._cert.issuer,
-                            "serial_number": self._cert.serial_number,
-                        }
-                    }
-                ),
-                "digest_algorithm": algos.DigestAlgorithm({"algorithm": "sha256"}),
+                "sid": cms.SignerIdentifier.load(k.sid),
+                "digest_algorithm": algos.DigestAlgorithm.load(k.sha256),
                 "signed_attrs": signed_attrs,
-                "signature_algorithm": algos.SignedDigestAlgorithm(
-                    {"algorithm": "sha256_ecdsa"}
-                ),
+                "signature_algorithm": algos.SignedDigestAlgorithm.load(k.ecdsa_sha256),
                 "signature": signature,
             }
         )
         signed_data: dict[str, Any] = {
             "version": "v3",
-            "digest_algorithms": [algos.DigestAlgorithm({"algorithm": "sha256"})],
+            "digest_algorithms": [algos.DigestAlgorithm.load(k.sha256)],
             "encap_content_info": {
                 "content_type": "tst_info",
                 "content": core.ParsableOctetString(tst_info_der),
@@ -269,7 +290,9 @@ class TimeStampAuthority:
             "signer_infos": [signer_info],
         }
         if request["cert_req"].native:
-            signed_data["certificates"] = list(self._certs)
+            signed_data["certificates"] = [
+                cms.CertificateChoices.load(der) for der in k.certificates
+            ]
         token = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
         return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token})
 
@@ -281,8 +304,17 @@ def _sorted_set(attributes: list[cms.CMSAttribute]) -> cms.CMSAttributes:
     return cms.CMSAttributes(sorted(attributes, key=lambda attr: attr.dump()))
 
 
-def _rejection(fail_info: set[str], text: str) -> tsp.TimeStampResp:
-    return tsp.TimeStampResp(
+class _RejectionResp(core.Sequence):  # type: ignore[misc]
+    # RFC 3161 makes timeStampToken OPTIONAL (absent when the request is refused);
+    # asn1crypto's TimeStampResp marks it required, so rejections use this variant.
+    _fields = [  # noqa: RUF012  (asn1crypto's declarative schema)
+        ("status", tsp.PKIStatusInfo),
+        ("time_stamp_token", cms.ContentInfo, {"optional": True}),
+    ]
+
+
+def _rejection(fail_info: set[str], text: str) -> _RejectionResp:
+    return _RejectionResp(
         {
             "status": {
                 "status": "rejection",
@@ -293,14 +325,14 @@ def _rejection(fail_info: set[str], text: str) -> tsp.TimeStampResp:
     )
 
 
-class InProcessTimeStamper(TimeStamper):  # type: ignore[misc]  # pyHanko is untyped
+class InProcessTimeStamper(TimeStamper):
     """A pyHanko ``TimeStamper`` that hands requests straight to a
     :class:`TimeStampAuthority` in this process: no HTTP, no serialisation round trip
     beyond DER, the same code path as the HTTP endpoint otherwise.
     """
 
     def __init__(self, tsa: TimeStampAuthority, *, include_nonce: bool = True) -> None:
-        super().__init__(include_nonce=include_nonce)
+        super().__init__(include_nonce=include_nonce)  # type: ignore[no-untyped-call]
         self._tsa = tsa
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:

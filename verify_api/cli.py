@@ -329,6 +329,22 @@ def status(
 
 
 @app.command()
+def anchor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Anchor certificates left pending (after a crash or a ledger outage) now."""
+    rt = _runtime(keys=True)
+    try:
+        n = rt.issuance.anchor_pending()
+        left = rt.store.count_pending()
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps({"anchored": n, "pending": left}))
+    else:
+        typer.echo(f"anchored {n} pending certificate(s); {left} still pending")
+    raise typer.Exit(0 if left == 0 else EXIT_LEDGER)
+
+
+@app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,

@@ -19,8 +19,10 @@ from certificates.production import LocalProducer, PoolProducer, Producer
 from certificates.render import FontSet, JobRenderer, Renderer
 from certificates.store import Store
 from certificates.verification import Verifier
-from ledger import EmbeddedLedger, Ledger
-from signing import InProcessTimeStamper, Pki, Secret, Sealer, TimeStampAuthority, load_pki, load_trust_roots
+from ledger import EmbeddedLedger, Ledger, LedgerUnavailable
+
+from .unreachable import UnreachableLedger
+from signing import load_certificate, InProcessTimeStamper, Pki, Secret, Sealer, TimeStampAuthority, load_pki, load_trust_roots
 from certificates.errors import ConfigurationError
 
 __all__ = ["Runtime", "open_runtime", "build_local_producer"]
@@ -85,12 +87,15 @@ def open_runtime(
     pki: Pki | None = None
     if passphrase is not None:
         pki = load_pki(home.pki, passphrase)  # wrong passphrase fails here, at start-up
-        ledger: Ledger = EmbeddedLedger.open(home.ledger, node_key=pki.node.key, node_cert=pki.node.cert)
-    else:
-        from signing import load_certificate
-
-        node_cert = load_certificate(home.pki / "ledger-node.pem")
-        ledger = EmbeddedLedger.open_readonly(home.ledger, node_cert)
+    ledger: Ledger
+    try:
+        if pki is not None:
+            ledger = EmbeddedLedger.open(home.ledger, node_key=pki.node.key, node_cert=pki.node.cert)
+        else:
+            ledger = EmbeddedLedger.open_readonly(home.ledger, load_certificate(home.pki / "ledger-node.pem"))
+    except LedgerUnavailable as exc:
+        # Keep going: verification reports INDETERMINATE, issuance keeps certificates pending.
+        ledger = UnreachableLedger("embedded", str(exc))
 
     def pending(cert_id: str) -> bool:
         row = store.public_view(cert_id)

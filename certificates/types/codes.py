@@ -21,10 +21,9 @@ __all__ = [
 
 # First two digits of GB/T 2260 administrative division codes (provinces and equivalents).
 # Only the province is checked: the full county table changes yearly and is not shipped here.
-_PROVINCES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
-    "50 51 52 53 54 61 62 63 64 65 71 81 82".split()
-)
+_PROVINCE_CODES: tuple[int, ...] = (11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37)
+_PROVINCE_CODES += (41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82)
+_PROVINCES = frozenset(str(n) for n in _PROVINCE_CODES)
 # Resident identity numbers also use 83 (residence permits of Taiwan residents).
 _RESIDENT_ID_PROVINCES = _PROVINCES | {"83"}
 # Unified social credit codes of central-level bodies carry division "100000".

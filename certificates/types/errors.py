@@ -1,7 +1,7 @@
-"""Errors of the certificates domain.
+"""Errors about certificate types and certificate data.
 
-`CertificateError` is the one root for the whole `certificates` package: ids, rendering and
-the lead's pipelines derive from it, so the HTTP edge can map the family in one place.
+They derive from `certificates.errors.CertificateError`, the package's one error root,
+which is re-exported here for convenience.
 
 Messages never repeat the submitted value: data errors end up in logs and API responses,
 and a value may be a resident identity number.
@@ -12,11 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from ..errors import CertificateError
+
 __all__ = ["CertificateDataError", "CertificateError", "FieldError", "UnknownCertificateType"]
-
-
-class CertificateError(Exception):
-    """Root of every error raised by the certificates domain."""
 
 
 class UnknownCertificateType(CertificateError, LookupError):

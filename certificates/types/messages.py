@@ -9,7 +9,7 @@ from __future__ import annotations
 from .errors import FieldError
 from .model import FieldKind, FieldSpec
 
-__all__ = ["field_error"]
+__all__ = ["field_error", "unknown_field_error"]
 
 _TEMPLATES: dict[str, tuple[str, str]] = {
     "required": ("请填写「{zh}」。", "{en} is required; please fill it in."),
@@ -19,9 +19,10 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
         "{en} must be a single line; remove the line breaks.",
     ),
     "control-character": (
-        "「{zh}」含有不可见的控制或格式字符（如零宽字符、文字方向控制符），请删除后重新输入。",
+        "「{zh}」含有不可见的控制字符、格式字符（如零宽字符、文字方向控制符）或未定义的字符，"
+        "请删除后重新输入。",
         "{en} contains invisible control or formatting characters (such as zero-width or "
-        "text-direction marks); delete the value and type it again.",
+        "text-direction marks) or unassigned characters; delete the value and type it again.",
     ),
     "too-long": (
         "「{zh}」最多{max}个字符，当前为{length}个，请精简。",
@@ -45,7 +46,10 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
         "{en} must be a positive amount in units of 10,000 yuan (万元) with at most six "
         'decimals, such as "100万元人民币" or "100".',
     ),
-    "not-a-choice": ("「{zh}」只能是以下之一：{choices_zh}。", "{en} must be one of: {choices_en}."),
+    "not-a-choice": (
+        "「{zh}」只能是以下之一：{choices_zh}。",
+        "{en} must be one of: {choices_en}.",
+    ),
     "bad-prefix": (
         "「{zh}」应以 {prefixes} 开头（本类证照对应的登记管理部门和主体类别），请核对。",
         "{en} must start with {prefixes} (the registration authority and entity type of this "

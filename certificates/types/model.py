@@ -11,18 +11,18 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from types import MappingProxyType
-from typing import Protocol
+from typing import NoReturn, Protocol
 
 __all__ = [
-    "Agency",
     "CertificateType",
     "EnumChoice",
     "FieldKind",
     "FieldSpec",
     "FieldValue",
+    "FrozenValues",
     "GlyphCoverage",
     "ValidatedData",
+    "raw_values",
 ]
 
 # A validated field value: text (str), a date, an amount in 万元 CNY (Decimal), or None for
@@ -85,20 +85,12 @@ class FieldSpec:
 
 
 @dataclass(frozen=True, slots=True)
-class Agency:
-    code: str  # e.g. "market-regulation"
-    id_code: str  # two uppercase letters used inside certificate ids, e.g. "MR"
-    name_zh: str
-    name_en: str
-
-
-@dataclass(frozen=True, slots=True)
 class CertificateType:
     code: str  # e.g. "business-licence"
     id_prefix: str  # two uppercase letters used inside certificate ids, e.g. "BL"
     name_zh: str
     name_en: str
-    agency: str  # Agency.code of the issuing agency
+    agency: str  # code of the issuing agency, a key of certificates.agencies.AGENCIES
     fields: tuple[FieldSpec, ...]
     holder_field: str  # identifier kept on the ledger only as a keyed digest
     holder_name_field: str
@@ -123,7 +115,12 @@ class CertificateType:
         unknown = sorted(set(refs) - set(names))
         if unknown:
             raise ValueError(f"{self.code}: references unknown fields {unknown}")
-        text_kinds = {FieldKind.TEXT, FieldKind.USCC, FieldKind.RESIDENT_ID, FieldKind.LICENCE_NUMBER}
+        text_kinds = {
+            FieldKind.TEXT,
+            FieldKind.USCC,
+            FieldKind.RESIDENT_ID,
+            FieldKind.LICENCE_NUMBER,
+        }
         for ref in (self.holder_field, self.holder_name_field, self.title_field):
             spec = self.field(ref)
             if not spec.required or spec.kind not in text_kinds:
@@ -135,7 +132,8 @@ class CertificateType:
         until_kinds = {FieldKind.DATE, FieldKind.UNTIL_DATE}
         if self.valid_until_field and self.field(self.valid_until_field).kind not in until_kinds:
             raise ValueError(f"{self.code}: valid_until_field must be a date or until-date field")
-        object.__setattr__(self, "example", MappingProxyType(dict(self.example)))
+        # Read-only, and unlike MappingProxyType picklable into worker processes.
+        object.__setattr__(self, "example", FrozenValues(self.example))
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:
@@ -154,6 +152,44 @@ class GlyphCoverage(Protocol):
     def missing_chars(self, text: str) -> Set[str]: ...
 
 
+class FrozenValues(dict[str, FieldValue]):
+    """A read-only dict of validated values.
+
+    A dict (not a MappingProxyType) so that it serialises with `json.dumps` and pickles
+    into worker processes; mutation is refused so validated data stays validated.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("validated certificate values are read-only")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[type[FrozenValues], tuple[dict[str, FieldValue]]]:
+        return (FrozenValues, (dict(self),))
+
+
+def raw_values(values: Mapping[str, FieldValue]) -> dict[str, str]:
+    """Validated values as JSON-ready raw input that validates back to the same values.
+
+    Dates become ISO strings, amounts plain decimals in 万元, and an open-ended until-date
+    (None) becomes "long-term".
+    """
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if value is None:
+            out[name] = "long-term"
+        elif isinstance(value, date):
+            out[name] = value.isoformat()
+        elif isinstance(value, Decimal):
+            out[name] = format(value, "f")
+        else:
+            out[name] = value
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class ValidatedData:
     """Normalised certificate data that passed validation against its type.
@@ -163,7 +199,7 @@ class ValidatedData:
     """
 
     type_code: str
-    values: Mapping[str, FieldValue] = field(repr=False, hash=False)
+    values: FrozenValues = field(repr=False, hash=False)
     holder_id: str = field(repr=False)
     holder_name: str = field(repr=False)
     title: str = field(repr=False)
@@ -171,7 +207,8 @@ class ValidatedData:
     valid_until: date | None = field(repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "values", MappingProxyType(dict(self.values)))
+        if not isinstance(self.values, FrozenValues):
+            object.__setattr__(self, "values", FrozenValues(self.values))
 
     def __getitem__(self, name: str) -> FieldValue:
         return self.values[name]
@@ -180,15 +217,5 @@ class ValidatedData:
         return name in self.values
 
     def as_json(self) -> dict[str, str]:
-        """JSON-ready values that validate back to an equal object (dates ISO, money in 万元)."""
-        out: dict[str, str] = {}
-        for name, value in self.values.items():
-            if value is None:
-                out[name] = "long-term"
-            elif isinstance(value, date):
-                out[name] = value.isoformat()
-            elif isinstance(value, Decimal):
-                out[name] = format(value, "f")
-            else:
-                out[name] = value
-        return out
+        """JSON-ready values that validate back to an equal object (see `raw_values`)."""
+        return raw_values(self.values)

@@ -1,0 +1,19 @@
+"""Rendering certificates as A4 PDFs with embedded CJK fonts and a verification QR code."""
+
+from .errors import FontsMissingError, RenderError
+from .fonts import Font, FontSet
+from .jobs import JobRenderer, RenderJob
+from .page import SEAL_BOX
+from .renderer import RenderedDocument, Renderer
+
+__all__ = [
+    "SEAL_BOX",
+    "Font",
+    "FontSet",
+    "FontsMissingError",
+    "JobRenderer",
+    "RenderError",
+    "RenderJob",
+    "RenderedDocument",
+    "Renderer",
+]

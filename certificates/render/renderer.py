@@ -1,0 +1,151 @@
+"""Render a validated certificate as a one-page A4 PDF, ready to be sealed.
+
+Build one `Renderer` per process and reuse it: fonts are parsed and registered once.
+The PDF leaves a blank square (`RenderedDocument.seal_box`) where the signing layer puts
+the round seal as the visible appearance of its PAdES signature.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfdoc import PDFDate, PDFDictionary, PDFInfo, PDFName, PDFString
+from reportlab.pdfgen.canvas import Canvas
+
+from ..ids import CertificateId, InvalidCertificateId
+from ..types import CertificateType, ValidatedData
+from .errors import RenderError
+from .fonts import FontSet
+from .page import (
+    FOOTER_TOP,
+    PAGE_HEIGHT,
+    PAGE_WIDTH,
+    SEAL_BOX,
+    draw_frame,
+    draw_heading,
+    draw_issuer,
+    draw_verification,
+)
+from .table import FieldTable
+
+__all__ = ["CREATOR", "RenderedDocument", "Renderer"]
+
+CREATOR = "CertLedger"
+
+_TABLE_X = 22 * mm
+_TABLE_WIDTH = PAGE_WIDTH - 2 * _TABLE_X
+_LABEL_WIDTH = 48 * mm
+_TABLE_BOTTOM = FOOTER_TOP  # the QR, issuer and seal block lives below this line
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedDocument:
+    pdf: bytes
+    seal_page: int  # 0-based page index, as pyHanko's SigFieldSpec(on_page=...) expects
+    seal_box: tuple[float, float, float, float]  # (x1, y1, x2, y2), PDF points, bottom-left origin
+
+    def __repr__(self) -> str:
+        return f"RenderedDocument({len(self.pdf)} bytes, seal_page={self.seal_page})"
+
+
+class _CertificateInfo(PDFInfo):  # type: ignore[misc]  # reportlab ships no type hints
+    """The /Info dictionary, with our custom keys for tools that index sealed PDFs.
+
+    Only public facts go here: the id, the type, the issuing agency. No holder data, which
+    would otherwise travel in metadata that people do not see when they share a file.
+    """
+
+    def __init__(self, extra: dict[str, str]) -> None:
+        super().__init__()
+        self.extra = extra
+
+    def format(self, document: Any) -> bytes:
+        entries: dict[str, Any] = {
+            "Title": PDFString(self.title),
+            "Author": PDFString(self.author),
+            "Subject": PDFString(self.subject),
+            "Creator": PDFString(self.creator),
+            "Producer": PDFString(self.producer),
+            "CreationDate": PDFDate(ts=document._timeStamp),
+            "ModDate": PDFDate(ts=document._timeStamp),
+            "Trapped": PDFName("False"),
+        }
+        entries.update({key: PDFString(value) for key, value in self.extra.items()})
+        return bytes(PDFDictionary(entries).format(document))
+
+
+class Renderer:
+    """Renders certificates with one set of fonts; safe to share between threads."""
+
+    def __init__(self, fonts: FontSet) -> None:
+        self._fonts = fonts
+        self._table = FieldTable(fonts, _TABLE_X, _TABLE_WIDTH, _LABEL_WIDTH)
+        # reportlab keeps per-document subsetting state on the shared font objects and
+        # global font registries; documents are therefore built one at a time. For more
+        # throughput run more processes, each with its own Renderer.
+        self._lock = threading.Lock()
+
+    @property
+    def fonts(self) -> FontSet:
+        return self._fonts
+
+    def render(
+        self,
+        cert_type: CertificateType,
+        data: ValidatedData,
+        *,
+        cert_id: str,
+        verify_url: str,
+        issuer_name_zh: str,
+        issuer_name_en: str,
+        issued_at: date,
+    ) -> RenderedDocument:
+        if data.type_code != cert_type.code:
+            raise RenderError(f"data was validated as {data.type_code}, not {cert_type.code}")
+        try:
+            printed_id = str(CertificateId.parse(cert_id))
+        except InvalidCertificateId as exc:
+            raise RenderError(f"cannot print certificate id: {exc.reason}") from exc
+        if not verify_url.startswith(("https://", "http://")):
+            raise RenderError("verify_url must be an http(s) URL")
+        # Issuer names come from configuration, not from validated data: check them here.
+        missing = self._fonts.missing_chars(issuer_name_zh + issuer_name_en)
+        if missing:
+            raise RenderError(
+                f"the fonts cannot draw these issuer name characters: {sorted(missing)}"
+            )
+
+        buffer = io.BytesIO()
+        with self._lock:
+            canvas = Canvas(
+                buffer,
+                pagesize=(PAGE_WIDTH, PAGE_HEIGHT),
+                pageCompression=1,
+                # Without this reportlab references an unembedded Helvetica for its initial
+                # text state; every font in a sealed archive document must be embedded.
+                initialFontName=self._fonts.primary.name,
+                lang="zh-CN",
+            )
+            # reportlab has no public hook for custom /Info keys: swap in our dictionary.
+            canvas._doc.info = _CertificateInfo(
+                {"CertLedgerId": printed_id, "CertLedgerType": cert_type.code}
+            )
+            canvas.setTitle(f"{cert_type.name_zh} {cert_type.name_en} {printed_id}")
+            canvas.setAuthor(issuer_name_zh)
+            canvas.setSubject(f"{cert_type.name_en} {printed_id}, issued by {issuer_name_en}")
+            canvas.setCreator(CREATOR)
+            draw_frame(canvas)
+            top = draw_heading(
+                canvas, self._fonts, cert_type.name_zh, cert_type.name_en, printed_id
+            )
+            self._table.draw(canvas, cert_type, data, top, _TABLE_BOTTOM)
+            draw_verification(canvas, self._fonts, verify_url)
+            draw_issuer(canvas, self._fonts, issuer_name_zh, issuer_name_en, issued_at)
+            canvas.showPage()
+            canvas.save()
+        return RenderedDocument(buffer.getvalue(), 0, SEAL_BOX)

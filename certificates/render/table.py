@@ -1,0 +1,142 @@
+"""The bilingual field table: label (Chinese over English) on the left, value on the right."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from ..types import CertificateType, FieldKind, ValidatedData, display_value
+from .errors import RenderError
+from .fonts import FontSet
+from .page import FRAME_RED, INK, MUTED
+from .text import draw_text, fit_size, wrap, wrap_tokens
+
+__all__ = ["FieldTable"]
+
+_LABEL_SIZE = 10.5
+_LABEL_EN_SIZE = 7.0
+_VALUE_EN_RATIO = 0.72  # English line under a value, relative to the value size
+_LEADING = 1.32
+_PAD = 4.5  # points above and below the content of a row, at the least
+_MAX_EXTRA_PAD = 6.0  # added above and below when the fields leave room to spare
+_GUTTER = 8.0  # points between a cell's edge and its text
+# Value sizes tried from largest to smallest until the table fits its box.
+_VALUE_SIZES = (12.5, 12.0, 11.5, 11.0, 10.5, 10.0, 9.5, 9.0, 8.5, 8.0, 7.5, 7.0)
+
+_RULE = (0.72, 0.52, 0.48)  # a faded seal red for the lines between rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    label_zh: str
+    label_en: str
+    value: list[list[tuple[str, float]]]  # measured tokens, see text.wrap_tokens
+    value_en: str | None
+    flexible: bool  # multi-line text, shrunk first when the table is too tall
+
+
+@dataclass(frozen=True, slots=True)
+class _PlacedRow:
+    row: _Row
+    size: float  # value size
+    lines: list[str]
+    height: float
+    pad: float = _PAD
+
+
+class FieldTable:
+    """Lays out a certificate's fields within a box, shrinking values until they fit."""
+
+    def __init__(self, fonts: FontSet, x: float, width: float, label_width: float) -> None:
+        self._fonts = fonts
+        self._x = x
+        self._width = width
+        self._label_width = label_width
+        self._value_width = width - label_width - 2 * _GUTTER
+
+    def draw(
+        self,
+        canvas: Any,
+        cert_type: CertificateType,
+        data: ValidatedData,
+        top: float,
+        bottom: float,
+    ) -> float:
+        """Draw the table from `top` down, never below `bottom`; returns where it ends."""
+        rows = [self._row(cert_type, name, data) for name in cert_type.field_names if name in data]
+        placed = self._fit(rows, top - bottom)
+        # A short table gets airier rows rather than a band of empty page under it.
+        spare = top - bottom - sum(p.height for p in placed)
+        extra = min(spare / (2 * len(placed)), _MAX_EXTRA_PAD) if placed else 0.0
+        placed = [replace(p, height=p.height + 2 * extra, pad=_PAD + extra) for p in placed]
+        y = top
+        canvas.saveState()
+        canvas.setLineWidth(0.4)
+        canvas.setStrokeColorRGB(*_RULE)
+        for i, item in enumerate(placed):
+            self._draw_row(canvas, item, y)
+            y -= item.height
+            if i < len(placed) - 1:
+                canvas.line(self._x, y, self._x + self._width, y)
+        label_right = self._x + self._label_width
+        canvas.line(label_right, top, label_right, y)
+        canvas.setLineWidth(0.9)
+        canvas.setStrokeColorRGB(*FRAME_RED)
+        canvas.rect(self._x, y, self._width, top - y, stroke=1, fill=0)
+        canvas.restoreState()
+        return y
+
+    def _row(self, cert_type: CertificateType, name: str, data: ValidatedData) -> _Row:
+        spec = cert_type.field(name)
+        shown = display_value(spec, data[name])
+        tokens = wrap_tokens(self._fonts, shown.zh)
+        flexible = spec.kind is FieldKind.MULTILINE
+        return _Row(spec.label_zh, spec.label_en, tokens, shown.en, flexible)
+
+    def _fit(self, rows: list[_Row], available: float) -> list[_PlacedRow]:
+        # Shrink long free text (business scope) before anything else, so one long field
+        # does not make every other value small; shrink everything only if that fails.
+        for size in _VALUE_SIZES:
+            fixed = {i: self._place(r, size) for i, r in enumerate(rows) if not r.flexible}
+            room = available - sum(p.height for p in fixed.values())
+            for flex_size in (s for s in _VALUE_SIZES if s <= size):
+                flexible = {i: self._place(r, flex_size) for i, r in enumerate(rows) if r.flexible}
+                if sum(p.height for p in flexible.values()) <= room:
+                    placed = fixed | flexible
+                    return [placed[i] for i in range(len(rows))]
+        # Field length limits are set so this cannot happen with validated data.
+        raise RenderError("the certificate's fields do not fit on one page")
+
+    def _place(self, row: _Row, size: float) -> _PlacedRow:
+        lines = wrap(self._fonts, row.value, size, self._value_width)
+        value_height = len(lines) * size * _LEADING
+        if row.value_en:
+            value_height += size * _VALUE_EN_RATIO * _LEADING
+        label_height = (_LABEL_SIZE + _LABEL_EN_SIZE) * _LEADING
+        return _PlacedRow(row, size, lines, max(value_height, label_height) + 2 * _PAD)
+
+    def _draw_row(self, canvas: Any, item: _PlacedRow, top: float) -> None:
+        fonts, row, size = self._fonts, item.row, item.size
+        # Label: Chinese, with the English label in small grey type under it.
+        label_x = self._x + _GUTTER
+        baseline = top - item.pad - _LABEL_SIZE
+        label_width = self._label_width - 2 * _GUTTER
+        canvas.setFillColorRGB(*INK)
+        label_size = fit_size(fonts, row.label_zh, _LABEL_SIZE, label_width)
+        draw_text(canvas, fonts, row.label_zh, label_x, baseline, label_size)
+        canvas.setFillColorRGB(*MUTED)
+        label_en_size = fit_size(fonts, row.label_en, _LABEL_EN_SIZE, label_width)
+        label_en_y = baseline - _LABEL_EN_SIZE * _LEADING
+        draw_text(canvas, fonts, row.label_en, label_x, label_en_y, label_en_size)
+        # Value lines, then the value's English rendering if it has one.
+        value_x = self._x + self._label_width + _GUTTER
+        y = top - item.pad - size
+        canvas.setFillColorRGB(*INK)
+        for line in item.lines:
+            draw_text(canvas, fonts, line, value_x, y, size)
+            y -= size * _LEADING
+        if row.value_en:
+            canvas.setFillColorRGB(*MUTED)
+            en_size = fit_size(fonts, row.value_en, size * _VALUE_EN_RATIO, self._value_width)
+            en_y = y + (size - en_size) * _LEADING  # one English line below the last value line
+            draw_text(canvas, fonts, row.value_en, value_x, en_y, en_size)

@@ -1,0 +1,222 @@
+"""The one small interface every ledger backend implements, and the values it speaks.
+
+``certificates`` and ``verify_api`` depend on this module only; which backend runs
+(embedded SQLite, or a Fabric peer) is decided by whoever constructs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, Protocol
+
+from chaincode import AgencyRecord, AnchorEntry, AnchorStatus, CertStatus
+from ledger.merkle import leaf_hash, verify_path
+
+__all__ = [
+    "AgencyRecord",
+    "AnchorEntry",
+    "AnchorReceipt",
+    "AnchorStatus",
+    "CertStatus",
+    "ChainReport",
+    "HistoryEntry",
+    "InclusionProof",
+    "Ledger",
+    "LedgerRecord",
+    "TxReceipt",
+    "verify_inclusion",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class InclusionProof:
+    """An audit path from one ledger write up to the Merkle root in a signed block header.
+
+    What it proves: the leaf (one ``(tx_id, key, value)`` write) is in the tree whose root is
+    ``merkle_root``. What it does *not* prove on its own: that ``merkle_root`` belongs to the
+    header hashed as ``block_hash``, or that the header is signed by a trusted node; the
+    ledger's ``verify_chain`` checks those links for every block.
+
+    Hashes are lowercase hex. ``tree_size`` is needed to verify an RFC 6962 path.
+    """
+
+    leaf_hash: str
+    leaf_index: int
+    tree_size: int
+    siblings: tuple[str, ...]
+    merkle_root: str
+    block_number: int
+    block_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "leaf_hash": self.leaf_hash,
+            "leaf_index": self.leaf_index,
+            "tree_size": self.tree_size,
+            "siblings": list(self.siblings),
+            "merkle_root": self.merkle_root,
+            "block_number": self.block_number,
+            "block_hash": self.block_hash,
+        }
+
+
+def verify_inclusion(proof: InclusionProof, leaf_bytes: bytes) -> bool:
+    """True when ``leaf_bytes`` hashes to ``proof.leaf_hash`` and the path leads to the root.
+
+    Pure: no ledger needed. A malformed proof is ``False``, never an exception.
+    """
+    try:
+        leaf = leaf_hash(leaf_bytes)
+        if leaf.hex() != proof.leaf_hash:
+            return False
+        path = [bytes.fromhex(s) for s in proof.siblings]
+        root = bytes.fromhex(proof.merkle_root)
+    except (ValueError, TypeError):
+        return False
+    return verify_path(leaf, proof.leaf_index, proof.tree_size, path, root)
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorReceipt:
+    """Where and when one certificate was anchored, with proof.
+
+    For ``"already-anchored"`` every field describes the *original* anchoring transaction.
+    ``leaf`` is the exact write the proof covers (see ``ledger.merkle.decode_write_leaf``):
+    its value is the contract's record, which names the digest.
+    """
+
+    cert_id: str
+    tx_id: str
+    block_number: int
+    anchored_at: datetime
+    status: AnchorStatus
+    proof: InclusionProof
+    leaf: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRecord:
+    """The current ledger record of one certificate. No personal data by construction."""
+
+    cert_id: str
+    agency: str
+    cert_type: str
+    digest: str
+    holder_digest: str
+    valid_from: date
+    valid_until: date | None
+    status: CertStatus
+    reason: str | None
+    anchored_tx: str
+    anchored_block: int
+    anchored_at: datetime
+    updated_at: datetime
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cert_id": self.cert_id,
+            "agency": self.agency,
+            "cert_type": self.cert_type,
+            "digest": self.digest,
+            "holder_digest": self.holder_digest,
+            "valid_from": self.valid_from.isoformat(),
+            "valid_until": None if self.valid_until is None else self.valid_until.isoformat(),
+            "status": self.status.value,
+            "reason": self.reason,
+            "anchored_tx": self.anchored_tx,
+            "anchored_block": self.anchored_block,
+            "anchored_at": self.anchored_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One version of a certificate's record, oldest first in a history."""
+
+    tx_id: str
+    block_number: int
+    timestamp: datetime
+    version: int
+    status: CertStatus
+    reason: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "tx_id": self.tx_id,
+            "block_number": self.block_number,
+            "timestamp": self.timestamp.isoformat(),
+            "version": self.version,
+            "status": self.status.value,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TxReceipt:
+    """A committed status change."""
+
+    tx_id: str
+    block_number: int
+    timestamp: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChainReport:
+    """Result of an integrity check. ``first_bad_block`` is ``None`` only when ``ok``
+    or when the damage cannot be tied to a block."""
+
+    ok: bool
+    blocks_checked: int
+    first_bad_block: int | None
+    reason: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "blocks_checked": self.blocks_checked,
+            "first_bad_block": self.first_bad_block,
+            "reason": self.reason,
+        }
+
+
+class Ledger(Protocol):
+    """A permissioned certificate ledger as the service uses it.
+
+    ``agency`` arguments are agency codes from the registry; a backend maps them to the
+    identity the contract checks (the embedded backend: the agency's MSP id; Fabric: the
+    client identity of the agency's own peer connection, which must match).
+
+    Every method may raise :class:`ledger.errors.LedgerUnavailable`; write methods raise
+    :class:`ledger.errors.LedgerRefused` when the contract refuses, having written nothing.
+    """
+
+    backend: str
+
+    def anchor(self, agency: str, entries: Sequence[AnchorEntry]) -> list[AnchorReceipt]:
+        """Anchor a batch in one transaction, all or nothing; one receipt per entry, in order."""
+        ...
+
+    def revoke(self, agency: str, cert_id: str, reason: str) -> TxReceipt: ...
+
+    def suspend(self, agency: str, cert_id: str, reason: str) -> TxReceipt: ...
+
+    def reinstate(self, agency: str, cert_id: str, reason: str) -> TxReceipt: ...
+
+    def get(self, cert_id: str) -> LedgerRecord | None:
+        """The current record; ``None`` when no such certificate is anchored."""
+        ...
+
+    def history(self, cert_id: str) -> list[HistoryEntry]:
+        """Every version of the record, oldest first; empty when unknown."""
+        ...
+
+    def registry(self) -> list[AgencyRecord]: ...
+
+    def verify_chain(self) -> ChainReport:
+        """Check the stored chain; reports tampering, raises only when it cannot read."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,344 @@
+"""Check a sealed PDF: is the seal intact, issued under our trust roots, time-stamped,
+and is the document unchanged since sealing?
+
+Steps (numbers are cited in the code):
+
+1. Parse the PDF. Anything that is not a readable PDF raises :class:`UnreadablePdfError`;
+   from here on problems become report outcomes, never exceptions.
+2. Find the seal: the earliest-signed signature field whose value is a ``/Sig`` (not a
+   ``/DocTimeStamp``).
+3. Validate it with pyHanko against a validation context holding *only* the given trust
+   roots (no OS trust store, no network fetching), for the signature and for its
+   signature timestamp alike.
+4. Derive the intact / chain / timestamp outcomes from pyHanko's status.
+5. Run the strict modification analysis (:mod:`signing._revisions`).
+6. Report the sealed digest and the ``/Info`` entries as of the sealed revision.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndic
+from pyhanko.sign.fields import enumerate_sig_fields
+from pyhanko.sign.validation import EmbeddedPdfSignature, async_validate_pdf_signature
+from pyhanko.sign.validation.status import PdfSignatureStatus, TimestampSignatureStatus
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.path import ValidationPath
+from pyhanko_certvalidator.registry import SimpleTrustManager
+
+from signing._revisions import LaterSignature, analyse_modifications, document_info
+from signing._sync import run_sync
+from signing.errors import UnreadablePdfError
+from signing.models import Outcome, SealReport
+
+__all__ = ["SealReport", "async_check_seal", "check_seal"]
+
+logger = logging.getLogger(__name__)
+
+_NO_ROOTS = (
+    "no trust roots were given, so trust cannot be decided; configure the PKI's trust-roots.pem"
+)
+# Sub-indications that more data (revocation info, proof of existence) cannot fix.
+_DEFINITE_CHAIN_FAILURES: frozenset[AdESSubIndic] = frozenset(
+    {
+        AdESIndeterminate.NO_CERTIFICATE_CHAIN_FOUND,
+        AdESIndeterminate.CHAIN_CONSTRAINTS_FAILURE,
+        AdESIndeterminate.NO_SIGNING_CERTIFICATE_FOUND,
+    }
+)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    field_name: str
+    sig_field: generic.DictionaryObject
+    sig_type: str
+    revision: int
+
+
+def check_seal(
+    pdf: bytes,
+    trust_roots: Sequence[x509.Certificate],
+    *,
+    now: datetime | None = None,
+) -> SealReport:
+    """Check the seal on ``pdf`` against exactly ``trust_roots``.
+
+    ``now`` is the validation time (default: the current time). An empty
+    ``trust_roots`` never yields a passed chain or timestamp.
+
+    :raises UnreadablePdfError: ``pdf`` is empty, not a PDF, truncated or malformed,
+        or could not be evaluated at all.
+    """
+    return run_sync(lambda: async_check_seal(pdf, trust_roots, now=now))
+
+
+async def async_check_seal(
+    pdf: bytes,
+    trust_roots: Sequence[x509.Certificate],
+    *,
+    now: datetime | None = None,
+) -> SealReport:
+    """Coroutine version of :func:`check_seal`, for callers inside an event loop."""
+    reader = _open(pdf)  # step 1
+    try:
+        return await _check(reader, pdf, tuple(trust_roots), now)
+    except UnreadablePdfError:
+        raise
+    except Exception as exc:
+        # Defensive boundary: parsing is lazy, so malformed objects can surface deep
+        # inside pyHanko. Whatever escapes the per-step handling means "could not be
+        # evaluated", never a pass.
+        logger.info("seal check could not evaluate the document", exc_info=True)
+        raise UnreadablePdfError(f"truncated or malformed PDF: {_brief(exc)}") from exc
+
+
+def _brief(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+def _open(pdf: bytes) -> PdfFileReader:
+    if not pdf:
+        raise UnreadablePdfError("empty file")
+    if not pdf.startswith(b"%PDF-"):
+        raise UnreadablePdfError("not a PDF (no %PDF header)")
+    try:
+        reader = PdfFileReader(io.BytesIO(pdf), strict=True)
+        reader.root  # noqa: B018  # resolve the catalog now, not lazily later
+    except Exception as exc:
+        raise UnreadablePdfError(f"truncated or malformed PDF: {_brief(exc)}") from None
+    if reader.encrypted:
+        raise UnreadablePdfError("encrypted PDFs are not supported; seals are never encrypted")
+    return reader
+
+
+def _candidates(reader: PdfFileReader) -> list[_Candidate]:
+    found = []
+    for field_name, sig_obj, sig_field in enumerate_sig_fields(reader, filled_status=True):
+        sig_ref = sig_field.get_object().raw_get("/V")
+        value = sig_obj.get_object()
+        sig_type = str(value.get("/Type", "/Sig"))
+        revision = reader.xrefs.get_last_change(sig_ref.reference)
+        found.append(_Candidate(str(field_name), sig_field.get_object(), sig_type, revision))
+    return sorted(found, key=lambda c: c.revision)
+
+
+def _validation_context(
+    roots: Sequence[asn1_x509.Certificate], now: datetime | None
+) -> ValidationContext:
+    # Trust is explicit: a trust manager built from exactly these roots (possibly none),
+    # never the operating system's store, and no network access for fetching
+    # certificates or revocation data.
+    return ValidationContext(
+        trust_manager=SimpleTrustManager.build(trust_roots=list(roots)),
+        allow_fetching=False,
+        moment=now,
+    )
+
+
+def _to_asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _to_crypto(cert: asn1_x509.Certificate) -> x509.Certificate:
+    return x509.load_der_x509_certificate(cert.dump())
+
+
+def _no_seal(reason: str) -> SealReport:
+    missing = Outcome.failed(reason)
+    return SealReport(
+        seal_found=False,
+        intact=missing,
+        chain=missing,
+        timestamp=missing,
+        modification=Outcome.indeterminate("there is no seal to compare changes against"),
+    )
+
+
+async def _check(
+    reader: PdfFileReader,
+    pdf: bytes,
+    trust_roots: tuple[x509.Certificate, ...],
+    now: datetime | None,
+) -> SealReport:
+    if now is not None and now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    try:
+        candidates = _candidates(reader)
+    except Exception as exc:
+        raise UnreadablePdfError(
+            f"truncated or malformed PDF: the signature fields cannot be read ({_brief(exc)})"
+        ) from None
+
+    # Step 2: the seal is the first ordinary signature; document timestamps are LTV data.
+    seals = [c for c in candidates if c.sig_type == "/Sig"]
+    if not seals:
+        return _no_seal("the document carries no seal (no signature)")
+    seal_candidate = seals[0]
+    later = [
+        LaterSignature(c.field_name, c.sig_type, c.revision)
+        for c in candidates
+        if c is not seal_candidate and c.revision > seal_candidate.revision
+    ]
+
+    try:
+        seal = EmbeddedPdfSignature(reader, seal_candidate.sig_field, seal_candidate.field_name)
+        seal.signer_info  # noqa: B018  # force parsing of the CMS container
+        byte_range = [int(v) for v in seal.byte_range]
+    except Exception as exc:
+        broken = Outcome.failed(f"the seal's signature data is malformed: {_brief(exc)}")
+        undecided = Outcome.indeterminate("cannot be assessed: the seal itself is unreadable")
+        return SealReport(
+            seal_found=True,
+            intact=broken,
+            chain=undecided,
+            timestamp=undecided,
+            modification=undecided,
+        )
+
+    # Step 3.
+    roots = [_to_asn1(c) for c in trust_roots]
+    status: PdfSignatureStatus | None = None
+    validation_error: str | None = None
+    try:
+        status = await async_validate_pdf_signature(
+            seal,
+            signer_validation_context=_validation_context(roots, now),
+            ts_validation_context=_validation_context(roots, now),
+            # The modification analysis is done in step 5, revision by revision.
+            skip_diff=True,
+        )
+    except Exception as exc:
+        validation_error = _brief(exc)
+
+    # Step 4.
+    if status is None:
+        intact = Outcome.failed(f"the seal's signature cannot be validated: {validation_error}")
+        chain = Outcome.indeterminate("cannot be assessed: the signature did not validate")
+        timestamp = Outcome.indeterminate("cannot be assessed: the signature did not validate")
+        ts_time = None
+    else:
+        intact = _intact_outcome(status)
+        chain = _chain_outcome(status, bool(roots))
+        timestamp, ts_time = _timestamp_outcome(status.timestamp_validity, bool(roots))
+
+    # Step 5.
+    try:
+        modification = analyse_modifications(reader, pdf, seal, later)
+    except Exception as exc:
+        modification = Outcome.indeterminate(
+            f"the document's revisions could not be analysed: {_brief(exc)}"
+        )
+
+    # Step 6.
+    sealed_end = byte_range[2] + byte_range[3] if len(byte_range) == 4 else None
+    sealed_digest = (
+        hashlib.sha256(pdf[:sealed_end]).hexdigest()
+        if sealed_end is not None and 0 < sealed_end <= len(pdf)
+        else None
+    )
+    try:
+        info = document_info(reader.get_historical_resolver(seal.signed_revision))
+    except Exception:
+        info = {}
+
+    signer: x509.Certificate | None
+    try:
+        signer = _to_crypto(seal.signer_cert)
+    except Exception:
+        signer = None
+    return SealReport(
+        seal_found=True,
+        intact=intact,
+        chain=chain,
+        timestamp=timestamp,
+        modification=modification,
+        timestamp_time=ts_time,
+        signer_certificate=signer,
+        signer_fingerprint=(
+            hashlib.sha256(signer.public_bytes(serialization.Encoding.DER)).hexdigest()
+            if signer is not None
+            else None
+        ),
+        signed_at=ts_time,
+        sealed_digest=sealed_digest,
+        document_info=info,
+    )
+
+
+def _intact_outcome(status: PdfSignatureStatus) -> Outcome:
+    if not status.intact:
+        return Outcome.failed(
+            "the signed bytes do not match the seal's digest: the document was altered"
+        )
+    if not status.valid:
+        return Outcome.failed("the seal's signature value does not verify")
+    return Outcome.ok("the signed bytes match the digest and the signature verifies")
+
+
+def _subject(cert: asn1_x509.Certificate) -> str:
+    return str(cert.subject.human_friendly)
+
+
+def _trust_failure(indic: AdESSubIndic | None, what: str) -> Outcome:
+    name = indic.standard_name if indic is not None else "NO_VALID_PATH"
+    if indic in _DEFINITE_CHAIN_FAILURES or isinstance(indic, AdESFailure):
+        return Outcome.failed(f"{what} does not chain to a trusted root ({name})")
+    return Outcome.indeterminate(f"trust in {what} cannot be decided ({name})")
+
+
+def _path_anchor(path: ValidationPath) -> str:
+    return f"the trust root {path.trust_anchor.authority.name.human_friendly}"
+
+
+def _chain_outcome(status: PdfSignatureStatus, have_roots: bool) -> Outcome:
+    if not (status.intact and status.valid):
+        return Outcome.indeterminate("cannot be assessed: the signature itself does not verify")
+    if not have_roots:
+        return Outcome.indeterminate(_NO_ROOTS)
+    if status.trust_problem_indic is None and status.validation_path is not None:
+        return Outcome.ok(
+            f"the seal certificate ({_subject(status.signing_cert)}) chains to "
+            f"{_path_anchor(status.validation_path)}"
+        )
+    if status.revoked:
+        return Outcome.failed("the seal certificate or one of its CAs is revoked")
+    return _trust_failure(status.trust_problem_indic, "the seal certificate")
+
+
+def _timestamp_outcome(
+    ts: TimestampSignatureStatus | None, have_roots: bool
+) -> tuple[Outcome, datetime | None]:
+    if ts is None:
+        return (
+            Outcome.failed("the seal has no signature timestamp (PAdES B-T requires one)"),
+            None,
+        )
+    if not (ts.intact and ts.valid):
+        return (
+            Outcome.failed(
+                "the signature timestamp does not match the seal or its token does not verify"
+            ),
+            None,
+        )
+    ts_time = ts.timestamp.astimezone(UTC)
+    if not have_roots:
+        return Outcome.indeterminate(_NO_ROOTS), ts_time
+    if ts.trusted:
+        return (
+            Outcome.ok(f"time-stamped at {ts_time.isoformat()} by {_subject(ts.signing_cert)}"),
+            ts_time,
+        )
+    return _trust_failure(ts.trust_problem_indic, "the time-stamp authority"), ts_time

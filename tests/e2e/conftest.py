@@ -1,0 +1,145 @@
+"""End-to-end fixtures: a real deployment made by the real CLI, and a real server (uvicorn) on a
+free port, spoken to over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+PASSPHRASE = "e2e test passphrase, not a secret"
+CLI = [sys.executable, "-m", "verify_api"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Deployment:
+    home: Path
+    env: dict[str, str]
+    tokens: dict[str, str]
+    base_url: str
+
+    def cli(self, *args: str, check: bool = False, extra_env: dict[str, str] | None = None,
+            timeout: float = 240) -> subprocess.CompletedProcess[str]:
+        env = dict(self.env, **(extra_env or {}))
+        proc = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"certledger {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+        return proc
+
+    def auth(self, agency: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[agency]}"}
+
+
+def make_deployment(root: Path, port: int | None = None) -> Deployment:
+    port = port or free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, CERTLEDGER_HOME=str(root), CERTLEDGER_PASSPHRASE=PASSPHRASE)
+    env.pop("CERTLEDGER_BASE_URL", None)
+    proc = subprocess.run([*CLI, "init", "--json", "--base-url", base_url], env=env,
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    return Deployment(root, env, info["tokens"], base_url)
+
+
+@dataclass
+class Server:
+    url: str
+    proc: subprocess.Popen[bytes]
+    deployment: Deployment
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=60)
+
+
+def start_server(dep: Deployment, extra_env: dict[str, str] | None = None) -> Server:
+    port = int(dep.base_url.rsplit(":", 1)[1])
+    env = dict(dep.env, **(extra_env or {}))
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+        try:
+            if httpx.get(f"{dep.base_url}/healthz", timeout=1).status_code == 200:
+                return Server(dep.base_url, proc, dep)
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("server did not become healthy in 60 s")
+
+
+def stop_server(server: Server) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+        server.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
+    return make_deployment(tmp_path_factory.mktemp("deployment") / "home")
+
+
+@pytest.fixture(scope="session")
+def server(deployment: Deployment) -> Iterator[Server]:
+    # A small upload limit so the 413 test need not send 20 MB.
+    srv = start_server(deployment, {"CERTLEDGER_MAX_UPLOAD_BYTES": str(2 * 1024 * 1024)})
+    yield srv
+    stop_server(srv)
+
+
+@pytest.fixture(scope="session")
+def catalogue(deployment: Deployment) -> list[dict[str, Any]]:
+    proc = deployment.cli("types", "--json", check=True)
+    return list(json.loads(proc.stdout))
+
+
+def example(catalogue: list[dict[str, Any]], code: str) -> dict[str, Any]:
+    return dict(next(t for t in catalogue if t["code"] == code)["example"])
+
+
+def field_of_kind(catalogue: list[dict[str, Any]], code: str, kind: str) -> str:
+    t = next(t for t in catalogue if t["code"] == code)
+    return str(next(f["name"] for f in t["fields"] if f["kind"] == kind))
+
+
+@pytest.fixture()
+def issued(server: Server, catalogue: list[dict[str, Any]]) -> dict[str, Any]:
+    """A freshly issued business licence: its API answer plus the sealed PDF bytes."""
+    with server.client() as c:
+        r = c.post("/api/v1/certificates", headers=server.deployment.auth("market-regulation"),
+                   json={"type": "business-licence", "data": example(catalogue, "business-licence")})
+        assert r.status_code == 201, r.text
+        body = r.json()
+        pdf = c.get(body["pdf_url"], headers=server.deployment.auth("market-regulation"))
+        assert pdf.status_code == 200
+        body["pdf"] = pdf.content
+    return body
+
+
+def require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed: run `make install` (Debian package set in the Makefile)")
+    return path
