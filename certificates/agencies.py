@@ -22,7 +22,9 @@ class Agency:
 AGENCIES: dict[str, Agency] = {
     a.code: a
     for a in (
-        Agency("market-regulation", "市场监督管理局", "Market Regulation Bureau", "MarketRegulationMSP"),
+        Agency(
+            "market-regulation", "市场监督管理局", "Market Regulation Bureau", "MarketRegulationMSP"
+        ),
         Agency(
             "human-resources",
             "人力资源和社会保障局",

@@ -19,6 +19,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
 from signing import Secret
 
 from .errors import ConfigurationError
@@ -69,11 +70,17 @@ class HolderKey:
         try:
             blob = path.read_bytes()
         except OSError as exc:
-            raise ConfigurationError(f"cannot read the holder key file {path.name}: {exc.strerror}") from None
+            raise ConfigurationError(
+                f"cannot read the holder key file {path.name}: {exc.strerror}"
+            ) from None
         if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + _SALT_LEN + _NONCE_LEN + 48:
             raise ConfigurationError(f"{path.name} is not a certledger holder key file")
         body = blob[len(_MAGIC) :]
-        salt, nonce, sealed = body[:_SALT_LEN], body[_SALT_LEN : _SALT_LEN + _NONCE_LEN], body[_SALT_LEN + _NONCE_LEN :]
+        salt, nonce, sealed = (
+            body[:_SALT_LEN],
+            body[_SALT_LEN : _SALT_LEN + _NONCE_LEN],
+            body[_SALT_LEN + _NONCE_LEN :],
+        )
         try:
             key = AESGCM(_kek(passphrase, salt)).decrypt(nonce, sealed, _MAGIC)
         except InvalidTag:

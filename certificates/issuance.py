@@ -16,9 +16,8 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from itertools import islice
-from typing import Any
 
 from ledger import AnchorEntry, AnchorReceipt, Ledger, LedgerError, LedgerRefused, LedgerUnavailable
 
@@ -26,10 +25,19 @@ from .agencies import agency as agency_info
 from .errors import AgencyNotAllowed, CertificateError, LedgerUnavailableError, RevocationRefused
 from .holder_key import HolderKey
 from .ids import CertificateId, new_verification_token, token_digest
-from .production import ProduceJob, Produced, Producer
+from .masking import mask_name
+from .production import Produced, ProduceJob, Producer
 from .store import PENDING, CertificateRow, Store
-from .types import CERTIFICATE_TYPES, CertificateDataError, CertificateType, FieldError, validate
-from .values import subject_of, holder_identifier_of, validity_of
+from .types import (
+    CERTIFICATE_TYPES,
+    CertificateDataError,
+    CertificateType,
+    FieldError,
+    GlyphCoverage,
+    ValidatedData,
+    raw_values,
+    validate_for,
+)
 
 __all__ = ["BatchRowError", "BatchValidationError", "IssuanceService", "Issued"]
 
@@ -84,6 +92,7 @@ class IssuanceService:
         producer: Producer,
         holder_key: HolderKey,
         base_url: str,
+        fonts: GlyphCoverage | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._store = store
@@ -91,6 +100,8 @@ class IssuanceService:
         self._producer = producer
         self._holder_key = holder_key
         self._base_url = base_url.rstrip("/")
+        # With the fonts at hand, characters no font can draw are refused up front (422).
+        self._fonts = fonts
         self._clock = clock or (lambda: datetime.now(UTC))
         # One anchoring pass at a time in this process; the ledger itself serialises processes.
         self._anchor_lock = threading.Lock()
@@ -111,15 +122,17 @@ class IssuanceService:
 
     def issue(self, agency: str, cert_type: str, data: Mapping[str, object]) -> Issued:
         ctype = self.check_allowed(agency, cert_type)
-        validated = validate(cert_type, data)  # raises CertificateDataError (-> 422)
-        return self._issue_validated(agency, ctype, [validated.values])[0]
+        validated = validate_for(ctype, data, fonts=self._fonts)  # CertificateDataError -> 422
+        return self._issue_validated(agency, ctype, [validated])[0]
 
-    def validate_batch(self, cert_type: str, rows: Iterable[Mapping[str, object]]) -> list[Mapping[str, Any]]:
-        good: list[Mapping[str, Any]] = []
+    def validate_batch(
+        self, ctype: CertificateType, rows: Iterable[Mapping[str, object]]
+    ) -> list[ValidatedData]:
+        good: list[ValidatedData] = []
         bad: list[BatchRowError] = []
         for n, row in enumerate(rows, start=1):
             try:
-                good.append(validate(cert_type, row).values)
+                good.append(validate_for(ctype, row, fonts=self._fonts))
             except CertificateDataError as exc:
                 bad.append(BatchRowError(n, tuple(exc.errors)))
         if bad:
@@ -136,14 +149,14 @@ class IssuanceService:
     ) -> list[Issued]:
         """Validates every row first (all-or-nothing), then issues in anchored chunks."""
         ctype = self.check_allowed(agency, cert_type)
-        values = self.validate_batch(cert_type, rows)
+        values = self.validate_batch(ctype, rows)
         return self._issue_validated(agency, ctype, values, progress=progress)
 
     def _issue_validated(
         self,
         agency: str,
         ctype: CertificateType,
-        values: Sequence[Mapping[str, Any]],
+        values: Sequence[ValidatedData],
         *,
         progress: Callable[[int], None] | None = None,
     ) -> list[Issued]:
@@ -151,16 +164,18 @@ class IssuanceService:
         now = self._clock()
         jobs: list[ProduceJob] = []
         tokens: dict[str, str] = {}
+        data_by_id: dict[str, ValidatedData] = {}
         for v in values:
             cid = self._new_id(ctype, agency, now.year)
             token = new_verification_token()
             tokens[cid] = token
+            data_by_id[cid] = v
             jobs.append(
                 ProduceJob(
                     cert_id=cid,
                     cert_type=ctype.code,
                     agency=agency,
-                    values=v,
+                    values=v.values,
                     verify_url=f"{self._base_url}/v/{cid}?t={token}",
                     issuer_name_zh=info.name_zh,
                     issuer_name_en=info.name_en,
@@ -171,7 +186,10 @@ class IssuanceService:
         issued: list[Issued] = []
         produced_iter = self._producer.produce(jobs)
         while chunk := list(islice(produced_iter, ANCHOR_CHUNK)):
-            rows = [self._row(by_id[p.cert_id], ctype, p, tokens[p.cert_id], now) for p in chunk]
+            rows = [
+                self._row(by_id[p.cert_id], data_by_id[p.cert_id], ctype, p, tokens[p.cert_id], now)
+                for p in chunk
+            ]
             self._store.add_pending(rows)
             if os.environ.get(_CRASH_POINT) == "1":
                 os._exit(137)
@@ -201,23 +219,30 @@ class IssuanceService:
         return str(CertificateId.make(ctype.id_prefix, agency, year, serial))
 
     def _row(
-        self, job: ProduceJob, ctype: CertificateType, p: Produced, token: str, now: datetime
+        self,
+        job: ProduceJob,
+        data: ValidatedData,
+        ctype: CertificateType,
+        p: Produced,
+        token: str,
+        now: datetime,
     ) -> CertificateRow:
-        valid_from, valid_until = validity_of(ctype, job.values, default_from=now.date())
+        # Public pages show a company's name, but only a masked name for a natural person.
+        subject = mask_name(data.holder_name) if ctype.holder_is_person else data.title
         return CertificateRow(
             id=job.cert_id,
             cert_type=ctype.code,
             agency=job.agency,
             state=PENDING,
-            subject=subject_of(ctype, job.values),
-            holder_digest=self._holder_key.digest(holder_identifier_of(ctype, job.values)),
-            data_json=json.dumps(job.values, ensure_ascii=False, default=_json_default),
+            subject=subject,
+            holder_digest=self._holder_key.digest(data.holder_id),
+            data_json=json.dumps(raw_values(data.values), ensure_ascii=False),
             token_digest=token_digest(token),
             sealed_digest=p.sealed_digest,
             pdf=p.pdf,
-            issued_at=now.astimezone(UTC).replace(tzinfo=None),
-            valid_from=valid_from,
-            valid_until=valid_until,
+            issued_at=now.astimezone(UTC),
+            valid_from=data.valid_from,
+            valid_until=data.valid_until,
         )
 
     # -- anchoring -----------------------------------------------------------------------------
@@ -235,13 +260,17 @@ class IssuanceService:
                     try:
                         receipts = self._ledger.anchor(agency, [_entry(r) for r in part])
                     except LedgerUnavailable as exc:
-                        log.warning("ledger unavailable, %d certificate(s) stay pending: %s", len(part), exc)
+                        log.warning(
+                            "ledger unavailable, %d certificate(s) stay pending: %s", len(part), exc
+                        )
                         continue
                     except LedgerRefused as exc:
                         log.error("ledger refused a batch of %d certificate(s): %s", len(part), exc)
                         continue
                     except LedgerError as exc:
-                        log.error("ledger error, %d certificate(s) stay pending: %s", len(part), exc)
+                        log.error(
+                            "ledger error, %d certificate(s) stay pending: %s", len(part), exc
+                        )
                         continue
                     self._store.mark_anchored(
                         [
@@ -250,7 +279,7 @@ class IssuanceService:
                                 r.tx_id,
                                 r.block_number,
                                 r.anchored_at,
-                                json.dumps(_proof_json(r)),
+                                json.dumps(r.proof.to_json()),
                             )
                             for r in receipts
                         ]
@@ -282,11 +311,17 @@ class IssuanceService:
             raise RevocationRefused("a reason is required")
         if len(reason) > 500:
             raise RevocationRefused("the reason is longer than 500 characters")
-        op = {"revoked": self._ledger.revoke, "suspended": self._ledger.suspend, "active": self._ledger.reinstate}[status]
+        op = {
+            "revoked": self._ledger.revoke,
+            "suspended": self._ledger.suspend,
+            "active": self._ledger.reinstate,
+        }[status]
         try:
             op(agency, cert_id, reason)
         except LedgerUnavailable as exc:
-            raise LedgerUnavailableError(f"the ledger cannot be reached, try again: {exc}") from None
+            raise LedgerUnavailableError(
+                f"the ledger cannot be reached, try again: {exc}"
+            ) from None
         except LedgerRefused as exc:
             raise RevocationRefused(str(exc)) from None
         if self._store.get(cert_id) is not None:
@@ -303,21 +338,3 @@ def _entry(row: CertificateRow) -> AnchorEntry:
         valid_from=row.valid_from.isoformat(),
         valid_until=row.valid_until.isoformat() if row.valid_until else None,
     )
-
-
-def _proof_json(r: AnchorReceipt) -> dict[str, Any]:
-    p = r.proof
-    return {
-        "leaf_hash": p.leaf_hash,
-        "leaf_index": p.leaf_index,
-        "siblings": list(p.siblings),
-        "merkle_root": p.merkle_root,
-        "block_number": p.block_number,
-        "block_hash": p.block_hash,
-    }
-
-
-def _json_default(value: object) -> str:
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"cannot store {type(value).__name__}")

@@ -10,7 +10,9 @@ __all__ = ["M"]
 class M:
     SEAL_MISSING = Message("文件中没有电子印章。", "The document carries no electronic seal.")
     SEAL_FOUND = Message("文件带有电子印章。", "The document carries an electronic seal.")
-    INTACT = Message("电子印章完好，签章后内容未被篡改。", "The seal is intact: the sealed content is unaltered.")
+    INTACT = Message(
+        "电子印章完好，签章后内容未被篡改。", "The seal is intact: the sealed content is unaltered."
+    )
     NOT_INTACT = Message(
         "电子印章校验失败：签章覆盖的内容已被改动。",
         "The seal does not verify: the sealed content was altered.",
@@ -25,24 +27,34 @@ class M:
     TRUST_UNDECIDED = Message(
         "无法确定签章证书是否可信。", "Could not decide whether the seal certificate is trusted."
     )
-    TS_OK = Message("时间戳有效，证明签章时间。", "The timestamp is valid and proves when the seal was made.")
+    TS_OK = Message(
+        "时间戳有效，证明签章时间。", "The timestamp is valid and proves when the seal was made."
+    )
     TS_BAD = Message("时间戳无效或不可信。", "The timestamp is invalid or not trusted.")
     TS_MISSING = Message("缺少可信时间戳。", "No trusted timestamp was found.")
-    UNCHANGED = Message("签章后文件未被修改。", "The document has not been changed since it was sealed.")
+    UNCHANGED = Message(
+        "签章后文件未被修改。", "The document has not been changed since it was sealed."
+    )
     CHANGED = Message(
         "签章后文件被修改（追加了内容、批注或其他改动）。",
         "The document was changed after sealing (added content, annotations or other edits).",
     )
     CHANGE_UNDECIDED = Message(
-        "无法确定签章后文件是否被修改。", "Could not decide whether the document changed after sealing."
+        "无法确定签章后文件是否被修改。",
+        "Could not decide whether the document changed after sealing.",
     )
     ID_OK = Message("证照编号格式正确。", "The certificate number is well formed.")
     ID_MISSING = Message(
         "文件中没有有效的证照编号，不是本系统签发的证照。",
         "The document carries no valid certificate number; it was not issued by this service.",
     )
-    ANCHORED = Message("证照摘要已在账本上登记，与文件一致。", "The document digest is anchored on the ledger and matches.")
-    NOT_ON_LEDGER = Message("账本上没有该证照的登记。", "The ledger has no entry for this certificate.")
+    ANCHORED = Message(
+        "证照摘要已在账本上登记，与文件一致。",
+        "The document digest is anchored on the ledger and matches.",
+    )
+    NOT_ON_LEDGER = Message(
+        "账本上没有该证照的登记。", "The ledger has no entry for this certificate."
+    )
     PENDING = Message(
         "证照已签章，正在登记到账本，请稍后再试。",
         "The certificate is sealed and is being anchored on the ledger; try again shortly.",
@@ -54,7 +66,10 @@ class M:
         "暂时无法访问账本，无法确认证照状态。",
         "The ledger cannot be reached; the certificate's status cannot be confirmed.",
     )
-    ISSUER_OK = Message("签章机构与账本登记的发证机构一致。", "The sealing agency is the issuer recorded on the ledger.")
+    ISSUER_OK = Message(
+        "签章机构与账本登记的发证机构一致。",
+        "The sealing agency is the issuer recorded on the ledger.",
+    )
     ISSUER_MISMATCH = Message(
         "签章机构与账本登记的发证机构不一致。",
         "The seal does not belong to the issuer recorded on the ledger.",

@@ -14,10 +14,10 @@ from datetime import date, datetime
 from typing import Any
 
 __all__ = [
+    "CertificateSummary",
     "Check",
     "CheckCode",
     "CheckStatus",
-    "CertificateSummary",
     "LedgerSummary",
     "Message",
     "Verdict",

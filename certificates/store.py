@@ -168,9 +168,7 @@ class Store:
             ).scalar_one()
         return int(n)
 
-    def mark_anchored(
-        self, updates: Sequence[tuple[str, str, int, datetime, str]]
-    ) -> None:
+    def mark_anchored(self, updates: Sequence[tuple[str, str, int, datetime, str]]) -> None:
         """updates: (cert_id, tx_id, block, anchored_at, proof_json), in one transaction."""
         stmt = text(
             "UPDATE certificates SET state = :state, anchored_tx = :tx, anchored_block = :block, "
@@ -184,7 +182,7 @@ class Store:
                         "state": ANCHORED,
                         "tx": tx,
                         "block": block,
-                        "at": at.astimezone(UTC).replace(tzinfo=None),
+                        "at": at.astimezone(UTC),
                         "proof": proof,
                         "id": cid,
                     }

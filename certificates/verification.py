@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 from cryptography import x509
+
 from ledger import Ledger, LedgerError, LedgerRecord, LedgerUnavailable
 from signing import SealReport, Status, UnreadablePdfError, check_seal
 
@@ -92,12 +93,20 @@ class Verifier:
             checks.append(Check(CheckCode.SEAL_PRESENT, CheckStatus.FAILED, M.SEAL_MISSING))
             return VerificationReport(tuple(checks), None, self._ledger_summary(None), now)
         checks.append(Check(CheckCode.SEAL_PRESENT, CheckStatus.PASSED, M.SEAL_FOUND))
-        checks.append(_from_outcome(CheckCode.SEAL_INTACT, seal.intact.status, M.INTACT, M.NOT_INTACT, M.NOT_INTACT))
         checks.append(
-            _from_outcome(CheckCode.SEAL_TRUSTED, seal.chain.status, M.TRUSTED, M.UNTRUSTED, M.TRUST_UNDECIDED)
+            _from_outcome(
+                CheckCode.SEAL_INTACT, seal.intact.status, M.INTACT, M.NOT_INTACT, M.NOT_INTACT
+            )
         )
         checks.append(
-            _from_outcome(CheckCode.TIMESTAMP_VALID, seal.timestamp.status, M.TS_OK, M.TS_BAD, M.TS_MISSING)
+            _from_outcome(
+                CheckCode.SEAL_TRUSTED, seal.chain.status, M.TRUSTED, M.UNTRUSTED, M.TRUST_UNDECIDED
+            )
+        )
+        checks.append(
+            _from_outcome(
+                CheckCode.TIMESTAMP_VALID, seal.timestamp.status, M.TS_OK, M.TS_BAD, M.TS_MISSING
+            )
         )
         checks.append(
             _from_outcome(
@@ -127,7 +136,9 @@ class Verifier:
             now,
         )
 
-    def ledger_checks(self, cert_id: str, seal: SealReport, *, now: datetime | None = None) -> list[Check]:
+    def ledger_checks(
+        self, cert_id: str, seal: SealReport, *, now: datetime | None = None
+    ) -> list[Check]:
         now = now or self._clock()
         return self._ledger_checks(cert_id, seal, self._ledger_view(cert_id), now.date())
 
@@ -188,7 +199,9 @@ class Verifier:
             out.append(Check(CheckCode.SIGNER_IS_ISSUER, CheckStatus.FAILED, M.ISSUER_MISMATCH))
 
         if record.status == "revoked":
-            out.append(Check(CheckCode.NOT_REVOKED, CheckStatus.FAILED, messages.revoked(record.reason)))
+            out.append(
+                Check(CheckCode.NOT_REVOKED, CheckStatus.FAILED, messages.revoked(record.reason))
+            )
         elif record.status == "suspended":
             out.append(
                 Check(CheckCode.NOT_REVOKED, CheckStatus.FAILED, messages.suspended(record.reason))
@@ -246,9 +259,13 @@ def _summary(cert_id: str, record: LedgerRecord | None) -> CertificateSummary | 
     return CertificateSummary(
         id=cert_id,
         type=record.cert_type,
-        type_name=Message(ctype.name_zh, ctype.name_en) if ctype else Message(record.cert_type, record.cert_type),
+        type_name=Message(ctype.name_zh, ctype.name_en)
+        if ctype
+        else Message(record.cert_type, record.cert_type),
         issuer=record.agency,
-        issuer_name=Message(issuer.name_zh, issuer.name_en) if issuer else Message(record.agency, record.agency),
+        issuer_name=Message(issuer.name_zh, issuer.name_en)
+        if issuer
+        else Message(record.agency, record.agency),
         subject="",
         issued_at=record.anchored_at,
         valid_until=_as_date(record.valid_until),

@@ -23,6 +23,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError as PyHankoSigningError
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
@@ -96,6 +97,7 @@ class Sealer:
         self._style = SealStampStyle(
             seal_pdf=render_seal_pdf(identity.name_zh, Path(stamp_font), stamp_font_index)
         )
+        self._bytes_reserved: int | None = None
 
     @classmethod
     def from_pki(
@@ -184,7 +186,8 @@ class Sealer:
             ),
         )
         try:
-            output = await pdf_signer.async_sign_pdf(writer)
+            bytes_reserved = await self._reserved_space()
+            output = await pdf_signer.async_sign_pdf(writer, bytes_reserved=bytes_reserved)
         except TimestampRequestError as exc:
             raise TimestampError(f"the time-stamp authority refused or failed: {exc}") from exc
         except (PyHankoSigningError, PdfError) as exc:
@@ -198,6 +201,27 @@ class Sealer:
             sealed_digest=hashlib.sha256(sealed).hexdigest(),
             signed_at=_gen_time(recorder.token),
         )
+
+    async def _reserved_space(self) -> int:
+        """Room (hex digits) to reserve for the signature container.
+
+        pyHanko would estimate it for every document with a dry-run signature; the
+        result only depends on the certificates and the timestamper's (cached) dummy
+        token, so it is computed once. Same 50% margin as pyHanko, for TSAs whose
+        tokens vary in size.
+        """
+        if self._bytes_reserved is None:
+            dummy = await self._signer.async_sign(
+                bytes(32),
+                "sha256",
+                dry_run=True,
+                use_pades=True,
+                timestamper=self._timestamper,
+                signed_attr_settings=PdfCMSSignedAttributes(signing_time=datetime.now(UTC)),
+            )
+            hex_length = 2 * len(dummy.dump())
+            self._bytes_reserved = hex_length + 2 * (hex_length // 4)
+        return self._bytes_reserved
 
 
 def _open_for_sealing(pdf: bytes) -> IncrementalPdfFileWriter:

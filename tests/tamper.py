@@ -40,7 +40,9 @@ def add_annotation(pdf: bytes) -> bytes:
             generic.NameObject("/Rect"): generic.ArrayObject(
                 [generic.FloatObject(v) for v in (100, 100, 300, 200)]
             ),
-            generic.NameObject("/C"): generic.ArrayObject([generic.FloatObject(1), generic.FloatObject(0), generic.FloatObject(0)]),
+            generic.NameObject("/C"): generic.ArrayObject(
+                [generic.FloatObject(1), generic.FloatObject(0), generic.FloatObject(0)]
+            ),
             generic.NameObject("/Contents"): generic.TextStringObject("APPROVED"),
         }
     )

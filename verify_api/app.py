@@ -14,6 +14,11 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
 from certificates.agencies import AGENCIES
 from certificates.errors import (
     AgencyNotAllowed,
@@ -26,17 +31,11 @@ from certificates.errors import (
 )
 from certificates.home import Home
 from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
-from certificates.masking import mask_name
 from certificates.report import VerificationReport
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
-from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
 from signing import SealReport, Secret, check_seal
 
 from .auth import AgencyAuth
-from .limits import BodyLimitMiddleware
 from .pages import PageFacts, not_found_page, verification_page
 from .runtime import Runtime, open_runtime
 
@@ -155,7 +154,9 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         return _json(types_catalogue())
 
     @app.post("/api/v1/verify", tags=["public"])
-    def verify_upload(file: Annotated[UploadFile, File(description="the certificate PDF")]) -> Response:
+    def verify_upload(
+        file: Annotated[UploadFile, File(description="the certificate PDF")],
+    ) -> Response:
         data = file.file.read()
         if not data:
             return _error(400, "EMPTY_FILE", "上传的文件是空的。", "The uploaded file is empty.")
@@ -225,7 +226,11 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
                 "pdf_url": f"/api/v1/certificates/{issued.cert_id}/pdf",
                 "sealed_digest": issued.sealed_digest,
                 "status": "active" if issued.anchored else "pending",
-                "ledger": {"backend": rt.ledger.backend, "block": issued.block, "tx_id": issued.tx_id},
+                "ledger": {
+                    "backend": rt.ledger.backend,
+                    "block": issued.block,
+                    "tx_id": issued.tx_id,
+                },
             },
             201,
         )
@@ -237,13 +242,22 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         if row is None:
             return _error(404, *_NOT_FOUND)
         if row.agency != agency:
-            return _error(403, "FOREIGN_CERTIFICATE", "只能下载本机构签发的证照。",
-                          "An agency may download only the certificates it issued.")
-        return Response(row.pdf, media_type="application/pdf",
-                        headers={"Content-Disposition": f'attachment; filename="{row.id}.pdf"'})
+            return _error(
+                403,
+                "FOREIGN_CERTIFICATE",
+                "只能下载本机构签发的证照。",
+                "An agency may download only the certificates it issued.",
+            )
+        return Response(
+            row.pdf,
+            media_type="application/pdf",
+            headers={"Content-Disposition": f'attachment; filename="{row.id}.pdf"'},
+        )
 
     @app.post("/api/v1/certificates/{cert_id}/revoke", tags=["agencies"])
-    def revoke(cert_id: str, body: RevokeRequest, agency: Annotated[str, Depends(auth)]) -> Response:
+    def revoke(
+        cert_id: str, body: RevokeRequest, agency: Annotated[str, Depends(auth)]
+    ) -> Response:
         issuance = _issuance(rt)
         cid = _canonical_id(cert_id)
         row = rt.store.public_view(cid) if cid else None
@@ -252,8 +266,12 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
             return _error(404, *_NOT_FOUND)
         owner = row.agency if row else record.agency  # type: ignore[union-attr]
         if owner != agency:
-            return _error(403, "NOT_ISSUER", "只有发证机构可以撤销该证照。",
-                          "Only the issuing agency may revoke this certificate.")
+            return _error(
+                403,
+                "NOT_ISSUER",
+                "只有发证机构可以撤销该证照。",
+                "Only the issuing agency may revoke this certificate.",
+            )
         assert cid is not None
         issuance.revoke(agency, cid, body.reason)
         status_cache.drop(cid)
@@ -264,10 +282,16 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
     @app.post("/tsa", tags=["ops"], include_in_schema=True)
     async def timestamp(request: Request, content_type: Annotated[str, Header()] = "") -> Response:
         if rt.tsa is None:
-            return _error(503, "TSA_DISABLED", "时间戳服务未启用。", "The time-stamp service is not enabled.")
+            return _error(
+                503, "TSA_DISABLED", "时间戳服务未启用。", "The time-stamp service is not enabled."
+            )
         if content_type.split(";")[0].strip() != "application/timestamp-query":
-            return _error(415, "BAD_CONTENT_TYPE", "请求类型须为 application/timestamp-query。",
-                          "The request must be application/timestamp-query.")
+            return _error(
+                415,
+                "BAD_CONTENT_TYPE",
+                "请求类型须为 application/timestamp-query。",
+                "The request must be application/timestamp-query.",
+            )
         body = await request.body()
         return Response(rt.tsa.respond(body), media_type="application/timestamp-reply")
 
@@ -276,7 +300,9 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
 
 def _issuance(rt: Runtime) -> Any:
     if rt.issuance is None:
-        raise ConfigurationError("this server was started without the key passphrase; it cannot issue")
+        raise ConfigurationError(
+            "this server was started without the key passphrase; it cannot issue"
+        )
     return rt.issuance
 
 
@@ -322,7 +348,9 @@ def _status_body(rt: Runtime, cid: str) -> dict[str, Any] | None:
             "backend": rt.ledger.backend,
             "block": record.anchored_block if record else None,
             "tx_id": record.anchored_tx if record else None,
-            "anchored_at": record.anchored_at.isoformat() if record and record.anchored_at else None,
+            "anchored_at": record.anchored_at.isoformat()
+            if record and record.anchored_at
+            else None,
         },
     }
 
@@ -347,14 +375,23 @@ def _install_error_handlers(app: FastAPI) -> None:
             "证照数据有误，未签发任何证照。",
             "The certificate data is invalid; nothing was issued.",
             errors=[
-                {"field": e.field, "code": e.code, "message": {"zh": e.message_zh, "en": e.message_en}}
+                {
+                    "field": e.field,
+                    "code": e.code,
+                    "message": {"zh": e.message_zh, "en": e.message_en},
+                }
                 for e in exc.errors
             ],
         )
 
     @app.exception_handler(UnreadableDocument)
     async def _unreadable(_r: Request, exc: UnreadableDocument) -> Response:
-        return _error(400, "UNREADABLE_PDF", f"无法读取该文件：{exc}", f"The file cannot be read as a PDF: {exc}")
+        return _error(
+            400,
+            "UNREADABLE_PDF",
+            f"无法读取该文件：{exc}",
+            f"The file cannot be read as a PDF: {exc}",
+        )
 
     @app.exception_handler(CertificateNotFound)
     async def _nf(_r: Request, _exc: CertificateNotFound) -> Response:
@@ -370,12 +407,18 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(LedgerUnavailableError)
     async def _ledger(_r: Request, exc: LedgerUnavailableError) -> Response:
-        return _error(503, "LEDGER_UNAVAILABLE", "暂时无法访问账本，请稍后重试。",
-                      "The ledger cannot be reached; try again later.")
+        return _error(
+            503,
+            "LEDGER_UNAVAILABLE",
+            "暂时无法访问账本，请稍后重试。",
+            "The ledger cannot be reached; try again later.",
+        )
 
     @app.exception_handler(ConfigurationError)
     async def _config(_r: Request, exc: ConfigurationError) -> Response:
-        return _error(503, "NOT_CONFIGURED", f"服务配置不完整：{exc}", f"Service not configured: {exc}")
+        return _error(
+            503, "NOT_CONFIGURED", f"服务配置不完整：{exc}", f"Service not configured: {exc}"
+        )
 
     @app.exception_handler(CertificateError)
     async def _domain(_r: Request, exc: CertificateError) -> Response:
@@ -384,11 +427,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(_r: Request, exc: RequestValidationError) -> Response:
         errors = [
-            {"field": ".".join(str(p) for p in e.get("loc", ())[1:]), "code": e.get("type", ""),
-             "message": {"zh": "字段缺失或格式不正确。", "en": str(e.get("msg", ""))}}
+            {
+                "field": ".".join(str(p) for p in e.get("loc", ())[1:]),
+                "code": e.get("type", ""),
+                "message": {"zh": "字段缺失或格式不正确。", "en": str(e.get("msg", ""))},
+            }
             for e in exc.errors()
         ]
-        return _error(422, "INVALID_REQUEST", "请求格式不正确。", "The request is malformed.", errors=errors)
+        return _error(
+            422, "INVALID_REQUEST", "请求格式不正确。", "The request is malformed.", errors=errors
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_r: Request, exc: Exception) -> Response:
@@ -400,7 +448,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 def create_app_from_env() -> FastAPI:
     """Factory for `uvicorn --factory` with several workers: each worker opens the runtime."""
     home = Home.resolve(os.environ.get("CERTLEDGER_HOME"))
-    passphrase = Secret(os.environ["CERTLEDGER_PASSPHRASE"]) if os.environ.get("CERTLEDGER_PASSPHRASE") else None
+    passphrase = (
+        Secret(os.environ["CERTLEDGER_PASSPHRASE"])
+        if os.environ.get("CERTLEDGER_PASSPHRASE")
+        else None
+    )
     rt = open_runtime(home, passphrase=passphrase)
     return create_app(rt)
 

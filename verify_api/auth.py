@@ -7,9 +7,10 @@ import threading
 import time
 from typing import Annotated
 
+from fastapi import Header, HTTPException
+
 from certificates.ids import token_digest
 from certificates.store import Store
-from fastapi import Header, HTTPException
 
 __all__ = ["AgencyAuth"]
 
@@ -36,9 +37,13 @@ class AgencyAuth:
         if not authorization or not authorization.lower().startswith("bearer "):
             raise HTTPException(
                 401,
-                detail={"code": "MISSING_TOKEN", "message": {
-                    "zh": "需要机构令牌（Authorization: Bearer ...）。",
-                    "en": "An agency token is required (Authorization: Bearer ...)."}},
+                detail={
+                    "code": "MISSING_TOKEN",
+                    "message": {
+                        "zh": "需要机构令牌（Authorization: Bearer ...）。",
+                        "en": "An agency token is required (Authorization: Bearer ...).",
+                    },
+                },
                 headers={"WWW-Authenticate": "Bearer"},
             )
         presented = token_digest(authorization[7:].strip())
@@ -50,8 +55,10 @@ class AgencyAuth:
         if match is None:
             raise HTTPException(
                 401,
-                detail={"code": "BAD_TOKEN", "message": {
-                    "zh": "机构令牌无效。", "en": "The agency token is not valid."}},
+                detail={
+                    "code": "BAD_TOKEN",
+                    "message": {"zh": "机构令牌无效。", "en": "The agency token is not valid."},
+                },
                 headers={"WWW-Authenticate": "Bearer"},
             )
         return match

@@ -10,17 +10,17 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from certificates.agencies import AGENCIES
+from certificates.errors import ConfigurationError
 from certificates.holder_key import HolderKey
 from certificates.home import Home, Settings
 from certificates.ids import token_digest
 from certificates.store import Store
 from certificates.types import CERTIFICATE_TYPES
-from cryptography.hazmat.primitives.serialization import Encoding
 from ledger import AgencyRecord, EmbeddedLedger
 from signing import AgencyIdentity, Secret, init_pki, load_pki
-
-from certificates.errors import ConfigurationError
 
 __all__ = ["AgencyCredential", "init_home", "new_agency_token"]
 
@@ -59,11 +59,15 @@ def init_home(home: Home, passphrase: Secret, *, base_url: str) -> list[AgencyCr
                 msp_id=a.msp_id,
                 name_zh=a.name_zh,
                 name_en=a.name_en,
-                allowed_types=tuple(sorted(t.code for t in CERTIFICATE_TYPES.values() if t.agency == a.code)),
+                allowed_types=tuple(
+                    sorted(t.code for t in CERTIFICATE_TYPES.values() if t.agency == a.code)
+                ),
                 seal_fingerprints=(hashlib.sha256(der).hexdigest(),),
             )
         )
-    ledger = EmbeddedLedger.create(home.ledger, node_key=pki.node.key, node_cert=pki.node.cert, registry=registry)
+    ledger = EmbeddedLedger.create(
+        home.ledger, node_key=pki.node.key, node_cert=pki.node.cert, registry=registry
+    )
     ledger.close()
     HolderKey.create(home.holder_key, passphrase)
     store = Store.open(home.database, create=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+
 from certificates.errors import CertificateError, ConfigurationError
 from certificates.home import Home
 from certificates.ids import CertificateId, InvalidCertificateId
@@ -60,7 +61,9 @@ def _runtime(*, keys: bool, workers: int = 0) -> Any:
     from .runtime import open_runtime
 
     try:
-        return open_runtime(_home(), passphrase=_passphrase(keys) if keys else None, workers=workers)
+        return open_runtime(
+            _home(), passphrase=_passphrase(keys) if keys else None, workers=workers
+        )
     except (ConfigurationError, SigningError, LedgerError) as exc:
         _fail(str(exc), EXIT_CONFIG)
 
@@ -78,8 +81,12 @@ def main_options(
 
 @app.command()
 def init(
-    demo: Annotated[bool, typer.Option("--demo", help="also issue a handful of sample certificates")] = False,
-    base_url: Annotated[str, typer.Option(help="public address used in QR codes")] = "http://127.0.0.1:8000",
+    demo: Annotated[
+        bool, typer.Option("--demo", help="also issue a handful of sample certificates")
+    ] = False,
+    base_url: Annotated[
+        str, typer.Option(help="public address used in QR codes")
+    ] = "http://127.0.0.1:8000",
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create the PKI, the ledger, the database and one bearer token per agency."""
@@ -102,8 +109,17 @@ def init(
         finally:
             rt.close()
     if as_json:
-        typer.echo(json.dumps({"home": str(home.root), "tokens": {c.agency: c.token for c in creds},
-                               "samples": samples}, ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps(
+                {
+                    "home": str(home.root),
+                    "tokens": {c.agency: c.token for c in creds},
+                    "samples": samples,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
         return
     typer.echo(f"initialised {home.root}")
     typer.echo("agency API tokens (shown once; only their digests are stored):")
@@ -155,7 +171,9 @@ def issue(
     try:
         issued = rt.issuance.issue(agency, cert_type, values)
     except CertificateDataError as exc:
-        typer.secho("error: the certificate data is invalid; nothing was issued", err=True, fg="red")
+        typer.secho(
+            "error: the certificate data is invalid; nothing was issued", err=True, fg="red"
+        )
         _print_data_errors(exc)
         raise typer.Exit(EXIT_BAD_INPUT) from None
     except CertificateError as exc:
@@ -190,8 +208,10 @@ def issue_batch(
     """Issue many certificates from a CSV file (all rows are validated before any is issued)."""
     try:
         with csv_file.open(newline="", encoding="utf-8-sig") as fh:
-            rows = [{k: v for k, v in r.items() if k is not None and v not in (None, "")}
-                    for r in csv.DictReader(fh)]
+            rows = [
+                {k: v for k, v in r.items() if k is not None and v not in (None, "")}
+                for r in csv.DictReader(fh)
+            ]
     except OSError as exc:
         _fail(f"cannot read {csv_file}: {exc.strerror}", EXIT_UNREADABLE)
     except (UnicodeDecodeError, csv.Error) as exc:
@@ -206,7 +226,9 @@ def issue_batch(
         with typer.progressbar(length=len(rows), label="issuing", file=sys.stderr) as bar:
             issued = rt.issuance.issue_batch(agency, cert_type, rows, progress=bar.update)
     except BatchValidationError as exc:
-        typer.secho(f"error: {len(exc.rows)} row(s) are invalid; nothing was issued", err=True, fg="red")
+        typer.secho(
+            f"error: {len(exc.rows)} row(s) are invalid; nothing was issued", err=True, fg="red"
+        )
         for r in exc.rows[:50]:
             for e in r.errors:
                 typer.secho(f"  row {r.row}: {e.field}: {e.message_en} / {e.message_zh}", err=True)
@@ -219,12 +241,20 @@ def issue_batch(
     for item in issued:
         path = out_dir / f"{item.cert_id}.pdf"
         path.write_bytes(item.pdf)
-        results.append({"id": item.cert_id, "file": str(path), "status": "active" if item.anchored else "pending"})
+        results.append(
+            {
+                "id": item.cert_id,
+                "file": str(path),
+                "status": "active" if item.anchored else "pending",
+            }
+        )
     if as_json:
         typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
     else:
         pending = sum(1 for r in results if r["status"] == "pending")
-        typer.echo(f"issued {len(results)} certificate(s) into {out_dir}; {pending} pending anchoring")
+        typer.echo(
+            f"issued {len(results)} certificate(s) into {out_dir}; {pending} pending anchoring"
+        )
 
 
 @app.command()
@@ -255,7 +285,9 @@ def verify(
         typer.secho(report.verdict.value, fg=colour, bold=True)
         if report.certificate:
             c = report.certificate
-            typer.echo(f"  {c.id}  {c.type_name.en}  issued by {c.issuer_name.en}  status {c.status}")
+            typer.echo(
+                f"  {c.id}  {c.type_name.en}  issued by {c.issuer_name.en}  status {c.status}"
+            )
         for chk in report.checks:
             typer.echo(f"  [{chk.status.value:13s}] {chk.code.value}: {chk.message.en}")
     raise typer.Exit({Verdict.VALID: 0, Verdict.INVALID: 1}.get(report.verdict, 2))
@@ -315,9 +347,13 @@ def status(
         "type": record.cert_type if record else local.cert_type,  # type: ignore[union-attr]
         "issuer": record.agency if record else local.agency,  # type: ignore[union-attr]
         "valid_until": str(record.valid_until) if record and record.valid_until else None,
-        "ledger": {"block": record.anchored_block, "tx_id": record.anchored_tx,
-                   "anchored_at": record.anchored_at.isoformat() if record.anchored_at else None}
-        if record else None,
+        "ledger": {
+            "block": record.anchored_block,
+            "tx_id": record.anchored_tx,
+            "anchored_at": record.anchored_at.isoformat() if record.anchored_at else None,
+        }
+        if record
+        else None,
         "history": [h.to_json() for h in history],
     }
     if as_json:
@@ -359,10 +395,19 @@ def serve(
     rt = _runtime(keys=True)
     rt.close()
     os.environ["CERTLEDGER_HOME"] = str(home.root)
-    typer.echo(f"serving {home.root} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    typer.echo(
+        f"serving {home.root} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
+    )
     # No access log: request lines carry verification tokens in their query strings.
-    uvicorn.run("verify_api.app:create_app_from_env", factory=True, host=host, port=port,
-                workers=workers, access_log=False, log_level="warning")
+    uvicorn.run(
+        "verify_api.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
 
 
 @ledger_app.command("verify")
@@ -374,13 +419,24 @@ def ledger_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     finally:
         rt.close()
     if as_json:
-        typer.echo(json.dumps({"ok": report.ok, "blocks_checked": report.blocks_checked,
-                               "first_bad_block": report.first_bad_block, "reason": report.reason}))
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "blocks_checked": report.blocks_checked,
+                    "first_bad_block": report.first_bad_block,
+                    "reason": report.reason,
+                }
+            )
+        )
     elif report.ok:
         typer.secho(f"ledger OK: {report.blocks_checked} block(s) verified", fg="green")
     else:
-        typer.secho(f"ledger TAMPERED: first bad block {report.first_bad_block}: {report.reason}",
-                    fg="red", err=True)
+        typer.secho(
+            f"ledger TAMPERED: first bad block {report.first_bad_block}: {report.reason}",
+            fg="red",
+            err=True,
+        )
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -391,3 +447,9 @@ def main() -> None:
         _fail(str(exc), EXIT_CONFIG)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
+    except Exception as exc:
+        # A bug, not bad input. Exception texts can carry certificate data, so only the type is
+        # printed unless the operator asks for the details.
+        if os.environ.get("CERTLEDGER_DEBUG"):
+            raise
+        _fail(f"internal error ({type(exc).__name__}); rerun with CERTLEDGER_DEBUG=1 for details", 70)

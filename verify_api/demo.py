@@ -35,7 +35,9 @@ def issue_samples(rt: Runtime, out_dir: Path) -> list[dict[str, str]]:
         issued = rt.issuance.issue(agency, code, data)
         path = out_dir / f"{issued.cert_id}.pdf"
         path.write_bytes(issued.pdf)
-        result.append({"id": issued.cert_id, "type": code, "file": str(path), "verify_url": issued.verify_url})
+        result.append(
+            {"id": issued.cert_id, "type": code, "file": str(path), "verify_url": issued.verify_url}
+        )
     # The links are printed once by init; keep them beside the sample PDFs (whose QR codes carry
     # the same links) so a restarted demo can show them again.
     (out_dir / "links.txt").write_text(

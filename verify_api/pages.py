@@ -120,7 +120,9 @@ def _frame(lang: str, large: bool, title: str, body: str) -> str:
     )
 
 
-def verification_page(report: VerificationReport, facts: PageFacts, *, lang: str, large: bool) -> str:
+def verification_page(
+    report: VerificationReport, facts: PageFacts, *, lang: str, large: bool
+) -> str:
     t = _TEXT[lang]
     verdict = report.verdict
     colour, icon, cls = _STYLE[verdict]
@@ -128,9 +130,9 @@ def verification_page(report: VerificationReport, facts: PageFacts, *, lang: str
     other = "en" if lang == "zh" else "zh"
     nav = (
         f'<nav><a href="{_link(facts.cert_id, facts.token, other, large)}">'
-        f'{"English" if other == "en" else "中文"}</a>'
+        f"{'English' if other == 'en' else '中文'}</a>"
         f'<a href="{_link(facts.cert_id, facts.token, lang, not large)}">'
-        f'{t["normal"] if large else t["large"]}</a></nav>'
+        f"{t['normal'] if large else t['large']}</a></nav>"
     )
     status_word = t.get(f"status_{facts.status}", facts.status)
     rows = [
@@ -148,8 +150,7 @@ def verification_page(report: VerificationReport, facts: PageFacts, *, lang: str
         for c in report.checks
     )
     body = (
-        nav
-        + f'<section class="verdict {cls}" style="background:{colour}" role="status" '
+        nav + f'<section class="verdict {cls}" style="background:{colour}" role="status" '
         f'data-verdict="{verdict.value}"><span class="icon" aria-hidden="true">{icon}</span>'
         f"<h1>{escape(t[verdict])}</h1><p>{escape(hint)}</p></section>"
         f"<dl>{dl}</dl>"

@@ -12,20 +12,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
-from certificates.home import Home, Settings
+
+from certificates.errors import ConfigurationError
 from certificates.holder_key import HolderKey
+from certificates.home import Home, Settings
 from certificates.issuance import IssuanceService
 from certificates.production import LocalProducer, PoolProducer, Producer
 from certificates.render import FontSet, JobRenderer, Renderer
 from certificates.store import Store
 from certificates.verification import Verifier
 from ledger import EmbeddedLedger, Ledger, LedgerUnavailable
+from signing import (
+    InProcessTimeStamper,
+    Pki,
+    Sealer,
+    Secret,
+    TimeStampAuthority,
+    load_certificate,
+    load_pki,
+    load_trust_roots,
+)
 
 from .unreachable import UnreachableLedger
-from signing import load_certificate, InProcessTimeStamper, Pki, Secret, Sealer, TimeStampAuthority, load_pki, load_trust_roots
-from certificates.errors import ConfigurationError
 
-__all__ = ["Runtime", "open_runtime", "build_local_producer"]
+__all__ = ["Runtime", "build_local_producer", "open_runtime"]
 
 
 @dataclass
@@ -46,10 +56,6 @@ class Runtime:
         self._closers.clear()
 
 
-def _stamp_font(fonts: FontSet) -> Path:
-    return fonts.primary_path
-
-
 def build_local_producer(home_root: str, passphrase: Secret) -> LocalProducer:
     """Builds renderer and sealers once; module-level so worker processes can call it."""
     pki = load_pki(Home(Path(home_root)).pki, passphrase)
@@ -57,12 +63,17 @@ def build_local_producer(home_root: str, passphrase: Secret) -> LocalProducer:
 
 
 def _local_producer(pki: Pki, tsa: TimeStampAuthority | None = None) -> LocalProducer:
-    fonts = FontSet.discover()
+    fonts = FontSet.discover()  # parsed once per process
     renderer = JobRenderer(Renderer(fonts))
     tsa = tsa or TimeStampAuthority(pki.tsa)
     stamper = InProcessTimeStamper(tsa)
     sealers = {
-        code: Sealer(pki.seal(code), stamper, stamp_font=fonts.primary_path, stamp_font_index=fonts.primary_index)
+        code: Sealer(
+            pki.seal(code),
+            stamper,
+            stamp_font=fonts.primary_path,
+            stamp_font_index=fonts.primary_index,
+        )
         for code in pki.agencies()
     }
     return LocalProducer(renderer, sealers)
@@ -90,9 +101,13 @@ def open_runtime(
     ledger: Ledger
     try:
         if pki is not None:
-            ledger = EmbeddedLedger.open(home.ledger, node_key=pki.node.key, node_cert=pki.node.cert)
+            ledger = EmbeddedLedger.open(
+                home.ledger, node_key=pki.node.key, node_cert=pki.node.cert
+            )
         else:
-            ledger = EmbeddedLedger.open_readonly(home.ledger, load_certificate(home.pki / "ledger-node.pem"))
+            ledger = EmbeddedLedger.open_readonly(
+                home.ledger, load_certificate(home.pki / "ledger-node.pem")
+            )
     except LedgerUnavailable as exc:
         # Keep going: verification reports INDETERMINATE, issuance keeps certificates pending.
         ledger = UnreachableLedger("embedded", str(exc))
@@ -109,7 +124,9 @@ def open_runtime(
         tsa = TimeStampAuthority(pki.tsa)
         producer: Producer
         if workers > 1:
-            producer = PoolProducer(functools.partial(build_local_producer, str(home.root), passphrase), workers)
+            producer = PoolProducer(
+                functools.partial(build_local_producer, str(home.root), passphrase), workers
+            )
         else:
             producer = _local_producer(pki, tsa)
         rt._closers.append(producer.close)
@@ -120,5 +137,6 @@ def open_runtime(
             producer=producer,
             holder_key=HolderKey.load(home.holder_key, passphrase),
             base_url=settings.base_url,
+            fonts=FontSet.discover(),
         )
     return rt

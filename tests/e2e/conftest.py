@@ -35,12 +35,21 @@ class Deployment:
     tokens: dict[str, str]
     base_url: str
 
-    def cli(self, *args: str, check: bool = False, extra_env: dict[str, str] | None = None,
-            timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self,
+        *args: str,
+        check: bool = False,
+        extra_env: dict[str, str] | None = None,
+        timeout: float = 240,
+    ) -> subprocess.CompletedProcess[str]:
         env = dict(self.env, **(extra_env or {}))
-        proc = subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"certledger {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+            raise AssertionError(
+                f"certledger {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}"
+            )
         return proc
 
     def auth(self, agency: str) -> dict[str, str]:
@@ -52,8 +61,13 @@ def make_deployment(root: Path, port: int | None = None) -> Deployment:
     base_url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, CERTLEDGER_HOME=str(root), CERTLEDGER_PASSPHRASE=PASSPHRASE)
     env.pop("CERTLEDGER_BASE_URL", None)
-    proc = subprocess.run([*CLI, "init", "--json", "--base-url", base_url], env=env,
-                          capture_output=True, text=True, timeout=240)
+    proc = subprocess.run(
+        [*CLI, "init", "--json", "--base-url", base_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert proc.returncode == 0, proc.stderr
     info = json.loads(proc.stdout)
     return Deployment(root, env, info["tokens"], base_url)
@@ -72,12 +86,18 @@ class Server:
 def start_server(dep: Deployment, extra_env: dict[str, str] | None = None) -> Server:
     port = int(dep.base_url.rsplit(":", 1)[1])
     env = dict(dep.env, **(extra_env or {}))
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise AssertionError(
+                f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         try:
             if httpx.get(f"{dep.base_url}/healthz", timeout=1).status_code == 200:
                 return Server(dep.base_url, proc, dep)
@@ -128,8 +148,11 @@ def field_of_kind(catalogue: list[dict[str, Any]], code: str, kind: str) -> str:
 def issued(server: Server, catalogue: list[dict[str, Any]]) -> dict[str, Any]:
     """A freshly issued business licence: its API answer plus the sealed PDF bytes."""
     with server.client() as c:
-        r = c.post("/api/v1/certificates", headers=server.deployment.auth("market-regulation"),
-                   json={"type": "business-licence", "data": example(catalogue, "business-licence")})
+        r = c.post(
+            "/api/v1/certificates",
+            headers=server.deployment.auth("market-regulation"),
+            json={"type": "business-licence", "data": example(catalogue, "business-licence")},
+        )
         assert r.status_code == 201, r.text
         body = r.json()
         pdf = c.get(body["pdf_url"], headers=server.deployment.auth("market-regulation"))
@@ -141,5 +164,7 @@ def issued(server: Server, catalogue: list[dict[str, Any]]) -> dict[str, Any]:
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not installed: run `make install` (Debian package set in the Makefile)")
+        pytest.fail(
+            f"{name} is not installed: run `make install` (Debian package set in the Makefile)"
+        )
     return path

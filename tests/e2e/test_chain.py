@@ -37,8 +37,16 @@ def test_issued_certificate_verifies_valid(server: Server, issued: dict[str, Any
     assert report["verdict"] == "VALID", report
     assert all(c["verdict"] == "PASSED" for c in report["checks"])
     codes = {c["code"] for c in report["checks"]}
-    assert {"SEAL_INTACT", "SEAL_TRUSTED", "TIMESTAMP_VALID", "NO_CHANGE_AFTER_SEAL",
-            "LEDGER_ANCHORED", "SIGNER_IS_ISSUER", "NOT_REVOKED", "NOT_EXPIRED"} <= codes
+    assert {
+        "SEAL_INTACT",
+        "SEAL_TRUSTED",
+        "TIMESTAMP_VALID",
+        "NO_CHANGE_AFTER_SEAL",
+        "LEDGER_ANCHORED",
+        "SIGNER_IS_ISSUER",
+        "NOT_REVOKED",
+        "NOT_EXPIRED",
+    } <= codes
     for c in report["checks"]:
         assert c["message"]["zh"] and c["message"]["en"]
     cert = report["certificate"]
@@ -57,7 +65,9 @@ def test_flipped_byte_is_invalid(server: Server, issued: dict[str, Any]) -> None
     assert check(report, "SEAL_INTACT")["verdict"] == "FAILED"
 
 
-def test_incremental_update_with_visible_change_is_invalid(server: Server, issued: dict[str, Any]) -> None:
+def test_incremental_update_with_visible_change_is_invalid(
+    server: Server, issued: dict[str, Any]
+) -> None:
     report = verify(server, append_visible_content(issued["pdf"]))
     assert report["verdict"] == "INVALID"
     assert check(report, "NO_CHANGE_AFTER_SEAL")["verdict"] == "FAILED"
@@ -75,14 +85,20 @@ def test_added_annotation_is_invalid(server: Server, issued: dict[str, Any]) -> 
 def test_revoked_certificate_is_invalid_with_reason(server: Server, issued: dict[str, Any]) -> None:
     dep = server.deployment
     with server.client() as c:
-        r = c.post(f"/api/v1/certificates/{issued['id']}/revoke", headers=dep.auth("market-regulation"),
-                   json={"reason": "营业执照被吊销 licence withdrawn"})
+        r = c.post(
+            f"/api/v1/certificates/{issued['id']}/revoke",
+            headers=dep.auth("market-regulation"),
+            json={"reason": "营业执照被吊销 licence withdrawn"},
+        )
         assert r.status_code == 200, r.text
         status = c.get(f"/api/v1/certificates/{issued['id']}").json()
         assert status["status"] == "revoked"
         assert status["status_reason"] == "营业执照被吊销 licence withdrawn"
-        again = c.post(f"/api/v1/certificates/{issued['id']}/revoke", headers=dep.auth("market-regulation"),
-                       json={"reason": "twice"})
+        again = c.post(
+            f"/api/v1/certificates/{issued['id']}/revoke",
+            headers=dep.auth("market-regulation"),
+            json={"reason": "twice"},
+        )
         assert again.status_code == 409
     report = verify(server, issued["pdf"])
     assert report["verdict"] == "INVALID"
@@ -101,28 +117,46 @@ def test_certificate_from_a_foreign_root_is_not_valid(
 
     data.write_text(json.dumps(example(catalogue, "business-licence"), ensure_ascii=False), "utf-8")
     out = data.with_name("foreign.pdf")
-    other.cli("issue", "--agency", "market-regulation", "--type", "business-licence",
-              "--data", str(data), "--out", str(out), check=True)
+    other.cli(
+        "issue",
+        "--agency",
+        "market-regulation",
+        "--type",
+        "business-licence",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        check=True,
+    )
     report = verify(server, out.read_bytes())
     assert report["verdict"] != "VALID"
     assert check(report, "SEAL_TRUSTED")["verdict"] != "PASSED"
 
 
-def test_public_status_shows_no_personal_data(server: Server, catalogue: list[dict[str, Any]]) -> None:
+def test_public_status_shows_no_personal_data(
+    server: Server, catalogue: list[dict[str, Any]]
+) -> None:
     dep = server.deployment
     data = example(catalogue, "qualification-certificate")
     id_field = field_of_kind(catalogue, "qualification-certificate", "resident-id")
     with server.client() as c:
-        r = c.post("/api/v1/certificates", headers=dep.auth("human-resources"),
-                   json={"type": "qualification-certificate", "data": data})
+        r = c.post(
+            "/api/v1/certificates",
+            headers=dep.auth("human-resources"),
+            json={"type": "qualification-certificate", "data": data},
+        )
         assert r.status_code == 201, r.text
         status = c.get(f"/api/v1/certificates/{r.json()['id']}")
     assert status.status_code == 200
     text = status.text
     assert data[id_field] not in text
     assert data[id_field][-4:] not in text
-    name_field = next(k for k, v in data.items() if isinstance(v, str) and 2 <= len(v) <= 4 and k != id_field
-                      and "name" in k)
+    name_field = next(
+        k
+        for k, v in data.items()
+        if isinstance(v, str) and 2 <= len(v) <= 4 and k != id_field and "name" in k
+    )
     assert data[name_field] not in text
     assert "*" in status.json()["subject"]
 
@@ -130,7 +164,9 @@ def test_public_status_shows_no_personal_data(server: Server, catalogue: list[di
 # -- bad input ---------------------------------------------------------------------------------
 
 
-def test_invalid_data_is_422_with_field_and_nothing_stored(server: Server, catalogue: list[dict[str, Any]]) -> None:
+def test_invalid_data_is_422_with_field_and_nothing_stored(
+    server: Server, catalogue: list[dict[str, Any]]
+) -> None:
     dep = server.deployment
     data = example(catalogue, "business-licence")
     uscc = field_of_kind(catalogue, "business-licence", "uscc")
@@ -139,8 +175,11 @@ def test_invalid_data_is_422_with_field_and_nothing_stored(server: Server, catal
     data[uscc] = good[:-1] + ("0" if good[-1] != "0" else "1")
     before = count_rows(dep)
     with server.client() as c:
-        r = c.post("/api/v1/certificates", headers=dep.auth("market-regulation"),
-                   json={"type": "business-licence", "data": data})
+        r = c.post(
+            "/api/v1/certificates",
+            headers=dep.auth("market-regulation"),
+            json={"type": "business-licence", "data": data},
+        )
     assert r.status_code == 422
     detail = r.json()["detail"]
     fields = {e["field"] for e in detail["errors"]}
@@ -169,7 +208,9 @@ def test_bad_uploads_are_400(server: Server, name: str, content: bytes, expected
 
 def test_truncated_certificate_is_400(server: Server, issued: dict[str, Any]) -> None:
     with server.client() as c:
-        r = c.post("/api/v1/verify", files={"file": ("cut.pdf", issued["pdf"][: len(issued["pdf"]) // 2])})
+        r = c.post(
+            "/api/v1/verify", files={"file": ("cut.pdf", issued["pdf"][: len(issued["pdf"]) // 2])}
+        )
     assert r.status_code == 400, r.text
 
 
@@ -185,12 +226,17 @@ def test_unknown_id_is_404(server: Server) -> None:
     with server.client() as c:
         assert c.get("/api/v1/certificates/BL-MR-2026-99999999-01-0").status_code == 404
         assert c.get("/api/v1/certificates/not-an-id").status_code == 404
-        r = c.post("/api/v1/certificates/not-an-id/revoke", json={"reason": "x"},
-                   headers=server.deployment.auth("market-regulation"))
+        r = c.post(
+            "/api/v1/certificates/not-an-id/revoke",
+            json={"reason": "x"},
+            headers=server.deployment.auth("market-regulation"),
+        )
         assert r.status_code == 404
 
 
-def test_agency_tokens(server: Server, issued: dict[str, Any], catalogue: list[dict[str, Any]]) -> None:
+def test_agency_tokens(
+    server: Server, issued: dict[str, Any], catalogue: list[dict[str, Any]]
+) -> None:
     dep = server.deployment
     body = {"type": "business-licence", "data": example(catalogue, "business-licence")}
     with server.client() as c:
@@ -200,7 +246,10 @@ def test_agency_tokens(server: Server, issued: dict[str, Any], catalogue: list[d
         # A real token of another agency: authenticated, but not allowed to do this.
         r = c.post("/api/v1/certificates", json=body, headers=dep.auth("transport"))
         assert r.status_code == 403
-        r = c.post(f"/api/v1/certificates/{issued['id']}/revoke", json={"reason": "not mine"},
-                   headers=dep.auth("transport"))
+        r = c.post(
+            f"/api/v1/certificates/{issued['id']}/revoke",
+            json={"reason": "not mine"},
+            headers=dep.auth("transport"),
+        )
         assert r.status_code == 403
         assert c.get(f"/api/v1/certificates/{issued['id']}").json()["status"] == "active"

@@ -25,13 +25,28 @@ def cli_dep(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
 
 def _issue(dep: Deployment, catalogue: list[dict[str, Any]], tmp: Path, **env: str) -> Any:
     data = tmp / "data.json"
-    data.write_text(json.dumps(example(catalogue, "road-transport-permit"), ensure_ascii=False), "utf-8")
+    data.write_text(
+        json.dumps(example(catalogue, "road-transport-permit"), ensure_ascii=False), "utf-8"
+    )
     out = tmp / "permit.pdf"
-    return dep.cli("issue", "--agency", "transport", "--type", "road-transport-permit",
-                   "--data", str(data), "--out", str(out), "--json", extra_env=env), out
+    return dep.cli(
+        "issue",
+        "--agency",
+        "transport",
+        "--type",
+        "road-transport-permit",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--json",
+        extra_env=env,
+    ), out
 
 
-def test_verify_exit_codes(cli_dep: Deployment, catalogue: list[dict[str, Any]], tmp_path: Path) -> None:
+def test_verify_exit_codes(
+    cli_dep: Deployment, catalogue: list[dict[str, Any]], tmp_path: Path
+) -> None:
     proc, out = _issue(cli_dep, catalogue, tmp_path)
     assert proc.returncode == 0, proc.stderr
     ok = cli_dep.cli("verify", str(out), "--json")
@@ -57,18 +72,38 @@ def test_verify_exit_codes(cli_dep: Deployment, catalogue: list[dict[str, Any]],
 def test_bad_issue_input_exits_nonzero_with_reason(cli_dep: Deployment, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", "utf-8")
-    r = cli_dep.cli("issue", "--agency", "transport", "--type", "road-transport-permit",
-                    "--data", str(bad), "--out", str(tmp_path / "x.pdf"))
+    r = cli_dep.cli(
+        "issue",
+        "--agency",
+        "transport",
+        "--type",
+        "road-transport-permit",
+        "--data",
+        str(bad),
+        "--out",
+        str(tmp_path / "x.pdf"),
+    )
     assert r.returncode >= 3 and "not valid JSON" in r.stderr and "Traceback" not in r.stderr
     empty = tmp_path / "empty.json"
     empty.write_text("{}", "utf-8")
-    r = cli_dep.cli("issue", "--agency", "transport", "--type", "road-transport-permit",
-                    "--data", str(empty), "--out", str(tmp_path / "x.pdf"))
+    r = cli_dep.cli(
+        "issue",
+        "--agency",
+        "transport",
+        "--type",
+        "road-transport-permit",
+        "--data",
+        str(empty),
+        "--out",
+        str(tmp_path / "x.pdf"),
+    )
     assert r.returncode >= 3 and "Traceback" not in r.stderr
     assert not (tmp_path / "x.pdf").exists()
 
 
-def test_wrong_passphrase_is_a_clear_startup_error(cli_dep: Deployment, catalogue: list[dict[str, Any]], tmp_path: Path) -> None:
+def test_wrong_passphrase_is_a_clear_startup_error(
+    cli_dep: Deployment, catalogue: list[dict[str, Any]], tmp_path: Path
+) -> None:
     proc, _ = _issue(cli_dep, catalogue, tmp_path, CERTLEDGER_PASSPHRASE="wrong passphrase")
     assert proc.returncode >= 3
     assert "passphrase" in proc.stderr and "wrong passphrase" not in proc.stderr
@@ -83,7 +118,8 @@ def test_crash_between_seal_and_anchor_anchors_exactly_once(
     assert not out.exists()
     with sqlite3.connect(cli_dep.home / "certificates.db") as db:
         (cid, state) = db.execute(
-            "SELECT id, state FROM certificates ORDER BY issued_at DESC LIMIT 1").fetchone()
+            "SELECT id, state FROM certificates ORDER BY issued_at DESC LIMIT 1"
+        ).fetchone()
     assert state == "pending"
     status = cli_dep.cli("status", cid, "--json")
     assert json.loads(status.stdout)["status"] == "pending"
@@ -112,15 +148,20 @@ def test_ledger_tampering_is_reported(tmp_path: Path, catalogue: list[dict[str, 
         cols = [r[1] for r in db.execute("PRAGMA table_info(writes)")]
         value_col = "value" if "value" in cols else next(c for c in cols if "value" in c)
         block_col = next(c for c in cols if "block" in c)
-        n = db.execute(f"UPDATE writes SET {value_col} = replace({value_col}, 'active', 'revoked') "
-                       f"WHERE {block_col} = ?", (block,)).rowcount
+        n = db.execute(
+            f"UPDATE writes SET {value_col} = replace({value_col}, 'active', 'revoked') "
+            f"WHERE {block_col} = ?",
+            (block,),
+        ).rowcount
         assert n >= 1
     r = dep.cli("ledger", "verify")
     assert r.returncode == 1
     assert f"block {block}" in r.stderr
 
 
-def test_unreachable_ledger_is_indeterminate(tmp_path: Path, catalogue: list[dict[str, Any]]) -> None:
+def test_unreachable_ledger_is_indeterminate(
+    tmp_path: Path, catalogue: list[dict[str, Any]]
+) -> None:
     dep = make_deployment(tmp_path / "home")
     proc, out = _issue(dep, catalogue, tmp_path)
     assert proc.returncode == 0, proc.stderr

@@ -30,10 +30,18 @@ def test_openssl_accepts_the_project_tsa_tokens(server: Server, tmp_path: Path) 
     data = tmp_path / "data.bin"
     data.write_bytes(b"certledger timestamp check\n" * 100)
     req = tmp_path / "req.tsq"
-    subprocess.run([openssl, "ts", "-query", "-data", str(data), "-sha256", "-cert", "-out", str(req)],
-                   check=True, capture_output=True, timeout=30)
+    subprocess.run(
+        [openssl, "ts", "-query", "-data", str(data), "-sha256", "-cert", "-out", str(req)],
+        check=True,
+        capture_output=True,
+        timeout=30,
+    )
     with server.client() as c:
-        r = c.post("/tsa", content=req.read_bytes(), headers={"Content-Type": "application/timestamp-query"})
+        r = c.post(
+            "/tsa",
+            content=req.read_bytes(),
+            headers={"Content-Type": "application/timestamp-query"},
+        )
         bad = c.post("/tsa", content=b"x", headers={"Content-Type": "text/plain"})
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("application/timestamp-reply")
@@ -43,21 +51,42 @@ def test_openssl_accepts_the_project_tsa_tokens(server: Server, tmp_path: Path) 
     pki = server.deployment.home / "pki"
     untrusted = tmp_path / "chain.pem"
     untrusted.write_bytes((pki / "tsa.pem").read_bytes() + (pki / "issuing-ca.pem").read_bytes())
-    v = subprocess.run([openssl, "ts", "-verify", "-in", str(resp), "-data", str(data),
-                        "-CAfile", str(pki / "trust-roots.pem"), "-untrusted", str(untrusted)],
-                       capture_output=True, text=True, timeout=30)
+    v = subprocess.run(
+        [
+            openssl,
+            "ts",
+            "-verify",
+            "-in",
+            str(resp),
+            "-data",
+            str(data),
+            "-CAfile",
+            str(pki / "trust-roots.pem"),
+            "-untrusted",
+            str(untrusted),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert v.returncode == 0 and "Verification: OK" in v.stdout, v.stdout + v.stderr
 
 
-def test_qr_code_opens_the_right_verification_page(server: Server, issued: dict[str, Any], tmp_path: Path) -> None:
+def test_qr_code_opens_the_right_verification_page(
+    server: Server, issued: dict[str, Any], tmp_path: Path
+) -> None:
     pdftoppm = require_tool("pdftoppm")
     import zxingcpp
     from PIL import Image
 
     f = tmp_path / "certificate.pdf"
     f.write_bytes(issued["pdf"])
-    png = subprocess.run([pdftoppm, "-r", "150", "-png", "-singlefile", str(f), "-"],
-                         capture_output=True, timeout=60, check=True).stdout
+    png = subprocess.run(
+        [pdftoppm, "-r", "150", "-png", "-singlefile", str(f), "-"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
     codes = zxingcpp.read_barcodes(Image.open(BytesIO(png)))
     urls = [c.text for c in codes if c.format == zxingcpp.BarcodeFormat.QRCode]
     assert urls == [issued["verify_url"]]
