@@ -1,8 +1,8 @@
 """HTTP API. Routes translate requests into calls on the certificates layer; errors are mapped to
 status codes in one place (`_install_error_handlers`)."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI resolves the route signatures at
+# definition time, and the agency dependency is a closure-local object.
 import json
 import logging
 import os
@@ -11,7 +11,6 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
@@ -36,6 +35,7 @@ from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_ca
 from signing import SealReport, Secret, check_seal
 
 from .auth import AgencyAuth
+from .limits import BodyLimitMiddleware
 from .pages import PageFacts, not_found_page, verification_page
 from .runtime import Runtime, open_runtime
 
@@ -142,6 +142,7 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         lifespan=lifespan,
     )
     _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_upload_bytes)
 
     # -- public ------------------------------------------------------------------------------
 
@@ -456,5 +457,3 @@ def create_app_from_env() -> FastAPI:
     rt = open_runtime(home, passphrase=passphrase)
     return create_app(rt)
 
-
-_ = datetime, UTC  # used by type hints in callers

@@ -13,6 +13,7 @@ Every ``sqlite3.Error`` leaving here becomes :class:`LedgerUnavailable`, naming 
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -45,13 +46,34 @@ class Database:
         self._pool: list[sqlite3.Connection] = []
         self._writer: sqlite3.Connection | None = None
         self._closed = False
+        self._file_id: tuple[int, int] | None = None
+
+    def check_file(self) -> None:
+        """The file is still there, and still the one first opened.
+
+        An open SQLite connection keeps reading (and writing!) a file that was deleted or
+        replaced on disk; without this check a moved-away ledger would keep answering from a
+        stale copy and lose every later write. One ``stat`` per call (microseconds).
+        """
+        if self._closed:
+            raise LedgerUnavailable(f"ledger {self.path} is closed")
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise LedgerUnavailable(f"ledger file {self.path} does not exist") from None
+        except OSError as exc:
+            raise LedgerUnavailable(f"cannot reach ledger file {self.path}: {exc}") from exc
+        file_id = (st.st_dev, st.st_ino)
+        if self._file_id is None:
+            self._file_id = file_id
+        elif file_id != self._file_id:
+            raise LedgerUnavailable(
+                f"ledger file {self.path} was replaced after it was opened; reopen the ledger"
+            )
 
     def connect(self) -> sqlite3.Connection:
         """A new connection to an existing file (never creates one)."""
-        if self._closed:
-            raise LedgerUnavailable(f"ledger {self.path} is closed")
-        if not self.path.is_file():
-            raise LedgerUnavailable(f"ledger file {self.path} does not exist")
+        self.check_file()
         mode = "ro" if self.readonly else "rw"
         try:
             conn = sqlite3.connect(
@@ -75,6 +97,7 @@ class Database:
     @contextmanager
     def reader(self, *, snapshot: bool = False) -> Iterator[sqlite3.Connection]:
         """A pooled connection; with ``snapshot`` all reads inside see one consistent state."""
+        self.check_file()
         with self._pool_lock:
             conn = self._pool.pop() if self._pool else None
         if conn is None:
@@ -105,6 +128,7 @@ class Database:
                 f"ledger {self.path} was opened read-only; writes need EmbeddedLedger.open"
             )
         with self._write_lock:
+            self.check_file()
             if self._writer is None:
                 self._writer = self.connect()
             conn = self._writer

@@ -73,6 +73,14 @@ def make_deployment(root: Path, port: int | None = None) -> Deployment:
     return Deployment(root, env, info["tokens"], base_url)
 
 
+def server_log(dep: Deployment, port: int) -> str:
+    return (dep.home.parent / f"server-{port}.log").read_text("utf-8", "replace")
+
+
+def server_log(dep: Deployment, port: int) -> str:
+    return (dep.home.parent / f"server-{port}.log").read_text("utf-8", "replace")
+
+
 @dataclass
 class Server:
     url: str
@@ -86,18 +94,14 @@ class Server:
 def start_server(dep: Deployment, extra_env: dict[str, str] | None = None) -> Server:
     port = int(dep.base_url.rsplit(":", 1)[1])
     env = dict(dep.env, **(extra_env or {}))
-    proc = subprocess.Popen(
-        [*CLI, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    with (dep.home.parent / f"server-{port}.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [*CLI, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise AssertionError(
-                f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
+            raise AssertionError(f"server exited: {server_log(dep, port)}")
         try:
             if httpx.get(f"{dep.base_url}/healthz", timeout=1).status_code == 200:
                 return Server(dep.base_url, proc, dep)

@@ -115,3 +115,26 @@ def test_reads_still_work_while_another_process_writes(ledger: EmbeddedLedger, p
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+
+
+def test_file_removed_after_open(ledger: EmbeddedLedger, path: Path, tmp_path: Path) -> None:
+    ledger.anchor("MOE", [entry("C-1")])
+    assert ledger.get("C-1") is not None
+    path.rename(tmp_path / "moved-away.db")  # open connections would keep reading the old file
+    with pytest.raises(LedgerUnavailable, match="does not exist"):
+        ledger.get("C-1")
+    with pytest.raises(LedgerUnavailable, match="does not exist"):
+        ledger.anchor("MOE", [entry("C-2")])
+    with pytest.raises(LedgerUnavailable):
+        ledger.verify_chain()
+
+
+def test_file_replaced_after_open(ledger: EmbeddedLedger, path: Path, tmp_path: Path) -> None:
+    ledger.anchor("MOE", [entry("C-1")])
+    other = tmp_path / "other.db"
+    other.write_bytes(path.read_bytes())
+    other.replace(path)
+    with pytest.raises(LedgerUnavailable, match="replaced"):
+        ledger.get("C-1")
+    with pytest.raises(LedgerUnavailable, match="replaced"):
+        ledger.anchor("MOE", [entry("C-2")])

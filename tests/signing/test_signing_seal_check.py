@@ -175,6 +175,38 @@ def test_new_signature_fails(sealed: SealedDocument, pki: Pki, stamp_font: Path)
     _assert_only_modification_failed(report, "new signature", "Second")
 
 
+def test_visible_document_timestamp_field_fails(sealed: SealedDocument, pki: Pki) -> None:
+    """A "shadow" overlay: a visible widget added together with a document timestamp."""
+    from pyhanko.pdf_utils import generic
+
+    writer = incremental(sealed.pdf)
+    fields.append_signature_field(
+        writer, fields.SigFieldSpec("Overlay", on_page=0, box=(50, 300, 550, 500))
+    )
+    overlay = generic.StreamObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/XObject"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Form"),
+            generic.NameObject("/BBox"): generic.ArrayObject(
+                [generic.FloatObject(v) for v in (0, 0, 500, 200)]
+            ),
+        },
+        stream_data=b"1 1 1 rg 0 0 500 200 re f",
+    )
+    for _, _, field_ref in fields.enumerate_sig_fields(writer, filled_status=False):
+        field = field_ref.get_object()
+        field[generic.NameObject("/AP")] = generic.DictionaryObject(
+            {generic.NameObject("/N"): writer.add_object(overlay)}
+        )
+        writer.update_container(field)
+    stamper = signers.PdfTimeStamper(
+        InProcessTimeStamper(TimeStampAuthority(pki.tsa)), field_name="Overlay"
+    )
+    whited_out = stamper.timestamp_pdf(writer, "sha256").getvalue()
+    report = check_seal(whited_out, pki.trust_roots)
+    _assert_only_modification_failed(report, "revision 2")
+
+
 def test_bytes_after_eof_fail(sealed: SealedDocument, pki: Pki) -> None:
     report = check_seal(sealed.pdf + b"\n<script>evil</script>\n", pki.trust_roots)
     assert report.intact.status is Status.PASSED

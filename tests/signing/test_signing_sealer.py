@@ -3,11 +3,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import multiprocessing
 import pickle
 import re
 import statistics
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -190,6 +191,38 @@ def test_spec_is_picklable_and_builds(
     report = check_seal(sealed.pdf, pki.trust_roots)
     assert report.passed
     assert report.signer_certificate == pki.seal("SH-HRSS").certificate
+
+
+_worker_sealer: Sealer | None = None
+
+
+def _init_worker(spec: SealerSpec) -> None:
+    global _worker_sealer
+    # Each worker decrypts the keys and draws the seal once, then seals many documents.
+    _worker_sealer = spec.build(Secret.from_env("CERTLEDGER_PASSPHRASE"))
+
+
+def _seal_in_worker(pdf: bytes) -> SealedDocument:
+    assert _worker_sealer is not None
+    return _worker_sealer.seal(pdf, page=0, box=SEAL_BOX, reason="r", location="l")
+
+
+def test_process_pool(
+    pki_dir: Path,
+    stamp_font: Path,
+    certificate_pdf: bytes,
+    pki: Pki,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CERTLEDGER_PASSPHRASE", PASSPHRASE)
+    spec = SealerSpec(pki_dir=pki_dir, agency_code="BJ-EDU", stamp_font=stamp_font)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        max_workers=2, mp_context=context, initializer=_init_worker, initargs=(spec,)
+    ) as pool:
+        results = list(pool.map(_seal_in_worker, [certificate_pdf] * 4))
+    for result in results:
+        assert check_seal(result.pdf, pki.trust_roots).passed
 
 
 def test_signing_is_fast(sealer: Sealer, certificate_pdf: bytes) -> None:
