@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := fonts-wqy-zenhei fonts-hanazono poppler-utils openssl libnss3-tools
+DEBIAN_PACKAGES := fonts-wqy-zenhei fonts-hanazono poppler-utils openssl libnss3-tools wrk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_HOME ?= demo-home
 
@@ -39,7 +39,7 @@ demo: install
 	@bash tools/demo.sh "$(DEMO_HOME)"
 
 bench: install
-	$(PY) -m bench
+	$(PY) -m tests.bench
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME)

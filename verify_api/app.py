@@ -147,7 +147,7 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
     # -- public ------------------------------------------------------------------------------
 
     @app.get("/healthz", tags=["ops"])
-    def healthz() -> Response:
+    async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     @app.get("/api/v1/types", tags=["public"])
@@ -165,16 +165,19 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         return _json(_report_json(report, rt))
 
     @app.get("/api/v1/certificates/{cert_id}", tags=["public"])
-    def certificate_status(cert_id: str) -> Response:
+    async def certificate_status(cert_id: str) -> Response:
+        # async on purpose: a cache hit never leaves the event loop (no thread-pool hop), and a
+        # miss is two indexed SQLite reads of ~0.1 ms, cheaper than the hop itself.
         cid = _canonical_id(cert_id)
-        cached = status_cache.get(cid) if cid else None
-        if cached is not None:
-            return Response(cached, media_type="application/json")
-        body = _status_body(rt, cid) if cid else None
-        if body is None:
+        if cid is None:
             return _error(404, *_NOT_FOUND)
-        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-        status_cache.put(cid, raw)
+        raw = status_cache.get(cid)
+        if raw is None:
+            body = _status_body(rt, cid)
+            if body is None:
+                return _error(404, *_NOT_FOUND)
+            raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+            status_cache.put(cid, raw)
         return Response(raw, media_type="application/json")
 
     @app.get("/v/{cert_id}", tags=["public"], response_class=HTMLResponse)
