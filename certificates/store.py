@@ -246,9 +246,6 @@ class Store:
 
 
 def _dt(value: Any) -> datetime:
-    if isinstance(value, datetime):
-        parsed = value
-    else:
-        parsed = datetime.fromisoformat(str(value))
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
     # SQLite drops the zone: everything is stored in UTC.
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

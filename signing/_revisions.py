@@ -11,8 +11,13 @@ and of the XMP metadata stream. This module layers stricter rules on top:
 2. No later revision may add a signature other than a document timestamp.
 3. No later revision may change ``/Info`` beyond ``/ModDate`` and ``/Producer`` (every
    PDF writer, pyHanko's LTV updater included, touches those two).
-4. No later revision may add, remove or change the XMP metadata stream.
+4. No later revision may add, remove or change XMP metadata beyond ``xmp:ModifyDate``,
+   ``xmp:MetadataDate`` and ``pdf:Producer`` (the XMP twins of the two above).
 5. Nothing but whitespace may follow the last ``%%EOF``.
+
+Rule 1 alone also rejects new or changed annotations, page content, form fields and
+visible widgets (a certification signature forbids them), which closes the usual
+"shadow" overlays; rules 2-5 close what pyHanko deliberately leaves open.
 """
 
 from __future__ import annotations

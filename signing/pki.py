@@ -86,14 +86,11 @@ class AgencyIdentity:
     name_en: str
 
 
-@dataclass(frozen=True, repr=False)
-class SealIdentity:
-    """An agency's seal certificate, its private key and its chain (issuing CA, root)."""
+class _Keyed:
+    """Short aliases shared by the identities (``cert``/``key``)."""
 
-    agency_code: str
     certificate: x509.Certificate
-    private_key: ec.EllipticCurvePrivateKey = field(compare=False)
-    chain: tuple[x509.Certificate, ...]
+    private_key: ec.EllipticCurvePrivateKey
 
     @property
     def cert(self) -> x509.Certificate:
@@ -104,6 +101,16 @@ class SealIdentity:
     def key(self) -> ec.EllipticCurvePrivateKey:
         """Alias of :attr:`private_key`."""
         return self.private_key
+
+
+@dataclass(frozen=True, repr=False)
+class SealIdentity(_Keyed):
+    """An agency's seal certificate, its private key and its chain (issuing CA, root)."""
+
+    agency_code: str
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey = field(compare=False)
+    chain: tuple[x509.Certificate, ...]
 
     @property
     def name_zh(self) -> str:
@@ -118,22 +125,12 @@ class SealIdentity:
 
 
 @dataclass(frozen=True, repr=False)
-class TsaIdentity:
+class TsaIdentity(_Keyed):
     """The time-stamp authority's certificate, private key and chain (issuing CA, root)."""
 
     certificate: x509.Certificate
     private_key: ec.EllipticCurvePrivateKey = field(compare=False)
     chain: tuple[x509.Certificate, ...]
-
-    @property
-    def cert(self) -> x509.Certificate:
-        """Alias of :attr:`certificate`."""
-        return self.certificate
-
-    @property
-    def key(self) -> ec.EllipticCurvePrivateKey:
-        """Alias of :attr:`private_key`."""
-        return self.private_key
 
     def __repr__(self) -> str:
         return (
@@ -143,21 +140,11 @@ class TsaIdentity:
 
 
 @dataclass(frozen=True, repr=False)
-class NodeIdentity:
+class NodeIdentity(_Keyed):
     """The ledger node's certificate and key (signs embedded-ledger block headers)."""
 
     certificate: x509.Certificate
     private_key: ec.EllipticCurvePrivateKey = field(compare=False)
-
-    @property
-    def cert(self) -> x509.Certificate:
-        """Alias of :attr:`certificate`."""
-        return self.certificate
-
-    @property
-    def key(self) -> ec.EllipticCurvePrivateKey:
-        """Alias of :attr:`private_key`."""
-        return self.private_key
 
     def __repr__(self) -> str:
         return (

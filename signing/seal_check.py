@@ -80,6 +80,7 @@ def check_seal(
 
     :raises UnreadablePdfError: ``pdf`` is empty, not a PDF, truncated or malformed,
         or could not be evaluated at all.
+    :raises ValueError: ``now`` is a naive datetime (a programming error).
     """
     return run_sync(lambda: async_check_seal(pdf, trust_roots, now=now))
 
@@ -91,6 +92,8 @@ async def async_check_seal(
     now: datetime | None = None,
 ) -> SealReport:
     """Coroutine version of :func:`check_seal`, for callers inside an event loop."""
+    if now is not None and now.tzinfo is None:
+        raise ValueError("now must be a timezone-aware datetime")
     reader = _open(pdf)  # step 1
     try:
         return await _check(reader, pdf, tuple(trust_roots), now)
@@ -173,8 +176,6 @@ async def _check(
     trust_roots: tuple[x509.Certificate, ...],
     now: datetime | None,
 ) -> SealReport:
-    if now is not None and now.tzinfo is None:
-        raise ValueError("now must be timezone-aware")
     try:
         candidates = _candidates(reader)
     except Exception as exc:

@@ -23,6 +23,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
 from signing.pki import TsaIdentity
 
@@ -62,7 +63,7 @@ class _Rejection(Exception):
 class _TokenConstants:
     """DER encodings of the token parts that are the same for every response."""
 
-    certificates: list[bytes]
+    certificates: tuple[bytes, ...]
     signing_certificate_attr: bytes
     content_type_attr: bytes
     sid: bytes
@@ -118,12 +119,14 @@ class TimeStampAuthority:
         self._constants = _TokenConstants(
             # Sent when the requester sets certReq: the TSA certificate and the
             # intermediates, never the root (trust anchors come from the verifier).
-            certificates=[cert_der]
-            + [
-                c.public_bytes(serialization.Encoding.DER)
-                for c in identity.chain
-                if c.subject != c.issuer
-            ],
+            certificates=(
+                cert_der,
+                *(
+                    c.public_bytes(serialization.Encoding.DER)
+                    for c in identity.chain
+                    if c.subject != c.issuer
+                ),
+            ),
             # ESS signingCertificateV2 binds the signature to this exact TSA certificate,
             # so a token cannot be re-attributed to another certificate with the same key.
             signing_certificate_attr=cms.CMSAttribute(
@@ -304,17 +307,18 @@ def _sorted_set(attributes: list[cms.CMSAttribute]) -> cms.CMSAttributes:
     return cms.CMSAttributes(sorted(attributes, key=lambda attr: attr.dump()))
 
 
-class _RejectionResp(core.Sequence):  # type: ignore[misc]
+class _LenientTimeStampResp(core.Sequence):  # type: ignore[misc]
     # RFC 3161 makes timeStampToken OPTIONAL (absent when the request is refused);
-    # asn1crypto's TimeStampResp marks it required, so rejections use this variant.
+    # asn1crypto's TimeStampResp marks it required, so rejections are written and
+    # read with this variant.
     _fields = [  # noqa: RUF012  (asn1crypto's declarative schema)
         ("status", tsp.PKIStatusInfo),
         ("time_stamp_token", cms.ContentInfo, {"optional": True}),
     ]
 
 
-def _rejection(fail_info: set[str], text: str) -> _RejectionResp:
-    return _RejectionResp(
+def _rejection(fail_info: set[str], text: str) -> _LenientTimeStampResp:
+    return _LenientTimeStampResp(
         {
             "status": {
                 "status": "rejection",
@@ -336,4 +340,13 @@ class InProcessTimeStamper(TimeStamper):
         self._tsa = tsa
 
     async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
-        return tsp.TimeStampResp.load(self._tsa.respond(req.dump()))
+        der = self._tsa.respond(req.dump())
+        status = _LenientTimeStampResp.load(der)["status"]
+        if status["status"].native not in ("granted", "granted_with_mods"):
+            # Report the refusal the way pyHanko's HTTP client reports I/O problems.
+            texts = "; ".join(status["status_string"].native or [])
+            fail_info = ", ".join(sorted(status["fail_info"].native or []))
+            raise TimestampRequestError(
+                f"the time-stamp authority refused the request: {texts} (failInfo: {fail_info})"
+            )
+        return tsp.TimeStampResp.load(der)

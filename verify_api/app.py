@@ -459,4 +459,3 @@ def create_app_from_env() -> FastAPI:
     )
     rt = open_runtime(home, passphrase=passphrase)
     return create_app(rt)
-

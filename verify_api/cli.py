@@ -344,8 +344,8 @@ def status(
         "id": cid,
         "status": record.status if record else "pending",
         "reason": record.reason if record else None,
-        "type": record.cert_type if record else local.cert_type,  # type: ignore[union-attr]
-        "issuer": record.agency if record else local.agency,  # type: ignore[union-attr]
+        "type": record.cert_type if record else local.cert_type,
+        "issuer": record.agency if record else local.agency,
         "valid_until": str(record.valid_until) if record and record.valid_until else None,
         "ledger": {
             "block": record.anchored_block,
@@ -452,4 +452,4 @@ def main() -> None:
         # printed unless the operator asks for the details.
         if os.environ.get("CERTLEDGER_DEBUG"):
             raise
-        _fail(f"internal error ({type(exc).__name__}); rerun with CERTLEDGER_DEBUG=1 for details", 70)
+        _fail(f"internal error ({type(exc).__name__}); set CERTLEDGER_DEBUG=1 for details", 70)

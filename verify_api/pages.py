@@ -81,7 +81,8 @@ _CSS = """
 background:#f4f5f7}main{max-width:40rem;margin:0 auto;padding:1rem}
 .verdict{border-radius:1rem;color:#fff;padding:1.25rem;text-align:center;margin:0 0 1rem}
 .verdict .icon{font-size:3.5em;line-height:1;display:block}.verdict h1{margin:.3em 0 .2em;
-font-size:1.6em}.verdict p{margin:0}dl{background:#fff;border-radius:1rem;padding:1rem;margin:0 0 1rem}
+font-size:1.6em}.verdict p{margin:0}
+dl{background:#fff;border-radius:1rem;padding:1rem;margin:0 0 1rem}
 dt{color:#555;font-size:.85em}dd{margin:0 0 .6rem;font-weight:600;word-break:break-all}
 details{background:#fff;border-radius:1rem;padding:1rem}summary{cursor:pointer;font-weight:600}
 ul{padding-left:1.2rem}li.FAILED{color:#b3001b}li.INDETERMINATE{color:#9a6700}
@@ -144,20 +145,21 @@ def verification_page(
         (t["until"], facts.valid_until or t["long_term"]),
         (t["status"], status_word),
     ]
+    zh = lang == "zh"
     dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
     items = "".join(
-        f'<li class="{c.status.value}">{escape(c.message.zh if lang == "zh" else c.message.en)}</li>'
+        f'<li class="{c.status.value}">{escape(c.message.zh if zh else c.message.en)}</li>'
         for c in report.checks
     )
+    when = report.checked_at.strftime("%Y-%m-%d %H:%M UTC")
     body = (
         nav + f'<section class="verdict {cls}" style="background:{colour}" role="status" '
         f'data-verdict="{verdict.value}"><span class="icon" aria-hidden="true">{icon}</span>'
         f"<h1>{escape(t[verdict])}</h1><p>{escape(hint)}</p></section>"
         f"<dl>{dl}</dl>"
-        f"<details{' open' if verdict is not Verdict.VALID else ''}><summary>{escape(t['details'])}"
-        f"</summary><ul>{items}</ul></details>"
-        f"<footer>{escape(t['checked'])}: {escape(report.checked_at.strftime('%Y-%m-%d %H:%M UTC'))}"
-        "</footer>"
+        f"<details{' open' if verdict is not Verdict.VALID else ''}>"
+        f"<summary>{escape(t['details'])}</summary><ul>{items}</ul></details>"
+        f"<footer>{escape(t['checked'])}: {escape(when)}</footer>"
     )
     return _frame(lang, large, t["title"], body)
 

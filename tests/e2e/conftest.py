@@ -77,10 +77,6 @@ def server_log(dep: Deployment, port: int) -> str:
     return (dep.home.parent / f"server-{port}.log").read_text("utf-8", "replace")
 
 
-def server_log(dep: Deployment, port: int) -> str:
-    return (dep.home.parent / f"server-{port}.log").read_text("utf-8", "replace")
-
-
 @dataclass
 class Server:
     url: str

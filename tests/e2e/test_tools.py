@@ -80,8 +80,12 @@ def test_qr_code_opens_the_right_verification_page(
 
     f = tmp_path / "certificate.pdf"
     f.write_bytes(issued["pdf"])
-    subprocess.run([pdftoppm, "-r", "150", "-png", "-singlefile", str(f), str(tmp_path / "page")],
-                   capture_output=True, timeout=60, check=True)
+    subprocess.run(
+        [pdftoppm, "-r", "150", "-png", "-singlefile", str(f), str(tmp_path / "page")],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
     codes = zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
     urls = [c.text for c in codes if c.format == zxingcpp.BarcodeFormat.QRCode]
     assert urls == [issued["verify_url"]]

@@ -22,6 +22,7 @@ from signing import (
     SigningError,
     UnknownAgencyError,
     init_pki,
+    load_certificate,
     load_pki,
     load_trust_roots,
 )
@@ -290,3 +291,24 @@ def test_openssl_accepts_the_chains(pki_dir: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.count(": OK") == 3
+
+
+def test_short_aliases(pki: Pki) -> None:
+    assert pki.node.cert is pki.node.certificate and pki.node.key is pki.node.private_key
+    assert pki.tsa.cert is pki.tsa.certificate and pki.tsa.key is pki.tsa.private_key
+    seal = pki.seal("BJ-EDU")
+    assert seal.cert is seal.certificate and seal.key is seal.private_key
+
+
+def test_load_certificate(pki: Pki, pki_dir: Path, tmp_path: Path) -> None:
+    assert load_certificate(pki_dir / "ledger-node.pem") == pki.node.certificate
+    with pytest.raises(PkiNotInitialisedError):
+        load_certificate(tmp_path / "missing.pem")
+    (tmp_path / "junk.pem").write_text("junk")
+    with pytest.raises(PkiInvalidError):
+        load_certificate(tmp_path / "junk.pem")
+
+
+def test_ca_keys_are_not_loaded_into_memory(pki: Pki) -> None:
+    """Serving processes hold only operational keys (seals, TSA, ledger node)."""
+    assert not any(isinstance(v, ec.EllipticCurvePrivateKey) for v in vars(pki).values())

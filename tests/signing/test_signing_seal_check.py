@@ -292,7 +292,7 @@ def test_before_the_seal_certificate_was_issued(sealed: SealedDocument, pki: Pki
 
 
 def test_naive_now_is_rejected(sealed: SealedDocument, pki: Pki) -> None:
-    with pytest.raises(UnreadablePdfError):
+    with pytest.raises(ValueError, match="timezone-aware"):
         check_seal(sealed.pdf, pki.trust_roots, now=datetime(2026, 1, 1))
 
 

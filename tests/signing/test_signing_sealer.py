@@ -28,6 +28,7 @@ from signing import (
     StampFontError,
     Status,
     TimeStampAuthority,
+    TimestampError,
     async_check_seal,
     check_seal,
 )
@@ -102,6 +103,17 @@ def test_signed_at_is_the_timestamp_time(
     sealed = sealer.seal(certificate_pdf, page=0, box=SEAL_BOX, reason="r", location="l")
     assert sealed.signed_at == when
     assert check_seal(sealed.pdf, pki.trust_roots).timestamp_time == when
+
+
+def test_refused_timestamp(
+    pki: Pki, stamp_font: Path, certificate_pdf: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A misconfigured TSA clock (naive datetime) makes the TSA answer systemFailure.
+    broken = TimeStampAuthority(pki.tsa, clock=lambda: datetime(2026, 1, 1))
+    sealer = Sealer.from_pki(pki, "BJ-EDU", stamp_font, timestamper=InProcessTimeStamper(broken))
+    with pytest.raises(TimestampError, match="refused"):
+        sealer.seal(certificate_pdf, page=0, box=SEAL_BOX, reason="r", location="l")
+    assert "time-stamp token could not be produced" in caplog.text
 
 
 def test_negative_page_index(sealer: Sealer, certificate_pdf: bytes, pki: Pki) -> None:
