@@ -40,7 +40,10 @@ _NAME_MIN_ARC_DEG: Final = 120.0
 _LABEL_SIZE: Final = 0.085
 _LABEL_BASELINE: Final = -0.30
 
-_register_lock = threading.Lock()
+# reportlab keeps fonts in a process-wide registry and per-document subsetting state on
+# the shared TTFont object; one lock around registration and drawing keeps sealers that
+# are built concurrently from tripping over each other (drawing takes a few ms, once).
+_reportlab_lock = threading.Lock()
 
 
 def _font_name(font_path: Path, font_index: int) -> str:
@@ -51,16 +54,15 @@ def _font_name(font_path: Path, font_index: int) -> str:
 def _load_font(font_path: Path, font_index: int, text: str) -> str:
     """Register the stamp font with reportlab (once per process) and return its name."""
     name = _font_name(font_path, font_index)
-    with _register_lock:
-        if name not in pdfmetrics.getRegisteredFontNames():
-            try:
-                font = TTFont(name, str(font_path), subfontIndex=font_index)
-            except (OSError, TTFError) as exc:
-                raise StampFontError(
-                    f"cannot load the stamp font {font_path} (index {font_index}): {exc}; "
-                    "use a TrueType-outline font such as WenQuanYi Zen Hei"
-                ) from None
-            pdfmetrics.registerFont(font)
+    if name not in pdfmetrics.getRegisteredFontNames():
+        try:
+            font = TTFont(name, str(font_path), subfontIndex=font_index)
+        except (OSError, TTFError) as exc:
+            raise StampFontError(
+                f"cannot load the stamp font {font_path} (index {font_index}): {exc}; "
+                "use a TrueType-outline font such as WenQuanYi Zen Hei"
+            ) from None
+        pdfmetrics.registerFont(font)
     font = pdfmetrics.getFont(name)
     assert isinstance(font, TTFont)
     missing = sorted({ch for ch in text if ord(ch) not in font.face.charToGlyph})
@@ -119,7 +121,12 @@ def render_seal_pdf(
     name = name_zh.strip()
     if not name:
         raise StampFontError("the agency name for the seal is empty")
-    font = _load_font(Path(font_path), font_index, name + SEAL_LABEL)
+    with _reportlab_lock:
+        return _render(name, Path(font_path), font_index, diameter)
+
+
+def _render(name: str, font_path: Path, font_index: int, diameter: float) -> bytes:
+    font = _load_font(font_path, font_index, name + SEAL_LABEL)
 
     out = io.BytesIO()
     # invariant=1: no creation date or random document id, so the same inputs always

@@ -20,11 +20,14 @@ from typing import Any, Final
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 
+from signing.errors import SigningError
 from signing.pki import TsaIdentity
 
 __all__ = [
@@ -105,6 +108,11 @@ class TimeStampAuthority:
         policy_oid: str = DEFAULT_POLICY_OID,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
+        _check_tsa_certificate(identity.certificate)
+        try:
+            core.ObjectIdentifier(policy_oid).dump()
+        except (ValueError, TypeError):
+            raise SigningError(f"TSA policy {policy_oid!r} is not a dotted OID") from None
         self._identity = identity
         self._policy = policy_oid
         self._clock = clock or (lambda: datetime.now(UTC))
@@ -298,6 +306,21 @@ class TimeStampAuthority:
             ]
         token = cms.ContentInfo({"content_type": "signed_data", "content": signed_data})
         return tsp.TimeStampResp({"status": {"status": "granted"}, "time_stamp_token": token})
+
+
+def _check_tsa_certificate(cert: x509.Certificate) -> None:
+    # RFC 3161 §2.3: a TSA signs with a key whose certificate carries exactly the
+    # timeStamping EKU, marked critical. Refusing anything else at start-up keeps a
+    # seal or node key from being wired in as a TSA by mistake.
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:
+        eku = None
+    if eku is None or not eku.critical or list(eku.value) != [ExtendedKeyUsageOID.TIME_STAMPING]:
+        raise SigningError(
+            "the TSA certificate must carry exactly the timeStamping extended key usage, "
+            "marked critical; use the PKI's tsa.pem"
+        )
 
 
 def _sorted_set(attributes: list[cms.CMSAttribute]) -> cms.CMSAttributes:

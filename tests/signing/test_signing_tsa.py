@@ -23,8 +23,10 @@ from signing import (
     InProcessTimeStamper,
     Pki,
     Sealer,
+    SigningError,
     Status,
     TimeStampAuthority,
+    TsaIdentity,
     check_seal,
 )
 
@@ -301,3 +303,17 @@ def test_sealing_with_the_http_timestamper(
     assert report.passed, report
     assert report.timestamp.status is Status.PASSED
     assert abs(sealed.signed_at - datetime.now(UTC)) < timedelta(minutes=5)
+
+
+def test_refuses_a_non_tsa_identity(pki: Pki) -> None:
+    seal = pki.seal("BJ-EDU")
+    impostor = TsaIdentity(
+        certificate=seal.certificate, private_key=seal.private_key, chain=seal.chain
+    )
+    with pytest.raises(SigningError, match="timeStamping"):
+        TimeStampAuthority(impostor)
+
+
+def test_refuses_a_malformed_policy(pki: Pki) -> None:
+    with pytest.raises(SigningError, match="OID"):
+        TimeStampAuthority(pki.tsa, policy_oid="not-an-oid")
