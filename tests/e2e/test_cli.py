@@ -172,3 +172,70 @@ def test_unreachable_ledger_is_indeterminate(
     assert report["verdict"] == "INDETERMINATE"
     ledger_checks = [c for c in report["checks"] if c["code"] == "LEDGER_ANCHORED"]
     assert ledger_checks and ledger_checks[0]["verdict"] == "INDETERMINATE"
+
+
+def test_issue_batch_from_csv(
+    cli_dep: Deployment, catalogue: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    import csv
+
+    data = example(catalogue, "business-licence")
+    name_field = next(
+        f["name"]
+        for f in next(t for t in catalogue if t["code"] == "business-licence")["fields"]
+        if f["label_en"].lower() == "name"
+    )
+    csv_file = tmp_path / "batch.csv"
+    with csv_file.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(data))
+        w.writeheader()
+        for n in range(12):
+            w.writerow({**data, name_field: f"{data[name_field]}第{n}分公司"})
+    out_dir = tmp_path / "out"
+    r = cli_dep.cli(
+        "issue-batch",
+        "--agency",
+        "market-regulation",
+        "--type",
+        "business-licence",
+        "--csv",
+        str(csv_file),
+        "--out-dir",
+        str(out_dir),
+        "--workers",
+        "2",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    results = json.loads(r.stdout)
+    assert len(results) == 12 and all(x["status"] == "active" for x in results)
+    assert "issuing" in r.stderr  # the progress bar
+    pdfs = sorted(out_dir.glob("*.pdf"))
+    assert len(pdfs) == 12
+    v = cli_dep.cli("verify", str(pdfs[5]), "--json")
+    assert v.returncode == 0 and json.loads(v.stdout)["verdict"] == "VALID"
+    # One ledger transaction for the whole batch.
+    blocks = {
+        json.loads(cli_dep.cli("status", x["id"], "--json").stdout)["ledger"]["tx_id"]
+        for x in results[:3]
+    }
+    assert len(blocks) == 1
+
+    # A bad row: nothing issued, the row and field named.
+    with csv_file.open("a", newline="", encoding="utf-8") as fh:
+        csv.DictWriter(fh, fieldnames=list(data)).writerow({**data, name_field: ""})
+    before = len(list(out_dir.glob("*.pdf")))
+    bad = cli_dep.cli(
+        "issue-batch",
+        "--agency",
+        "market-regulation",
+        "--type",
+        "business-licence",
+        "--csv",
+        str(csv_file),
+        "--out-dir",
+        str(out_dir),
+    )
+    assert bad.returncode >= 3
+    assert "row 13" in bad.stderr and name_field in bad.stderr
+    assert len(list(out_dir.glob("*.pdf"))) == before
