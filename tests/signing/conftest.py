@@ -36,7 +36,7 @@ AGENCIES = (
 def stamp_font() -> Path:
     font = Path(os.environ.get("CERTLEDGER_STAMP_FONT", DEFAULT_STAMP_FONT))
     if not font.is_file():
-        pytest.skip(f"stamp font {font} missing (Debian package fonts-wqy-zenhei)")
+        pytest.fail(f"stamp font {font} missing (Debian package fonts-wqy-zenhei; make install)")
     return font
 
 

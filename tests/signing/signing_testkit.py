@@ -170,7 +170,7 @@ def flip_byte_in_page_content(pdf: bytes, offset: int = 40) -> bytes:
 def require_tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.skip(f"{name} is not installed (make system-deps installs it)")
+        pytest.fail(f"{name} is not installed (make system-deps installs it)")
     return path
 
 
