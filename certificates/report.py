@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -135,7 +135,6 @@ class VerificationReport:
     certificate: CertificateSummary | None
     ledger: LedgerSummary
     checked_at: datetime
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def verdict(self) -> Verdict:

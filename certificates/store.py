@@ -8,7 +8,6 @@ twice.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -105,7 +104,6 @@ class Store:
         )
         if url.startswith("sqlite"):
             event.listen(self._engine, "connect", _sqlite_pragmas)
-        self._lock = threading.Lock()
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> Store:

@@ -64,6 +64,7 @@ class Verifier:
         trust_roots: Sequence[x509.Certificate],
         ledger: Ledger,
         is_pending: Callable[[str], bool] | None = None,
+        describe: Callable[[str], tuple[str, datetime] | None] | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         # Trust roots are passed in explicitly; an empty tuple makes the chain check fail
@@ -71,6 +72,9 @@ class Verifier:
         self._roots = tuple(trust_roots)
         self._ledger = ledger
         self._is_pending = is_pending or (lambda _id: False)
+        # The issuer's local store knows the subject (a masked name) and the issue time; a
+        # verifier without that store reports the ledger's facts only.
+        self._describe = describe or (lambda _id: None)
         self._clock = clock or (lambda: datetime.now(UTC))
         self._registry: dict[str, frozenset[str]] = {}
         self._registry_at = 0.0
@@ -131,20 +135,10 @@ class Verifier:
         checks.extend(self._ledger_checks(cert_id, seal, view, now.date()))  # step 4
         return VerificationReport(
             tuple(checks),
-            _summary(cert_id, view.record),
+            _summary(cert_id, view.record, self._describe(cert_id)),
             self._ledger_summary(view.record),
             now,
         )
-
-    def ledger_checks(
-        self, cert_id: str, seal: SealReport, *, now: datetime | None = None
-    ) -> list[Check]:
-        now = now or self._clock()
-        return self._ledger_checks(cert_id, seal, self._ledger_view(cert_id), now.date())
-
-    @property
-    def backend(self) -> str:
-        return self._ledger.backend
 
     # -- internals -----------------------------------------------------------------------------
 
@@ -251,9 +245,12 @@ def _as_date(value: date | str | None) -> date | None:
     return date.fromisoformat(value)
 
 
-def _summary(cert_id: str, record: LedgerRecord | None) -> CertificateSummary | None:
+def _summary(
+    cert_id: str, record: LedgerRecord | None, local: tuple[str, datetime] | None
+) -> CertificateSummary | None:
     if record is None:
         return None
+    subject, issued_at = local if local else ("", record.anchored_at)
     ctype = CERTIFICATE_TYPES.get(record.cert_type)
     issuer = AGENCIES.get(record.agency)
     return CertificateSummary(
@@ -266,8 +263,8 @@ def _summary(cert_id: str, record: LedgerRecord | None) -> CertificateSummary | 
         issuer_name=Message(issuer.name_zh, issuer.name_en)
         if issuer
         else Message(record.agency, record.agency),
-        subject="",
-        issued_at=record.anchored_at,
+        subject=subject,
+        issued_at=issued_at,
         valid_until=_as_date(record.valid_until),
         status=record.status,
         status_reason=record.reason,

@@ -30,7 +30,6 @@ from certificates.errors import (
 )
 from certificates.home import Home
 from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
-from certificates.report import VerificationReport
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
 from signing import SealReport, Secret, check_seal
 
@@ -162,7 +161,7 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         if not data:
             return _error(400, "EMPTY_FILE", "上传的文件是空的。", "The uploaded file is empty.")
         report = rt.verifier.verify_pdf(data)
-        return _json(_report_json(report, rt))
+        return _json(report.to_json())
 
     @app.get("/api/v1/certificates/{cert_id}", tags=["public"])
     async def certificate_status(cert_id: str) -> Response:
@@ -357,17 +356,6 @@ def _status_body(rt: Runtime, cid: str) -> dict[str, Any] | None:
             else None,
         },
     }
-
-
-def _report_json(report: VerificationReport, rt: Runtime) -> dict[str, Any]:
-    body = report.to_json()
-    cert = report.certificate
-    if cert is not None:
-        view = rt.store.public_view(cert.id)
-        if view is not None:
-            body["certificate"]["subject"] = view.subject
-            body["certificate"]["issued_at"] = view.issued_at.isoformat()
-    return body
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -116,7 +117,13 @@ def open_runtime(
         row = store.public_view(cert_id)
         return row is not None and row.state == "pending"
 
-    verifier = Verifier(trust_roots=trust_roots, ledger=ledger, is_pending=pending)
+    def describe(cert_id: str) -> tuple[str, datetime] | None:
+        row = store.public_view(cert_id)
+        return (row.subject, row.issued_at) if row else None
+
+    verifier = Verifier(
+        trust_roots=trust_roots, ledger=ledger, is_pending=pending, describe=describe
+    )
     rt = Runtime(home, settings, store, ledger, verifier, tuple(trust_roots))
     rt._closers.append(store.close)
     rt._closers.append(ledger.close)

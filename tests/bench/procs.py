@@ -4,6 +4,7 @@ nothing is left behind and nothing we did not start is touched."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -99,10 +100,8 @@ def stop_process_tree(proc: subprocess.Popen[bytes], *, grace: float = 15.0) -> 
     its tree is still alive. Only PIDs that descended from `proc` are ever signalled."""
     tree = descendants(proc.pid)
     if proc.poll() is None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout=grace)
         except subprocess.TimeoutExpired:
@@ -114,10 +113,8 @@ def stop_process_tree(proc: subprocess.Popen[bytes], *, grace: float = 15.0) -> 
         time.sleep(0.1)
     for p in tree:
         if _alive(p):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 @dataclass(frozen=True)
