@@ -14,4 +14,7 @@ Modules:
   wrk         wrk runs (status lookups, /healthz, QR pages) and a robust parser of wrk output
   report      the printed table and the JSON file
   runner      the order of the whole run
+
+Other modules in this package with their own `python -m tests.bench.<name>` entry point are
+separate benchmarks and are not run by `make bench`.
 """

@@ -36,7 +36,7 @@ def full_config() -> BenchConfig:
     return BenchConfig(
         repeats=3,
         issue_count=300,
-        cli_count=300,
+        cli_count=150,
         component_count=60,
         upload_count=200,
         concurrencies=(4, 8),

@@ -16,18 +16,30 @@ from signing import Secret
 
 from .procs import run_cli
 
-__all__ = ["PASSPHRASE", "Deployment", "IssuedPool", "clean_environment", "create_deployment"]
+__all__ = [
+    "PASSPHRASE",
+    "SEAL_LEVEL_ENV",
+    "Deployment",
+    "IssuedPool",
+    "clean_environment",
+    "create_deployment",
+]
 
 # A benchmark-only passphrase for a deployment that is deleted afterwards.
 PASSPHRASE = "certledger-bench-passphrase"
 
-_KEEP_VARS = {"CERTLEDGER_DEBUG"}
+# The seal level issuance uses (B-T, B-LT, B-LTA); set by the runner for this process and for
+# every process it starts, so all measurements issue and verify documents of one level.
+SEAL_LEVEL_ENV = "CERTLEDGER_SEAL_LEVEL"
+
+_KEEP_VARS = {"CERTLEDGER_DEBUG", SEAL_LEVEL_ENV}
 _URL_SAFE_PATH = re.compile(r"/v/[A-Z0-9-]+\?t=[A-Za-z0-9_-]+")
 
 
 def clean_environment(base: Mapping[str, str]) -> dict[str, str]:
     """`base` without the CERTLEDGER_* settings that would change what is measured (a base URL
-    or ledger override, an upload limit, the crash test hook, another home)."""
+    or ledger override, an upload limit, rate limits, the crash test hook, another home); the
+    seal level is kept (the runner sets it)."""
     return {k: v for k, v in base.items() if not k.startswith("CERTLEDGER_") or k in _KEEP_VARS}
 
 

@@ -12,7 +12,15 @@ from .stats import Metric, Results
 
 __all__ = ["format_table", "write_json"]
 
-_COLS = (("measurement", 62), ("median", 10), ("unit", 7), ("spread", 7), ("runs", 24))
+_COLS = (
+    ("measurement", 58),
+    ("median", 9),
+    ("unit", 7),
+    ("spread", 6),
+    ("runs", 22),
+    ("other", 5),
+    ("CPU/item", 9),
+)
 
 
 def _width(text: str) -> int:
@@ -42,6 +50,18 @@ def _num(x: float | None, unit: str) -> str:
     return f"{x:.2f}"
 
 
+def _cores(x: float | None) -> str:
+    return "" if x is None else f"{x:.1f}c"
+
+
+def _ms(x: float | None) -> str:
+    if x is None:
+        return ""
+    if x < 1:
+        return f"{1000 * x:.0f}µs"
+    return f"{x:.1f}ms" if x < 100 else f"{x:,.0f}ms"
+
+
 def _row(m: Metric) -> str:
     spread = "-" if m.spread_pct is None else f"{m.spread_pct:.0f}%"
     runs = " ".join(_num(r, m.unit).rstrip("x") for r in m.runs) or "-"
@@ -52,6 +72,8 @@ def _row(m: Metric) -> str:
         _pad(unit, _COLS[2][1]),
         _pad(spread, _COLS[3][1], right=True),
         _pad(runs, _COLS[4][1]),
+        _pad(_cores(m.median_other_cores), _COLS[5][1], right=True),
+        _pad(_ms(m.median_cpu_ms), _COLS[6][1], right=True),
     ]
     if m.target is not None:
         verdict = {True: "met", False: "MISSED", None: "n/a"}[m.met]
@@ -72,15 +94,20 @@ def format_table(results: Results) -> str:
         lines += ["", section, header, rule]
         lines.extend(_row(m) for m in metrics)
     lines.append("")
-    lines.append(
-        "  median of the runs; spread = (max - min) / median; 'runs' lists each run in order."
-    )
+    lines += [
+        "  median = median of the runs; spread = (max - min) / median; runs = each run in order;",
+        "  other = cores kept busy meanwhile by processes that are not the benchmark's (noise);",
+        "  CPU/item = CPU time per item of the processes doing the work (issuance, components:",
+        "  the benchmark and its workers; HTTP: the server and its workers); far less noisy",
+        "  than the rates, though a busy host still inflates it somewhat.",
+    ]
     missed = [m for m in results.metrics.values() if m.met is False]
     met = [m for m in results.metrics.values() if m.met is True]
     lines.append(f"  targets: {len(met)} met, {len(missed)} missed")
     for m in missed:
         lines.append(
-            f"    MISSED: {m.label.strip()}: {_num(m.median, m.unit)} {m.unit} "
+            f"    MISSED: {m.label.strip()}: {_num(m.median, m.unit)}"
+            f"{'' if m.unit == 'x' else ' ' + m.unit} "
             f"(target {m.target.text(m.unit) if m.target else ''})"
         )
     if results.notes:

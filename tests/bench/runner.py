@@ -15,6 +15,7 @@ import os
 import platform
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +27,13 @@ from typing import Any
 
 from .components import bench_components, bench_inprocess_verify
 from .config import BenchConfig, full_config, quick_config
-from .deployment import Deployment, IssuedPool, clean_environment, create_deployment
+from .deployment import (
+    SEAL_LEVEL_ENV,
+    Deployment,
+    IssuedPool,
+    clean_environment,
+    create_deployment,
+)
 from .issuance import bench_cli_issue_batch, bench_issuance, top_up
 from .procs import BenchProcessError, ServerProcess, free_port, start_server
 from .report import format_table, write_json
@@ -69,6 +76,12 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         choices=SECTIONS,
         help="leave a group of measurements out (repeatable)",
     )
+    p.add_argument(
+        "--seal-level",
+        default="B-T",
+        choices=("B-T", "B-LT", "B-LTA"),
+        help="PAdES level of the issued certificates (default B-T)",
+    )
     p.add_argument("--keep", action="store_true", help="keep the temporary deployment directory")
     return p.parse_args(argv)
 
@@ -81,6 +94,29 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist] = "?"
     return out
+
+
+def _git_state() -> dict[str, Any] | None:
+    """Which code was measured: HEAD and how many files differ from it (others may be editing)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        status = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if head.returncode != 0:
+        return None
+    return {"head": head.stdout.strip(), "changed_files": len(status.stdout.splitlines())}
 
 
 def _loadavg() -> list[float] | None:
@@ -157,13 +193,15 @@ def _run(
         if "upload" not in skip:
             section(
                 "upload verification (HTTP)",
-                lambda: bench_upload(server.url, cfg, results, pool.pdfs, log),
+                lambda: bench_upload(server.url, server.proc.pid, cfg, results, pool.pdfs, log),
             )
         if "wrk" not in skip:
             ids, qr_paths = _pick(pool, cfg.status_ids)
             section(
                 "read paths (wrk)",
-                lambda: bench_wrk(server.url, cfg, results, work, ids, qr_paths, log),
+                lambda: bench_wrk(
+                    server.url, server.proc.pid, cfg, results, work, ids, qr_paths, log
+                ),
             )
         if server.proc.poll() is not None:
             results.note(f"the server exited early:\n{server.log_tail()}")
@@ -180,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     # crash-test hook) must not leak into this process or into the processes it starts.
     for key in set(os.environ) - set(clean_environment(os.environ)):
         del os.environ[key]
+    os.environ[SEAL_LEVEL_ENV] = args.seal_level
     results = Results()
     results.facts.update(
         {
@@ -188,6 +227,8 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "versions": _versions(),
             "wrk": wrk_version(),
+            "git": _git_state(),
+            "seal_level": args.seal_level,
             "loadavg_start": _loadavg(),
         }
     )
@@ -225,11 +266,14 @@ def _print(cfg: BenchConfig, results: Results) -> None:
     mode = "quick smoke run" if cfg.quick else "full run"
     print()
     print(
-        f"certledger benchmarks ({mode}, {cfg.repeats} run(s) per figure) - "
+        f"certledger benchmarks ({mode}, {cfg.repeats} run(s) per figure, "
+        f"issuing at PAdES {f.get('seal_level')}) - "
         f"{f.get('cpu_count')} CPU(s), Python {f.get('python')}, "
         f"pyHanko {f.get('versions', {}).get('pyhanko')}, {f.get('wrk') or 'no wrk'}"
     )
+    git = f.get("git") or {}
     print(
+        f"code: git {git.get('head', '?')} with {git.get('changed_files', '?')} changed file(s); "
         f"load average at start {f.get('loadavg_start')}, at end {f.get('loadavg_end')}; "
         f"total {f.get('total_seconds')} s"
     )

@@ -36,6 +36,27 @@ class Metric:
     runs: list[float] = field(default_factory=list)
     target: Target | None = None
     note: str = ""
+    # Per run: cores used by other processes on the machine meanwhile (noise), and the CPU time
+    # our processes spent per item (ms) - a cost that does not depend on that noise.
+    other_cores: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+
+    def add(
+        self, value: float, *, other_cores: float | None = None, cpu_ms: float | None = None
+    ) -> None:
+        self.runs.append(value)
+        if other_cores is not None:
+            self.other_cores.append(other_cores)
+        if cpu_ms is not None:
+            self.cpu_ms.append(cpu_ms)
+
+    @property
+    def median_other_cores(self) -> float | None:
+        return statistics.median(self.other_cores) if self.other_cores else None
+
+    @property
+    def median_cpu_ms(self) -> float | None:
+        return statistics.median(self.cpu_ms) if self.cpu_ms else None
 
     @property
     def median(self) -> float | None:
@@ -72,6 +93,11 @@ class Metric:
             else {"op": self.target.op, "value": self.target.value},
             "met": self.met,
             "note": self.note,
+            "other_cores": [round(x, 3) for x in self.other_cores],
+            "cpu_ms_per_item": [round(x, 3) for x in self.cpu_ms],
+            "median_cpu_ms_per_item": None
+            if self.median_cpu_ms is None
+            else round(self.median_cpu_ms, 3),
         }
 
 
@@ -99,8 +125,15 @@ class Results:
             self.metrics[key] = m
         return m
 
-    def add(self, key: str, value: float) -> None:
-        self.metrics[key].runs.append(value)
+    def add(
+        self,
+        key: str,
+        value: float,
+        *,
+        other_cores: float | None = None,
+        cpu_ms: float | None = None,
+    ) -> None:
+        self.metrics[key].add(value, other_cores=other_cores, cpu_ms=cpu_ms)
 
     def get(self, key: str) -> Metric | None:
         return self.metrics.get(key)

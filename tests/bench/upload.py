@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 
 from .config import BenchConfig
+from .machine import CpuWindow
 from .stats import Results, Target, percentile
 
 __all__ = ["bench_upload"]
@@ -66,8 +67,14 @@ def _post(clients: _ClientPool, pdf: bytes) -> tuple[float, str]:
 
 
 def bench_upload(
-    base_url: str, cfg: BenchConfig, results: Results, pdfs: list[bytes], log: Log
+    base_url: str,
+    server_pid: int,
+    cfg: BenchConfig,
+    results: Results,
+    pdfs: list[bytes],
+    log: Log,
 ) -> None:
+    """`cpu_ms` of the rate figures is the server's CPU (all its processes) per request."""
     pdfs = pdfs[: cfg.upload_count]
     outcomes: Counter[str] = Counter()
     pools: dict[int, tuple[ThreadPoolExecutor, _ClientPool]] = {}
@@ -89,12 +96,18 @@ def bench_upload(
             results.metric(f"upload.c{c}.p99", SECTION, f"  p99 latency, concurrency {c}", "ms")
         for i in range(cfg.repeats):
             for c, (executor, clients) in pools.items():
-                start = time.perf_counter()
+                w = CpuWindow(server_pid)
                 done = list(executor.map(lambda pdf, cl=clients: _post(cl, pdf), pdfs))
-                wall = time.perf_counter() - start
+                w.stop()
+                wall = w.wall
                 latencies = [1000.0 * seconds for seconds, _ in done]
                 outcomes.update(outcome for _, outcome in done)
-                results.add(f"upload.c{c}.rate", len(done) / wall)
+                results.add(
+                    f"upload.c{c}.rate",
+                    len(done) / wall,
+                    other_cores=w.other_cores,
+                    cpu_ms=1000.0 * w.cpu_seconds(server_pid) / len(done),
+                )
                 results.add(f"upload.c{c}.p50", percentile(latencies, 50))
                 results.add(f"upload.c{c}.p99", percentile(latencies, 99))
                 log(
