@@ -78,6 +78,23 @@ class M:
     EXPIRY_OK = Message("证照在有效期内。", "The certificate is within its validity period.")
     EXPIRED = Message("证照已过有效期。", "The certificate has expired.")
     NOT_YET_VALID = Message("证照尚未生效。", "The certificate is not yet valid.")
+    SEAL_CERT_GOOD = Message(
+        "签章时印章证书未被吊销。", "The seal certificate was not revoked when the seal was made."
+    )
+    SEAL_CERT_REVOKED_LATER = Message(
+        "印章证书在签章之后才被吊销；时间戳证明签章在先，签章仍然有效。",
+        "The seal certificate was revoked after the seal was made; the timestamp proves the "
+        "seal came first, so the seal stays valid.",
+    )
+    SEAL_CERT_REVOKED = Message(
+        "签章时印章证书已被吊销。",
+        "The seal certificate was already revoked when the seal was made.",
+    )
+    SEAL_CERT_UNKNOWN = Message(
+        "缺少吊销信息，无法确定签章时印章证书是否已被吊销。",
+        "Revocation data is missing, so whether the seal certificate was revoked when the seal "
+        "was made cannot be decided.",
+    )
     LONG_TERM = Message("证照长期有效。", "The certificate has no expiry date.")
 
 
@@ -89,3 +106,8 @@ def revoked(reason: str | None) -> Message:
 def suspended(reason: str | None) -> Message:
     r = reason or "—"
     return Message(f"证照已被暂停使用，原因：{r}", f"The certificate is suspended. Reason: {r}")
+
+
+def with_detail(base: Message, detail: str) -> Message:
+    """``base`` plus the checker's own (English) explanation, e.g. which data was missing."""
+    return Message(f"{base.zh}（详情：{detail}）", f"{base.en} ({detail})")

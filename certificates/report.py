@@ -51,6 +51,7 @@ class CheckCode(enum.StrEnum):
     SIGNER_IS_ISSUER = "SIGNER_IS_ISSUER"
     NOT_REVOKED = "NOT_REVOKED"
     NOT_EXPIRED = "NOT_EXPIRED"
+    SEAL_NOT_REVOKED = "SEAL_NOT_REVOKED"
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,17 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
-__all__ = ["AgencyToken", "CertificateRow", "PublicView", "Store"]
+__all__ = [
+    "AgencyToken",
+    "AuditMeta",
+    "AuditRow",
+    "CertificateRow",
+    "ClientRow",
+    "OutboxRow",
+    "PublicView",
+    "Store",
+    "SubscriptionRow",
+]
 
 PENDING = "pending"
 ANCHORED = "anchored"
@@ -60,6 +70,87 @@ class AgencyToken(SQLModel, table=True):
 
     agency: str = Field(primary_key=True)
     token_digest: str
+    created_at: datetime
+
+
+class ClientRow(SQLModel, table=True):
+    """An API client: an agency system, a counter-staff client or an administrator."""
+
+    __tablename__ = "api_clients"
+
+    id: str = Field(primary_key=True)
+    name: str
+    agency: str = Field(index=True)
+    roles: str  # comma-separated, sorted: "admin,issuer,verifier"
+    # SHA-256 of the bearer token; the token itself is shown once and never stored.
+    token_digest: str | None = Field(default=None, index=True, unique=True)
+    # SHA-256 of a client certificate's DER, for mutual TLS instead of a token.
+    cert_fingerprint: str | None = Field(default=None, index=True, unique=True)
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"ClientRow(id={self.id!r}, agency={self.agency!r}, roles={self.roles!r})"
+
+
+class AuditRow(SQLModel, table=True):
+    """One audit-log entry. Append-only: `hash` covers every other column and `prev_hash`, so
+    an edited, deleted or reordered row breaks the chain (see certificates.audit)."""
+
+    __tablename__ = "audit_log"
+
+    seq: int = Field(primary_key=True)  # assigned as head + 1, never by autoincrement
+    at: str  # canonical UTC timestamp, stored as text so the hashed bytes are exact
+    client_id: str
+    agency: str | None = None
+    action: str = Field(index=True)
+    cert_id: str | None = Field(default=None, index=True)
+    cert_type: str | None = None
+    purpose: str | None = None
+    fields: str = "[]"  # JSON list of field names released (names only, never values)
+    result: str
+    reason: str | None = None
+    prev_hash: str
+    hash: str
+
+
+class AuditMeta(SQLModel, table=True):
+    __tablename__ = "audit_meta"
+
+    name: str = Field(primary_key=True)
+    value: str
+
+
+class SubscriptionRow(SQLModel, table=True):
+    """A webhook subscription of one agency to events about certificates."""
+
+    __tablename__ = "webhook_subscriptions"
+
+    id: str = Field(primary_key=True)
+    agency: str = Field(index=True)
+    client_id: str
+    url: str
+    events: str  # comma-separated event names
+    cert_id: str | None = Field(default=None, index=True)  # None: every certificate it issued
+    secret: str  # HMAC key for signing bodies; shown once at creation
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return f"SubscriptionRow(id={self.id!r}, agency={self.agency!r})"
+
+
+class OutboxRow(SQLModel, table=True):
+    """A webhook delivery not yet acknowledged, so a restart does not lose it."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: str = Field(primary_key=True)  # the delivery id receivers de-duplicate by
+    sub_id: str = Field(index=True)
+    event: str
+    body: bytes  # ids, codes and field names only; never a holder identifier or a value
+    attempts: int = 0
+    state: str = Field(default="pending", index=True)  # pending | delivered | failed
     created_at: datetime
 
 

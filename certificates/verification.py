@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 from cryptography import x509
 
 from ledger import Ledger, LedgerError, LedgerRecord, LedgerUnavailable
-from signing import SealReport, Status, UnreadablePdfError, check_seal
+from signing import RevocationData, SealReport, Status, UnreadablePdfError, check_seal
 
 from . import messages
 from .agencies import AGENCIES
@@ -66,6 +66,7 @@ class Verifier:
         is_pending: Callable[[str], bool] | None = None,
         describe: Callable[[str], tuple[str, datetime] | None] | None = None,
         clock: Callable[[], datetime] | None = None,
+        revocation_data: Callable[[], RevocationData | None] | None = None,
     ) -> None:
         # Trust roots are passed in explicitly; an empty tuple makes the chain check fail
         # closed inside signing.check_seal.
@@ -76,6 +77,9 @@ class Verifier:
         # verifier without that store reports the ledger's facts only.
         self._describe = describe or (lambda _id: None)
         self._clock = clock or (lambda: datetime.now(UTC))
+        # Current revocation data the verifier already holds (e.g. the PKI's published
+        # CRL), used besides what the document embeds; never fetched over a network.
+        self._revocation_data = revocation_data or (lambda: None)
         self._registry: dict[str, frozenset[str]] = {}
         self._registry_at = 0.0
         self._lock = threading.Lock()
@@ -85,7 +89,9 @@ class Verifier:
     def verify_pdf(self, pdf: bytes) -> VerificationReport:
         now = self._clock()
         try:
-            seal = check_seal(pdf, self._roots, now=now)  # step 1
+            seal = check_seal(
+                pdf, self._roots, now=now, revocation_data=self._revocation_data()
+            )  # step 1
         except UnreadablePdfError as exc:
             raise UnreadableDocument(str(exc)) from None
         return self.report_for(seal, now=now)
@@ -121,6 +127,9 @@ class Verifier:
                 M.CHANGE_UNDECIDED,
             )
         )
+        if seal.revocation is not None:
+            # Reports made by check_seal always carry it; only hand-built ones do not.
+            checks.append(_seal_revocation_check(seal))
 
         # Step 2: the id comes from the sealed revision's /Info, so it is covered by the seal.
         raw_id = seal.document_info.get("CertLedgerId", "")
@@ -223,6 +232,20 @@ def _from_outcome(
     mapped = _STATUS[status]
     msg = {CheckStatus.PASSED: ok, CheckStatus.FAILED: failed}.get(mapped, undecided)
     return Check(code, mapped, msg)
+
+
+def _seal_revocation_check(seal: SealReport) -> Check:
+    outcome = seal.revocation
+    assert outcome is not None
+    if outcome.status is Status.PASSED:
+        later = seal.seal_certificate_revoked_at is not None
+        msg = M.SEAL_CERT_REVOKED_LATER if later else M.SEAL_CERT_GOOD
+        return Check(CheckCode.SEAL_NOT_REVOKED, CheckStatus.PASSED, msg)
+    if outcome.status is Status.FAILED:
+        failed = messages.with_detail(M.SEAL_CERT_REVOKED, outcome.reason)
+        return Check(CheckCode.SEAL_NOT_REVOKED, CheckStatus.FAILED, failed)
+    undecided = messages.with_detail(M.SEAL_CERT_UNKNOWN, outcome.reason)
+    return Check(CheckCode.SEAL_NOT_REVOKED, CheckStatus.INDETERMINATE, undecided)
 
 
 def _expiry_check(record: LedgerRecord, today: date) -> Check:

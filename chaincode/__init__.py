@@ -32,6 +32,16 @@ from chaincode.models import (
     canonical_json,
     is_cert_id,
 )
+from chaincode.sharing import (
+    Agreement,
+    AgreementTerms,
+    AuditAnchor,
+    anchor_audit_head,
+    create_agreement,
+    get_audit_head,
+    list_agreements,
+    revoke_agreement,
+)
 from chaincode.stub import HistoryItem, Stub
 
 __all__ = [
@@ -40,9 +50,12 @@ __all__ = [
     "MAX_REASON_LEN",
     "REGISTRY_KEY",
     "AgencyRecord",
+    "Agreement",
+    "AgreementTerms",
     "AnchorEntry",
     "AnchorOutcome",
     "AnchorStatus",
+    "AuditAnchor",
     "CertStatus",
     "CertificateState",
     "CertificateVersion",
@@ -50,17 +63,22 @@ __all__ = [
     "ErrorCode",
     "HistoryItem",
     "Stub",
+    "anchor_audit_head",
     "anchor_batch",
     "canonical_json",
     "cert_key",
+    "create_agreement",
     "format_timestamp",
+    "get_audit_head",
     "get_certificate",
     "get_history",
     "get_registry",
     "init_registry",
     "is_cert_id",
+    "list_agreements",
     "parse_timestamp",
     "reinstate",
     "revoke",
+    "revoke_agreement",
     "suspend",
 ]

@@ -35,6 +35,7 @@ from chaincode.models import (
     CertificateState,
     CertificateVersion,
     CertStatus,
+    SealKeyPeriod,
     canonical_json,
 )
 from chaincode.stub import Stub
@@ -50,10 +51,14 @@ __all__ = [
     "init_registry",
     "reinstate",
     "revoke",
+    "revoke_batch",
+    "rotate_seal_key",
+    "seal_key_periods",
     "suspend",
 ]
 
 REGISTRY_KEY = "registry"
+SEAL_KEY_PREFIX = "sealkey/"
 CERT_KEY_PREFIX = "cert/"
 # Field holding the registry revision: genesis writes 1, each amendment will add 1.
 _REGISTRY_REVISION = "revision"
@@ -127,6 +132,67 @@ async def _load_registry(stub: Stub) -> list[AgencyRecord]:
         raise ContractError(
             ErrorCode.CORRUPT_STATE, f"the stored agency registry does not parse: {exc}"
         ) from None
+
+
+async def rotate_seal_key(stub: Stub, old: SealKeyPeriod, new: SealKeyPeriod) -> AgencyRecord:
+    """Seal-key rotation: the calling agency adds its new seal certificate's fingerprint to
+    its registry record (a new registry revision) and both keys' validity periods are
+    recorded under ``sealkey/<fingerprint>``. The old fingerprint stays listed: documents
+    it sealed keep verifying; the periods say which key was current when.
+    """
+    registry = await _load_registry(stub)
+    caller = _caller_agency(stub, registry)
+    for period in (old, new):
+        if not isinstance(period, SealKeyPeriod) or period.agency != caller.code:
+            raise ContractError(
+                ErrorCode.BAD_ARGUMENT, "seal keys: both periods must name the calling agency"
+            )
+    if old.fingerprint not in caller.seal_fingerprints:
+        raise ContractError(
+            ErrorCode.BAD_ARGUMENT,
+            f"seal keys: {old.fingerprint[:16]}… is not a registered seal of {caller.code}",
+        )
+    _authorise_registry_change(caller, caller.code)
+    fingerprints = caller.seal_fingerprints
+    if new.fingerprint not in fingerprints:
+        fingerprints = (*fingerprints, new.fingerprint)
+    updated = dataclasses.replace(caller, seal_fingerprints=fingerprints)
+    records = [updated if r.code == caller.code else r for r in registry]
+    await _save_registry(stub, records, revision=await _registry_revision(stub) + 1)
+    for period in (old, new):
+        await stub.put_state(SEAL_KEY_PREFIX + period.fingerprint, canonical_json(period.to_dict()))
+    return updated
+
+
+async def seal_key_periods(stub: Stub, fingerprints: Sequence[str]) -> list[SealKeyPeriod]:
+    """The recorded validity periods of these seal fingerprints (unknown ones left out)."""
+    out = []
+    for fp in fingerprints:
+        raw = await stub.get_state(SEAL_KEY_PREFIX + fp)
+        if raw:
+            out.append(SealKeyPeriod.from_dict(raw))
+    return out
+
+
+def _authorise_registry_change(caller: AgencyRecord, target_agency: str) -> None:
+    """The seam for registry governance. Today an agency may add seal keys to its own
+    record only (self-service rotation); a later "majority of agencies" rule replaces this
+    with a check of recorded approvals, without changing the callers."""
+    if caller.code != target_agency:
+        raise ContractError(
+            ErrorCode.NOT_ISSUER, f"agency {caller.code} may not change {target_agency}'s record"
+        )
+
+
+async def _registry_revision(stub: Stub) -> int:
+    raw = await stub.get_state(REGISTRY_KEY)
+    try:
+        revision = json.loads(raw or b"{}")[_REGISTRY_REVISION]
+    except (ValueError, KeyError, TypeError):
+        raise ContractError(ErrorCode.CORRUPT_STATE, "the registry has no revision") from None
+    if not isinstance(revision, int):
+        raise ContractError(ErrorCode.CORRUPT_STATE, "the registry revision is not a number")
+    return revision
 
 
 def _caller_agency(stub: Stub, registry: Sequence[AgencyRecord]) -> AgencyRecord:
@@ -304,6 +370,62 @@ async def _change_status(
     await stub.put_state(cert_key(cert_id), updated.to_bytes())
     stub.set_event(event, canonical_json({"cert_id": cert_id, "status": new_status.value}))
     return updated
+
+
+async def revoke_batch(stub: Stub, cert_ids: Sequence[str], reason: str) -> list[CertificateState]:
+    """Revoke many certificates of the calling agency in one transaction, all or nothing
+    (e.g. every certificate sealed with a compromised seal key). Certificates that are
+    already revoked stay as they are (their original reason is kept) and are returned
+    unchanged; any other refusal (unknown id, another agency's certificate, a duplicate
+    id) refuses the whole batch before anything is written.
+    """
+    ids = check_tuple("cert_ids", cert_ids, MAX_BATCH)
+    check_text("reason", reason, MAX_REASON_LEN)
+    agency = _caller_agency(stub, await _load_registry(stub))
+    seen: set[str] = set()
+    current: list[CertificateState] = []
+    for cert_id in ids:
+        check_id("cert_id", cert_id, MAX_ID_LEN)
+        assert isinstance(cert_id, str)
+        if cert_id in seen:
+            raise ContractError(
+                ErrorCode.BAD_ARGUMENT, f"{cert_id}: appears twice in the batch", cert_id=cert_id
+            )
+        seen.add(cert_id)
+        raw = await stub.get_state(cert_key(cert_id))
+        if not raw:
+            raise ContractError(
+                ErrorCode.NOT_FOUND, f"{cert_id}: not found on the ledger", cert_id=cert_id
+            )
+        state = CertificateState.from_bytes(raw)
+        if state.agency != agency.code:
+            raise ContractError(
+                ErrorCode.NOT_ISSUER,
+                f"{cert_id}: issued by agency {state.agency}; only it may revoke it",
+                cert_id=cert_id,
+            )
+        current.append(state)
+    tx_id = stub.get_tx_id()
+    now = stub.get_tx_timestamp()
+    out: list[CertificateState] = []
+    changed: list[str] = []
+    for state in current:
+        if state.status is CertStatus.REVOKED:
+            out.append(state)
+            continue
+        updated = dataclasses.replace(
+            state,
+            status=CertStatus.REVOKED,
+            reason=reason,
+            version=state.version + 1,
+            updated_tx=tx_id,
+            updated_at=now,
+        )
+        await stub.put_state(cert_key(state.cert_id), updated.to_bytes())
+        changed.append(state.cert_id)
+        out.append(updated)
+    stub.set_event("revoked_batch", canonical_json({"cert_ids": changed, "status": "revoked"}))
+    return out
 
 
 # --- reads ------------------------------------------------------------------------------

@@ -42,6 +42,7 @@ __all__ = [
     "CertStatus",
     "CertificateState",
     "CertificateVersion",
+    "SealKeyPeriod",
     "canonical_json",
     "is_cert_id",
 ]
@@ -384,3 +385,46 @@ class CertificateVersion:
     version: int
     status: CertStatus
     reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SealKeyPeriod:
+    """One seal certificate of an agency and when it may seal (its certificate's
+    validity, ISO 8601 UTC instants). Recorded by seal-key rotation so that verifiers can
+    tell which key was current when, while every listed key keeps verifying old seals."""
+
+    agency: str
+    fingerprint: str
+    valid_from: str
+    valid_until: str
+
+    _KEYS = frozenset({"agency", "fingerprint", "valid_from", "valid_until"})
+
+    def __post_init__(self) -> None:
+        check_id("agency code", self.agency, _MAX_CODE_LEN)
+        check_hex64("seal fingerprint", self.fingerprint)
+        for what in ("valid_from", "valid_until"):
+            value = getattr(self, what)
+            try:
+                parsed = datetime.fromisoformat(value)
+            except (TypeError, ValueError):
+                raise ContractError(
+                    ErrorCode.BAD_ARGUMENT, f"{what}: not an ISO 8601 time"
+                ) from None
+            if parsed.tzinfo is None:
+                raise ContractError(ErrorCode.BAD_ARGUMENT, f"{what}: needs a time zone")
+        if datetime.fromisoformat(self.valid_until) <= datetime.fromisoformat(self.valid_from):
+            raise ContractError(ErrorCode.BAD_ARGUMENT, "valid_until must be after valid_from")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "agency": self.agency,
+            "fingerprint": self.fingerprint,
+            "valid_from": self.valid_from,
+            "valid_until": self.valid_until,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: bytes | dict[str, Any]) -> SealKeyPeriod:
+        d = _load_object("seal key", raw, cls._KEYS)
+        return cls(d["agency"], d["fingerprint"], d["valid_from"], d["valid_until"])

@@ -9,22 +9,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from chaincode import AgencyRecord, AnchorEntry, AnchorStatus, CertStatus
+from chaincode import (
+    AgencyRecord,
+    Agreement,
+    AgreementTerms,
+    AnchorEntry,
+    AnchorStatus,
+    AuditAnchor,
+    CertStatus,
+)
+from chaincode.models import SealKeyPeriod
 from ledger.merkle import leaf_hash, verify_path
 
 __all__ = [
     "AgencyRecord",
+    "Agreement",
+    "AgreementTerms",
     "AnchorEntry",
     "AnchorReceipt",
     "AnchorStatus",
+    "AuditAnchor",
+    "BatchRevoker",
     "CertStatus",
     "ChainReport",
     "HistoryEntry",
     "InclusionProof",
     "Ledger",
     "LedgerRecord",
+    "SealKeyRegistry",
     "TxReceipt",
     "verify_inclusion",
 ]
@@ -219,4 +233,57 @@ class Ledger(Protocol):
         """Check the stored chain; reports tampering, raises only when it cannot read."""
         ...
 
+    # -- sharing agreements and audit heads (chaincode.sharing) ----------------------------
+
+    def create_agreement(self, agency: str, terms: AgreementTerms) -> Agreement:
+        """``agency`` grants ``terms.grantee`` access to some of its types (one transaction)."""
+        ...
+
+    def revoke_agreement(self, agency: str, agreement_id: str, reason: str) -> Agreement:
+        """End an agreement ``agency`` granted; final."""
+        ...
+
+    def agreements(self) -> list[Agreement]:
+        """Every agreement on the ledger, active and revoked."""
+        ...
+
+    def anchor_audit_head(self, agency: str, log_id: str, seq: int, head: str) -> AuditAnchor:
+        """Anchor an audit log's head; refused if it rewinds or forks the anchored one."""
+        ...
+
+    def audit_head(self, agency: str, log_id: str) -> AuditAnchor | None:
+        """The latest anchored head of ``agency``'s audit log ``log_id``, if any."""
+        ...
+
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class BatchRevoker(Protocol):
+    """Optional ledger capability (issue 4): revoke many certificates in ONE transaction.
+
+    Kept apart from :class:`Ledger` so backends can add it one by one; callers check
+    ``isinstance(ledger, BatchRevoker)`` and refuse the operation otherwise (never fall
+    back to one transaction per certificate, which would not be all-or-nothing).
+    """
+
+    def revoke_batch(self, agency: str, cert_ids: Sequence[str], reason: str) -> TxReceipt | None:
+        """Revoke every id (all issued by ``agency``) in one transaction, all or nothing;
+        already revoked ones keep their original reason. ``None`` when every id was already
+        revoked (nothing written). Raises ``LedgerRefused`` having written nothing when any
+        id is unknown, another agency's or duplicated."""
+        ...
+
+
+@runtime_checkable
+class SealKeyRegistry(Protocol):
+    """Optional ledger capability (issue 4): seal-key rotation in the agency registry."""
+
+    def rotate_seal_key(self, agency: str, old: SealKeyPeriod, new: SealKeyPeriod) -> TxReceipt:
+        """One transaction: ``new.fingerprint`` joins the agency's registered seals (the old
+        one stays, so old seals keep verifying) and both validity periods are recorded."""
+        ...
+
+    def seal_key_periods(self, fingerprints: Sequence[str]) -> list[SealKeyPeriod]:
+        """Recorded validity periods of these fingerprints (unknown ones left out)."""
+        ...

@@ -12,6 +12,7 @@ from signing.errors import (
     PkiExistsError,
     PkiInvalidError,
     PkiNotInitialisedError,
+    SealCertificateError,
     SealingError,
     SigningError,
     StampFontError,
@@ -19,10 +20,19 @@ from signing.errors import (
     UnknownAgencyError,
     UnreadablePdfError,
 )
-from signing.models import Outcome, SealedDocument, SealReport, Status
+from signing.ltv import InProcessRevocationSource, RevocationSource
+from signing.models import (
+    Outcome,
+    RevocationData,
+    SealedDocument,
+    SealLevel,
+    SealReport,
+    Status,
+)
 from signing.pki import (
     AgencyIdentity,
     NodeIdentity,
+    OcspIdentity,
     Pki,
     SealIdentity,
     TsaIdentity,
@@ -31,7 +41,13 @@ from signing.pki import (
     load_pki,
     load_trust_roots,
 )
-from signing.seal_check import async_check_seal, check_seal
+from signing.revocation import (
+    OcspResponder,
+    OcspService,
+    RevocationRecord,
+    RevocationRegistry,
+)
+from signing.seal_check import SealFacts, async_check_seal, check_seal, read_seal_facts
 from signing.sealer import SEAL_FIELD_NAME, Sealer, SealerSpec
 from signing.secret import Secret
 from signing.tsa import (
@@ -49,16 +65,27 @@ __all__ = [
     "REPLY_CONTENT_TYPE",
     "SEAL_FIELD_NAME",
     "AgencyIdentity",
+    "InProcessRevocationSource",
     "InProcessTimeStamper",
     "KeyPassphraseError",
     "MissingPassphraseError",
     "NodeIdentity",
+    "OcspIdentity",
+    "OcspResponder",
+    "OcspService",
     "Outcome",
     "Pki",
     "PkiExistsError",
     "PkiInvalidError",
     "PkiNotInitialisedError",
+    "RevocationData",
+    "RevocationRecord",
+    "RevocationRegistry",
+    "RevocationSource",
+    "SealCertificateError",
+    "SealFacts",
     "SealIdentity",
+    "SealLevel",
     "SealReport",
     "SealedDocument",
     "Sealer",
@@ -79,4 +106,5 @@ __all__ = [
     "load_certificate",
     "load_pki",
     "load_trust_roots",
+    "read_seal_facts",
 ]

@@ -8,16 +8,18 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 __all__ = [
     "ISSUING_VALIDITY",
     "LEAF_VALIDITY",
     "ROOT_VALIDITY",
     "Issuer",
+    "ServiceUrls",
     "ca_name",
     "issue_ca",
     "issue_ledger_node",
+    "issue_ocsp_responder",
     "issue_seal",
     "issue_tsa",
     "seal_subject",
@@ -39,6 +41,61 @@ _SEAL_SUFFIX = "电子印章"
 class Issuer:
     certificate: x509.Certificate
     key: ec.EllipticCurvePrivateKey
+
+
+@dataclass(frozen=True)
+class ServiceUrls:
+    """Where relying parties find the issuing CA's revocation services (RFC 5280
+    AIA and CRL distribution points). ``base`` is the public address of the server."""
+
+    base: str
+    ca_slug: str = "issuing-ca"
+
+    @property
+    def ocsp(self) -> str:
+        return f"{self.base}/ocsp"
+
+    @property
+    def crl(self) -> str:
+        return f"{self.base}/crl/{self.ca_slug}.crl"
+
+    @property
+    def ca_issuers(self) -> str:
+        return f"{self.base}/pki/{self.ca_slug}.crt"
+
+
+def _with_service_urls(
+    builder: x509.CertificateBuilder, urls: ServiceUrls | None
+) -> x509.CertificateBuilder:
+    if urls is None:
+        return builder
+    return builder.add_extension(
+        x509.AuthorityInformationAccess(
+            [
+                x509.AccessDescription(
+                    AuthorityInformationAccessOID.OCSP,
+                    x509.UniformResourceIdentifier(urls.ocsp),
+                ),
+                x509.AccessDescription(
+                    AuthorityInformationAccessOID.CA_ISSUERS,
+                    x509.UniformResourceIdentifier(urls.ca_issuers),
+                ),
+            ]
+        ),
+        critical=False,
+    ).add_extension(
+        x509.CRLDistributionPoints(
+            [
+                x509.DistributionPoint(
+                    full_name=[x509.UniformResourceIdentifier(urls.crl)],
+                    relative_name=None,
+                    reasons=None,
+                    crl_issuer=None,
+                )
+            ]
+        ),
+        critical=False,
+    )
 
 
 def ca_name(org_name: str, common_name: str) -> x509.Name:
@@ -180,20 +237,40 @@ def issue_seal(
     name_zh: str,
     public_key: ec.EllipticCurvePublicKey,
     now: datetime,
+    urls: ServiceUrls | None = None,
 ) -> x509.Certificate:
     # nonRepudiation (contentCommitment) is what PAdES validators expect on a key that
     # commits an organisation to a document's content.
     builder = _end_entity(
         issuer, seal_subject(code, name_zh), public_key, now, _leaf_key_usage(non_repudiation=True)
     )
+    return _with_service_urls(builder, urls).sign(issuer.key, hashes.SHA256())
+
+
+def issue_ocsp_responder(
+    issuer: Issuer, name: x509.Name, public_key: ec.EllipticCurvePublicKey, now: datetime
+) -> x509.Certificate:
+    builder = (
+        _end_entity(issuer, name, public_key, now, _leaf_key_usage(non_repudiation=False))
+        # RFC 6960 §4.2.2.2: a delegated responder is marked by this EKU, issued by the
+        # CA whose certificates it answers for.
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=True)
+        # §4.2.2.2.1: clients need not check the responder's own revocation status
+        # (its responses would otherwise vouch for themselves).
+        .add_extension(x509.OCSPNoCheck(), critical=False)
+    )
     return builder.sign(issuer.key, hashes.SHA256())
 
 
 def issue_tsa(
-    issuer: Issuer, name: x509.Name, public_key: ec.EllipticCurvePublicKey, now: datetime
+    issuer: Issuer,
+    name: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    now: datetime,
+    urls: ServiceUrls | None = None,
 ) -> x509.Certificate:
-    builder = _end_entity(
-        issuer, name, public_key, now, _leaf_key_usage(non_repudiation=True)
+    builder = _with_service_urls(
+        _end_entity(issuer, name, public_key, now, _leaf_key_usage(non_repudiation=True)), urls
     ).add_extension(
         # RFC 3161 §2.3: the TSA certificate MUST carry exactly this EKU, marked critical,
         # so the key cannot be mistaken for (or misused as) a general signing key.

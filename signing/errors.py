@@ -13,6 +13,7 @@ __all__ = [
     "PkiExistsError",
     "PkiInvalidError",
     "PkiNotInitialisedError",
+    "SealCertificateError",
     "SealingError",
     "SigningError",
     "StampFontError",
@@ -64,3 +65,7 @@ class SealingError(SigningError):
 
 class UnreadablePdfError(SigningError):
     """The bytes given to the seal check are not a readable PDF document."""
+
+
+class SealCertificateError(SealingError):
+    """The seal certificate may not seal: it is expired, not yet valid or revoked."""

@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 from cryptography import x509
 
-__all__ = ["Outcome", "SealReport", "SealedDocument", "Status"]
+__all__ = ["Outcome", "RevocationData", "SealLevel", "SealReport", "SealedDocument", "Status"]
 
 
 class Status(enum.Enum):
@@ -65,6 +65,16 @@ class SealedDocument:
     """The time asserted by the signature timestamp (the TSA's genTime), in UTC."""
 
 
+@dataclass(frozen=True)
+class RevocationData:
+    """Revocation data a verifier already holds (DER), used besides what the document
+    embeds. Handing data in never fetches anything."""
+
+    ocsp_responses: tuple[bytes, ...] = ()
+    crls: tuple[bytes, ...] = ()
+    certificates: tuple[x509.Certificate, ...] = ()
+
+
 def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(value))
 
@@ -73,8 +83,9 @@ def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
 class SealReport:
     """What :func:`signing.check_seal` found out about a document's seal.
 
-    Each :class:`Outcome` is independent; :attr:`passed` is the bottom line and is true
-    only when every check passed. Nothing passes by default.
+    Each :class:`Outcome` is independent. :attr:`passed` is the bottom line for the seal
+    itself (intact, trusted, time-stamped, unchanged); :attr:`long_term_passed` adds the
+    seal certificate's revocation status. Nothing passes by default.
     """
 
     seal_found: bool
@@ -99,6 +110,13 @@ class SealReport:
     """Same definition as :attr:`SealedDocument.sealed_digest`."""
     document_info: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     """The ``/Info`` entries as of the sealed revision, names without the slash."""
+    revocation: Outcome | None = None
+    """Was the seal certificate unrevoked when the seal was made (per embedded and
+    supplied revocation data)? :func:`signing.check_seal` always sets it; ``None`` only
+    in reports built by hand, which then carry no revocation verdict at all."""
+    seal_certificate_revoked_at: datetime | None = None
+    """When trustworthy revocation data says the seal certificate is revoked from (else
+    ``None``). With a passed :attr:`revocation` this lies after the seal's timestamp."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "document_info", _frozen_mapping(self.document_info))
@@ -109,3 +127,31 @@ class SealReport:
             outcome.passed
             for outcome in (self.intact, self.chain, self.timestamp, self.modification)
         )
+
+    @property
+    def long_term_passed(self) -> bool:
+        """:attr:`passed`, and the seal certificate was unrevoked when the seal was made.
+
+        A B-T seal (no revocation data) never passes this: its revocation status is
+        INDETERMINATE. The verification verdict (``SEAL_NOT_REVOKED``) builds on it.
+        """
+        return self.passed and self.revocation is not None and self.revocation.passed
+
+
+class SealLevel(enum.Enum):
+    """PAdES baseline level of a seal.
+
+    * ``B_T``: signature + signature timestamp.
+    * ``B_LT``: B-T plus the certificates and revocation data (OCSP, CRL) needed to
+      validate it later, in the document security store (DSS).
+    * ``B_LTA``: B-LT plus a document timestamp over everything, renewable before the
+      time-stamp authority's certificate expires.
+    """
+
+    B_T = "B-T"
+    B_LT = "B-LT"
+    B_LTA = "B-LTA"
+
+    @property
+    def embeds_validation_data(self) -> bool:
+        return self is not SealLevel.B_T

@@ -7,11 +7,23 @@ Layout of a PKI directory (keys are encrypted PKCS#8 PEM, mode 0600)::
     tsa.pem                tsa.key.pem
     ledger-node.pem        ledger-node.key.pem
     agencies/<code>/seal.pem   agencies/<code>/seal.key.pem
+    agencies/<code>/retired/<serial>.pem   seal certificates replaced by a rotation
     trust-roots.pem        the explicit trust-root list (the root CA certificate)
+    ocsp.pem               ocsp.key.pem     delegated OCSP responder of the issuing CA
+    root-ocsp.pem          root-ocsp.key.pem   delegated OCSP responder of the root CA
+    revocations-root.json  CA certificates revoked by the root (normally none)
+    revocations.json       revoked certificates (see :mod:`signing.revocation`)
+    crl/issuing-ca.crl     the issuing CA's published CRL
+    crl/root-ca.crl        the root's CRL of CA certificates (ARL), valid for a year
+    services.json          the public base URL written into AIA / CRL distribution points
+
+PKIs created before revocation services existed lack the last four; they still load
+(``Pki.ocsp`` is then ``None`` and only B-T sealing is possible).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -37,12 +49,15 @@ from signing.errors import (
     SigningError,
     UnknownAgencyError,
 )
+from signing.hsm import TOKEN_CONFIG, HsmSealIdentity
+from signing.revocation import ARL_VALIDITY, build_crl
 from signing.secret import Secret
 
 __all__ = [
     "MIN_PASSPHRASE_LENGTH",
     "AgencyIdentity",
     "NodeIdentity",
+    "OcspIdentity",
     "Pki",
     "SealIdentity",
     "TsaIdentity",
@@ -69,6 +84,16 @@ TRUST_ROOTS = "trust-roots.pem"
 AGENCIES_DIR = "agencies"
 SEAL_CERT = "seal.pem"
 SEAL_KEY = "seal.key.pem"
+RETIRED_DIR = "retired"
+OCSP_CERT = "ocsp.pem"
+OCSP_KEY = "ocsp.key.pem"
+ROOT_OCSP_CERT = "root-ocsp.pem"
+ROOT_OCSP_KEY = "root-ocsp.key.pem"
+ROOT_REVOCATIONS = "revocations-root.json"
+REVOCATIONS = "revocations.json"
+CRL_FILE = "crl/issuing-ca.crl"
+ARL_FILE = "crl/root-ca.crl"
+SERVICES = "services.json"
 
 _CERT_FILE_MODE = 0o644
 # Agency codes become directory names: a strict alphabet rules out path traversal
@@ -154,6 +179,20 @@ class NodeIdentity(_Keyed):
 
 
 @dataclass(frozen=True, repr=False)
+class OcspIdentity(_Keyed):
+    """The issuing CA's delegated OCSP responder certificate and key."""
+
+    certificate: x509.Certificate
+    private_key: ec.EllipticCurvePrivateKey = field(compare=False)
+
+    def __repr__(self) -> str:
+        return (
+            f"OcspIdentity(subject={self.certificate.subject.rfc4514_string()!r}, "
+            f"private_key={_MASKED})"
+        )
+
+
+@dataclass(frozen=True, repr=False)
 class Pki:
     """A loaded PKI. All operational keys are decrypted once, at load time.
 
@@ -168,6 +207,50 @@ class Pki:
     tsa: TsaIdentity
     node: NodeIdentity
     _seals: Mapping[str, SealIdentity]
+    ocsp: OcspIdentity | None = None
+    """``None`` for PKIs created before revocation services existed."""
+    root_ocsp: OcspIdentity | None = None
+    """The root's responder, answering for the issuing CA certificate."""
+    _retired: Mapping[str, tuple[x509.Certificate, ...]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+    _token_seals: Mapping[str, HsmSealIdentity] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    def token_agencies(self) -> tuple[str, ...]:
+        """Agencies whose seal key is in a PKCS#11 token (not among :meth:`agencies`)."""
+        return tuple(sorted(self._token_seals))
+
+    def token_seal(self, code: str) -> HsmSealIdentity:
+        try:
+            return self._token_seals[code]
+        except KeyError:
+            raise UnknownAgencyError(f"agency {code!r} has no seal key in a token") from None
+
+    @property
+    def revocations_path(self) -> Path:
+        return self.pki_dir / REVOCATIONS
+
+    @property
+    def root_revocations_path(self) -> Path:
+        return self.pki_dir / ROOT_REVOCATIONS
+
+    @property
+    def crl_path(self) -> Path:
+        return self.pki_dir / CRL_FILE
+
+    @property
+    def crl_paths(self) -> tuple[Path, ...]:
+        """The published CRLs: the issuing CA's, then the root's (ARL)."""
+        return (self.pki_dir / CRL_FILE, self.pki_dir / ARL_FILE)
+
+    def seal_certificates(self, code: str) -> tuple[x509.Certificate, ...]:
+        """Every seal certificate the agency has had, current first, then retired ones
+        (newest first)."""
+        token = self._token_seals.get(code)
+        current = token.certificate if token is not None else self.seal(code).certificate
+        return (current, *self._retired.get(code, ()))
 
     def seal(self, code: str) -> SealIdentity:
         try:
@@ -229,9 +312,16 @@ def init_pki(
     *,
     org_name: str = "CertLedger Demo Government PKI",
     now: datetime | None = None,
+    base_url: str | None = None,
 ) -> None:
     """Create a root CA, an issuing CA, one seal certificate per agency, a TSA
-    certificate and a ledger-node certificate under ``pki_dir``.
+    certificate, a ledger-node certificate, an OCSP responder certificate and a first
+    (empty) CRL under ``pki_dir``.
+
+    With ``base_url`` (the server's public address) the seal and TSA certificates name
+    the OCSP responder, the CRL and the CA certificate under that address (AIA and CRL
+    distribution points); without it they carry no URLs and revocation data reaches
+    documents only through the sealer (in-process).
 
     The PKI is written to a temporary sibling directory and renamed into place, so a
     crash never leaves a half-written PKI behind.
@@ -250,7 +340,7 @@ def init_pki(
     pki_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{pki_dir.name}.", dir=pki_dir.parent))
     try:
-        _write_pki(staging, agencies, passphrase, org_name, now)
+        _write_pki(staging, agencies, passphrase, org_name, now, _service_urls(base_url))
         if pki_dir.exists():
             pki_dir.rmdir()  # empty (checked above); rename needs the name free
         os.rename(staging, pki_dir)
@@ -259,12 +349,34 @@ def init_pki(
         raise
 
 
+def _service_urls(base_url: str | None) -> _certs.ServiceUrls | None:
+    if base_url is None:
+        return None
+    base = base_url.rstrip("/")
+    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", base):
+        raise SigningError(f"base URL {base_url!r} must be an http(s) URL without query")
+    return _certs.ServiceUrls(base)
+
+
+def read_service_urls(pki_dir: Path) -> _certs.ServiceUrls | None:
+    """The base URL recorded at ``init_pki`` (``None`` when none was given)."""
+    try:
+        raw = json.loads((Path(pki_dir) / SERVICES).read_text("utf-8"))
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        raise PkiInvalidError(f"{SERVICES} in {pki_dir} is not valid JSON") from None
+    base = raw.get("base_url")
+    return _service_urls(base) if isinstance(base, str) else None
+
+
 def _write_pki(
     out: Path,
     agencies: Sequence[AgencyIdentity],
     passphrase: Secret,
     org_name: str,
     now: datetime,
+    urls: _certs.ServiceUrls | None,
 ) -> None:
     def cert_file(rel: str, cert: x509.Certificate) -> None:
         write_new_file(out / rel, _cert_pem(cert), mode=_CERT_FILE_MODE)
@@ -290,6 +402,21 @@ def _write_pki(
         _certs.ca_name(org_name, "CertLedger Demo Time-Stamp Authority"),
         tsa_key.public_key(),
         now,
+        urls,
+    )
+    ocsp_key = generate_key()
+    ocsp_cert = _certs.issue_ocsp_responder(
+        issuing,
+        _certs.ca_name(org_name, "CertLedger Demo OCSP Responder"),
+        ocsp_key.public_key(),
+        now,
+    )
+    root_ocsp_key = generate_key()
+    root_ocsp_cert = _certs.issue_ocsp_responder(
+        root,
+        _certs.ca_name(org_name, "CertLedger Demo Root OCSP Responder"),
+        root_ocsp_key.public_key(),
+        now,
     )
     node_key = generate_key()
     node_cert = _certs.issue_ledger_node(
@@ -304,6 +431,8 @@ def _write_pki(
         (ISSUING_CERT, issuing_cert, issuing_key),
         (TSA_CERT, tsa_cert, tsa_key),
         (NODE_CERT, node_cert, node_key),
+        (OCSP_CERT, ocsp_cert, ocsp_key),
+        (ROOT_OCSP_CERT, root_ocsp_cert, root_ocsp_key),
     ):
         cert_file(rel, cert)
         write_private_key(out / rel.replace(".pem", ".key.pem"), key, passphrase)
@@ -313,7 +442,7 @@ def _write_pki(
         agency_dir.mkdir(parents=True, mode=0o700)
         seal_key = generate_key()
         seal_cert = _certs.issue_seal(
-            issuing, agency.code, agency.name_zh, seal_key.public_key(), now
+            issuing, agency.code, agency.name_zh, seal_key.public_key(), now, urls
         )
         cert_file(f"{AGENCIES_DIR}/{agency.code}/{SEAL_CERT}", seal_cert)
         write_private_key(agency_dir / SEAL_KEY, seal_key, passphrase)
@@ -321,6 +450,14 @@ def _write_pki(
     # The explicit trust list handed to verifiers. Only the root: trusting the issuing
     # CA directly would bypass the root's constraints on it.
     cert_file(TRUST_ROOTS, root_cert)
+
+    services = {"base_url": urls.base if urls else None}
+    write_new_file(out / SERVICES, json.dumps(services).encode(), mode=_CERT_FILE_MODE)
+    (out / CRL_FILE).parent.mkdir()
+    crl = build_crl(issuing_cert, issuing_key, {}, now=now, number=1)
+    write_new_file(out / CRL_FILE, crl, mode=_CERT_FILE_MODE)
+    arl = build_crl(root_cert, root_key, {}, now=now, number=1, validity=ARL_VALIDITY)
+    write_new_file(out / ARL_FILE, arl, mode=_CERT_FILE_MODE)
 
 
 def load_trust_roots(path: Path) -> tuple[x509.Certificate, ...]:
@@ -400,14 +537,41 @@ def load_pki(pki_dir: Path, passphrase: Secret) -> Pki:
     node_cert, node_key = _read_pair(pki_dir, NODE_CERT, NODE_KEY, passphrase)
 
     seals: dict[str, SealIdentity] = {}
+    retired: dict[str, tuple[x509.Certificate, ...]] = {}
+    token_seals: dict[str, HsmSealIdentity] = {}
     agencies_dir = pki_dir / AGENCIES_DIR
     codes = sorted(p.name for p in agencies_dir.iterdir()) if agencies_dir.is_dir() else []
     for code in codes:
         if not _AGENCY_CODE.fullmatch(code):
             continue  # stray entry (e.g. .DS_Store); init_pki never writes such names
         base = f"{AGENCIES_DIR}/{code}"
-        cert, key = _read_pair(pki_dir, f"{base}/{SEAL_CERT}", f"{base}/{SEAL_KEY}", passphrase)
-        seals[code] = SealIdentity(agency_code=code, certificate=cert, private_key=key, chain=chain)
+        agency_dir = agencies_dir / code
+        if not (agency_dir / SEAL_KEY).exists() and (agency_dir / TOKEN_CONFIG).is_file():
+            # The seal key lives in a PKCS#11 token (signing.hsm): certificate only here.
+            token_cert = _read_cert(pki_dir, f"{base}/{SEAL_CERT}")
+            token_seals[code] = HsmSealIdentity(code, token_cert, chain)
+        else:
+            cert, key = _read_pair(pki_dir, f"{base}/{SEAL_CERT}", f"{base}/{SEAL_KEY}", passphrase)
+            seals[code] = SealIdentity(
+                agency_code=code, certificate=cert, private_key=key, chain=chain
+            )
+        retired_dir = agencies_dir / code / RETIRED_DIR
+        if retired_dir.is_dir():
+            old = [
+                _read_cert(pki_dir, f"{base}/{RETIRED_DIR}/{p.name}")
+                for p in retired_dir.iterdir()
+                if p.name.endswith(".pem") and not p.name.endswith(".key.pem")
+            ]
+            retired[code] = tuple(sorted(old, key=lambda c: c.not_valid_before_utc, reverse=True))
+
+    ocsp: OcspIdentity | None = None
+    if (pki_dir / OCSP_CERT).is_file():
+        ocsp_cert, ocsp_key = _read_pair(pki_dir, OCSP_CERT, OCSP_KEY, passphrase)
+        ocsp = OcspIdentity(certificate=ocsp_cert, private_key=ocsp_key)
+    root_ocsp: OcspIdentity | None = None
+    if (pki_dir / ROOT_OCSP_CERT).is_file():
+        cert, key = _read_pair(pki_dir, ROOT_OCSP_CERT, ROOT_OCSP_KEY, passphrase)
+        root_ocsp = OcspIdentity(certificate=cert, private_key=key)
 
     return Pki(
         pki_dir=pki_dir,
@@ -417,4 +581,8 @@ def load_pki(pki_dir: Path, passphrase: Secret) -> Pki:
         tsa=TsaIdentity(certificate=tsa_cert, private_key=tsa_key, chain=chain),
         node=NodeIdentity(certificate=node_cert, private_key=node_key),
         _seals=MappingProxyType(seals),
+        ocsp=ocsp,
+        root_ocsp=root_ocsp,
+        _retired=MappingProxyType(retired),
+        _token_seals=MappingProxyType(token_seals),
     )

@@ -13,6 +13,14 @@ Steps (numbers are cited in the code):
 4. Derive the intact / chain / timestamp outcomes from pyHanko's status.
 5. Run the strict modification analysis (:mod:`signing._revisions`).
 6. Report the sealed digest and the ``/Info`` entries as of the sealed revision.
+7. Decide the seal certificate's revocation status at the time the seal was made
+   (:mod:`signing._revocation_check`) from the revocation data embedded in the document
+   (DSS) plus any the caller hands in; nothing is fetched. A later revocation leaves
+   the seal valid when a trusted timestamp proves the seal came first.
+
+pyHanko's own long-term validation (``validate_pdf_ltv_signature``) is not used for the
+bottom line: it accepts revisions that add content after signing as long as the
+signature bytes are intact, so the verdict always combines step 7 with step 5.
 """
 
 from __future__ import annotations
@@ -38,11 +46,19 @@ from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from signing._revisions import LaterSignature, analyse_modifications, document_info
+from signing._revocation_check import assess_revocation
 from signing._sync import run_sync
 from signing.errors import UnreadablePdfError
-from signing.models import Outcome, SealReport
+from signing.models import Outcome, RevocationData, SealReport
 
-__all__ = ["SealReport", "async_check_seal", "check_seal"]
+__all__ = [
+    "RevocationData",
+    "SealFacts",
+    "SealReport",
+    "async_check_seal",
+    "check_seal",
+    "read_seal_facts",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -72,17 +88,22 @@ def check_seal(
     trust_roots: Sequence[x509.Certificate],
     *,
     now: datetime | None = None,
+    revocation_data: RevocationData | None = None,
 ) -> SealReport:
     """Check the seal on ``pdf`` against exactly ``trust_roots``.
 
     ``now`` is the validation time (default: the current time). An empty
-    ``trust_roots`` never yields a passed chain or timestamp.
+    ``trust_roots`` never yields a passed chain or timestamp. ``revocation_data`` adds
+    current OCSP responses / CRLs (e.g. the issuing CA's latest CRL) to what the
+    document embeds; without it only embedded data is used.
 
     :raises UnreadablePdfError: ``pdf`` is empty, not a PDF, truncated or malformed,
         or could not be evaluated at all.
     :raises ValueError: ``now`` is a naive datetime (a programming error).
     """
-    return run_sync(lambda: async_check_seal(pdf, trust_roots, now=now))
+    return run_sync(
+        lambda: async_check_seal(pdf, trust_roots, now=now, revocation_data=revocation_data)
+    )
 
 
 async def async_check_seal(
@@ -90,13 +111,14 @@ async def async_check_seal(
     trust_roots: Sequence[x509.Certificate],
     *,
     now: datetime | None = None,
+    revocation_data: RevocationData | None = None,
 ) -> SealReport:
     """Coroutine version of :func:`check_seal`, for callers inside an event loop."""
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
     reader = _open(pdf)  # step 1
     try:
-        return await _check(reader, pdf, tuple(trust_roots), now)
+        return await _check(reader, pdf, tuple(trust_roots), now, revocation_data)
     except UnreadablePdfError:
         raise
     except Exception as exc:
@@ -175,6 +197,7 @@ async def _check(
     pdf: bytes,
     trust_roots: tuple[x509.Certificate, ...],
     now: datetime | None,
+    revocation_data: RevocationData | None,
 ) -> SealReport:
     try:
         candidates = _candidates(reader)
@@ -260,6 +283,11 @@ async def _check(
         signer = _to_crypto(seal.signer_cert)
     except Exception:
         signer = None
+
+    # Step 7.
+    revocation, revoked_at = _revocation_outcome(
+        seal, reader, signer, trust_roots, timestamp, ts_time, now, revocation_data
+    )
     return SealReport(
         seal_found=True,
         intact=intact,
@@ -276,7 +304,79 @@ async def _check(
         signed_at=ts_time,
         sealed_digest=sealed_digest,
         document_info=info,
+        revocation=revocation,
+        seal_certificate_revoked_at=revoked_at,
     )
+
+
+def _revocation_outcome(
+    seal: EmbeddedPdfSignature,
+    reader: PdfFileReader,
+    signer: x509.Certificate | None,
+    trust_roots: tuple[x509.Certificate, ...],
+    timestamp: Outcome,
+    ts_time: datetime | None,
+    now: datetime | None,
+    extra: RevocationData | None,
+) -> tuple[Outcome, datetime | None]:
+    if signer is None:
+        unreadable = "cannot be assessed: the seal certificate is unreadable"
+        return Outcome.indeterminate(unreadable), None
+    try:
+        certs, ocsps, crls = _embedded_validation_data(seal, reader)
+    except Exception as exc:
+        unreadable = f"the document's validation data cannot be read: {_brief(exc)}"
+        return Outcome.indeterminate(unreadable), None
+    if extra is not None:
+        ocsps.extend(extra.ocsp_responses)
+        crls.extend(extra.crls)
+        certs.extend(extra.certificates)
+    # Only a trusted, intact signature timestamp proves when the seal existed.
+    poe = ts_time if timestamp.passed else None
+    return assess_revocation(
+        signer,
+        [*certs, *trust_roots],
+        ocsps,
+        crls,
+        proof_of_existence=poe,
+        now=now or datetime.now(UTC),
+    )
+
+
+def _array(dictionary: generic.DictionaryObject, key: str) -> list[generic.PdfObject]:
+    value = dictionary.get(key)
+    value = value.get_object() if value is not None else None
+    return list(value) if isinstance(value, generic.ArrayObject) else []
+
+
+def _embedded_validation_data(
+    seal: EmbeddedPdfSignature, reader: PdfFileReader
+) -> tuple[list[x509.Certificate], list[bytes], list[bytes]]:
+    """Certificates from the seal's CMS and the DSS; OCSP responses and CRLs from the
+    DSS. The newest revision's DSS is read: later LTV updates may add fresher data, and
+    step 5 has already established that they add nothing else."""
+    certs: list[x509.Certificate] = []
+    for choice in seal.signed_data["certificates"] or []:
+        if choice.name == "certificate":
+            certs.append(_to_crypto(choice.chosen))
+    ocsps: list[bytes] = []
+    crls: list[bytes] = []
+    dss = reader.root.get("/DSS")
+    dss = dss.get_object() if dss is not None else None
+    if isinstance(dss, generic.DictionaryObject):
+        for key, out in (("/OCSPs", ocsps), ("/CRLs", crls)):
+            for ref in _array(dss, key):
+                stream = ref.get_object()  # type: ignore[no-untyped-call]
+                if isinstance(stream, generic.StreamObject):
+                    out.append(stream.data)
+        for ref in _array(dss, "/Certs"):
+            stream = ref.get_object()  # type: ignore[no-untyped-call]
+            if isinstance(stream, generic.StreamObject):
+                try:
+                    certs.append(x509.load_der_x509_certificate(stream.data))
+                except ValueError:
+                    continue
+    return certs, ocsps, crls
 
 
 def _intact_outcome(status: PdfSignatureStatus) -> Outcome:
@@ -343,3 +443,33 @@ def _timestamp_outcome(
             ts_time,
         )
     return _trust_failure(ts.trust_problem_indic, "the time-stamp authority"), ts_time
+
+
+@dataclass(frozen=True)
+class SealFacts:
+    """Who sealed a document and when, read without validating anything: for finding
+    documents in the issuer's *own* store (e.g. everything one seal key sealed). Never
+    use it on untrusted input in place of :func:`check_seal`."""
+
+    signer_fingerprint: str
+    signed_at: datetime | None
+
+
+def read_seal_facts(pdf: bytes) -> SealFacts:
+    """:raises UnreadablePdfError: no readable seal."""
+    reader = _open(pdf)
+    try:
+        seal_candidate = next(c for c in _candidates(reader) if c.sig_type == "/Sig")
+        seal = EmbeddedPdfSignature(reader, seal_candidate.sig_field, seal_candidate.field_name)
+        der = seal.signer_cert.dump()
+        signed_at = None
+        for attr in seal.signer_info["unsigned_attrs"] or []:
+            if attr["type"].native == "signature_time_stamp_token":
+                token = attr["values"][0]
+                tst = token["content"]["encap_content_info"]["content"].parsed
+                signed_at = tst["gen_time"].native.astimezone(UTC)
+    except StopIteration:
+        raise UnreadablePdfError("the document carries no seal") from None
+    except Exception as exc:
+        raise UnreadablePdfError(f"the seal cannot be read: {_brief(exc)}") from None
+    return SealFacts(hashlib.sha256(der).hexdigest(), signed_at)

@@ -35,6 +35,7 @@ __all__ = [
     "QUERY_CONTENT_TYPE",
     "REPLY_CONTENT_TYPE",
     "InProcessTimeStamper",
+    "SessionTimeStamper",
     "TimeStampAuthority",
 ]
 
@@ -372,4 +373,58 @@ class InProcessTimeStamper(TimeStamper):
             raise TimestampRequestError(
                 f"the time-stamp authority refused the request: {texts} (failInfo: {fail_info})"
             )
+        return tsp.TimeStampResp.load(der)
+
+
+class SessionTimeStamper(TimeStamper):
+    """A pyHanko ``TimeStamper`` for an RFC 3161 TSA over HTTP that keeps ONE
+    ``httpx.Client`` (keep-alive connections) for every request, instead of a new session
+    per request; pass the same client to :class:`signing.ltv.HttpRevocationSource` to share
+    the connection pool with the OCSP requests. The blocking request runs in a worker
+    thread, so the event loop is not held up.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        client: Any | None = None,
+        timeout: float = 10.0,
+        include_nonce: bool = True,
+    ) -> None:
+        import httpx
+
+        super().__init__(include_nonce=include_nonce)  # type: ignore[no-untyped-call]
+        self._url = url
+        self._client = client or httpx.Client(timeout=timeout)
+
+    def _post(self, body: bytes) -> bytes:
+        import httpx
+
+        try:
+            reply = self._client.post(
+                self._url, content=body, headers={"content-type": QUERY_CONTENT_TYPE}
+            )
+            reply.raise_for_status()
+        except httpx.HTTPError as exc:
+            raise TimestampRequestError(
+                f"the time-stamp authority at {self._url} failed ({type(exc).__name__})"
+            ) from None
+        if reply.headers.get("content-type", "").split(";")[0].strip() != REPLY_CONTENT_TYPE:
+            raise TimestampRequestError("the time-stamp authority did not answer with a reply")
+        data: bytes = reply.content
+        return data
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        import asyncio
+
+        der = await asyncio.to_thread(self._post, req.dump())
+        try:
+            status = _LenientTimeStampResp.load(der)["status"]
+            granted = status["status"].native in ("granted", "granted_with_mods")
+        except ValueError:
+            raise TimestampRequestError("the time-stamp reply does not parse") from None
+        if not granted:
+            texts = "; ".join(status["status_string"].native or [])
+            raise TimestampRequestError(f"the time-stamp authority refused the request: {texts}")
         return tsp.TimeStampResp.load(der)

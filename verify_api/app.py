@@ -19,6 +19,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from certificates.agencies import AGENCIES
+from certificates.audit import AuditEvent, AuditUnavailable
+from certificates.clients import Principal
 from certificates.errors import (
     AgencyNotAllowed,
     CertificateError,
@@ -30,13 +32,19 @@ from certificates.errors import (
 )
 from certificates.home import Home
 from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
+from certificates.lookup import AgreementError
+from certificates.notifications import SubscriptionError, Subscriptions
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
 from signing import SealReport, Secret, check_seal
 
-from .auth import AgencyAuth
+from .auth import ClientAuth
 from .limits import BodyLimitMiddleware
+from .lookup_routes import install_sharing_routes
 from .pages import PageFacts, not_found_page, verification_page
+from .pki_routes import pki_router
+from .ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
 from .runtime import Runtime, open_runtime
+from .webhooks import WebhookDispatcher
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -45,6 +53,7 @@ log = logging.getLogger("certledger.api")
 STATUS_TTL = 1.0  # seconds a public status answer may be reused; bounds staleness after revoke
 SEAL_CACHE_SIZE = 4096
 ANCHOR_INTERVAL = 5.0
+AUDIT_ANCHOR_INTERVAL = 60.0  # seconds between anchorings of the audit-log head
 
 
 class IssueRequest(BaseModel):
@@ -104,14 +113,40 @@ class _TTLCache:
             self._data.pop(key, None)
 
 
-def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
-    auth = AgencyAuth(rt.store)
+def create_app(
+    rt: Runtime,
+    *,
+    background_anchoring: bool = True,
+    limits: RateLimits | None = None,
+    webhooks: WebhookDispatcher | None = None,
+) -> FastAPI:
+    limits = limits or RateLimits.from_env()
+    subscriptions = Subscriptions(rt.store)
+    dispatcher = webhooks or WebhookDispatcher(subscriptions)
+    if rt.sharing is not None:
+        rt.sharing.notify = dispatcher.emit
+    ip_limiter = RateLimiter(limits.public_rate, limits.public_burst)
+    assert rt.clients is not None and rt.audit is not None
+    audit_log = rt.audit
+    auth = ClientAuth(
+        rt.clients,
+        audit=audit_log,
+        client_limiter=RateLimiter(limits.client_rate, limits.client_burst),
+        ip_limiter=ip_limiter,
+        limit_loopback=limits.limit_loopback,
+    )
+    issuer = auth.require("issuer")
+
+    def audit(event: AuditEvent) -> None:
+        audit_log.record(event)
+
     status_cache = _TTLCache(65536, STATUS_TTL)
     seal_cache = _TTLCache(SEAL_CACHE_SIZE, 600.0)
     stop = threading.Event()
 
     def anchor_loop() -> None:
         assert rt.issuance is not None
+        next_audit = time.monotonic() + AUDIT_ANCHOR_INTERVAL
         while not stop.is_set():
             try:
                 n = rt.issuance.anchor_pending()
@@ -119,6 +154,12 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
                     log.info("anchored %d pending certificate(s)", n)
             except Exception:  # the loop must survive anything and retry later
                 log.exception("background anchoring failed; will retry")
+            if time.monotonic() >= next_audit:
+                next_audit = time.monotonic() + AUDIT_ANCHOR_INTERVAL
+                try:
+                    anchor_audit_head(rt)
+                except Exception:  # as above: retried at the next interval
+                    log.exception("anchoring the audit-log head failed; will retry")
             stop.wait(ANCHOR_INTERVAL)
 
     @asynccontextmanager
@@ -127,9 +168,11 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         if background_anchoring and rt.issuance is not None:
             thread = threading.Thread(target=anchor_loop, name="anchor-pending", daemon=True)
             thread.start()
+        dispatcher.start()
         try:
             yield
         finally:
+            dispatcher.stop()
             stop.set()
             if thread:
                 thread.join(timeout=10)
@@ -142,6 +185,9 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
     )
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_upload_bytes)
+    app.add_middleware(
+        PublicRateLimitMiddleware, limiter=ip_limiter, limit_loopback=limits.limit_loopback
+    )
 
     # -- public ------------------------------------------------------------------------------
 
@@ -161,6 +207,15 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         if not data:
             return _error(400, "EMPTY_FILE", "上传的文件是空的。", "The uploaded file is empty.")
         report = rt.verifier.verify_pdf(data)
+        cert = report.certificate
+        audit(
+            AuditEvent(
+                "verify",
+                report.verdict.value,
+                cert_id=cert.id if cert else None,
+                cert_type=cert.type if cert else None,
+            )
+        )
         return _json(report.to_json())
 
     @app.get("/api/v1/certificates/{cert_id}", tags=["public"])
@@ -192,6 +247,7 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         # Unknown id and wrong token get the same answer, so ids cannot be probed.
         if view is None or not t or not tokens_match(t, view.token_digest):
             return HTMLResponse(not_found_page(lang=lang, large=large), status_code=404)
+        audit(AuditEvent("view", "ok", cert_id=view.id, cert_type=view.cert_type))
         seal: SealReport | None = seal_cache.get(view.id)
         if seal is None:
             row = rt.store.get(view.id)
@@ -217,9 +273,24 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
     # -- agencies ----------------------------------------------------------------------------
 
     @app.post("/api/v1/certificates", tags=["agencies"], status_code=201)
-    def issue(body: IssueRequest, agency: Annotated[str, Depends(auth)]) -> Response:
+    def issue(body: IssueRequest, who: Annotated[Principal, Depends(issuer)]) -> Response:
         issuance = _issuance(rt)
-        issued = issuance.issue(agency, body.type, body.data)
+        agency = who.agency
+        try:
+            issued = issuance.issue(agency, body.type, body.data)
+        except AgencyNotAllowed:
+            audit(
+                AuditEvent(
+                    "issue",
+                    "denied",
+                    who.client_id,
+                    agency,
+                    cert_type=body.type[:64],
+                    reason="TYPE_NOT_ALLOWED",
+                )
+            )
+            raise
+        audit(AuditEvent("issue", "ok", who.client_id, agency, issued.cert_id, issued.cert_type))
         return _json(
             {
                 "id": issued.cert_id,
@@ -239,12 +310,24 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         )
 
     @app.get("/api/v1/certificates/{cert_id}/pdf", tags=["agencies"])
-    def download(cert_id: str, agency: Annotated[str, Depends(auth)]) -> Response:
+    def download(cert_id: str, who: Annotated[Principal, Depends(issuer)]) -> Response:
+        agency = who.agency
         cid = _canonical_id(cert_id)
         row = rt.store.get(cid) if cid else None
         if row is None:
             return _error(404, *_NOT_FOUND)
         if row.agency != agency:
+            audit(
+                AuditEvent(
+                    "download",
+                    "denied",
+                    who.client_id,
+                    agency,
+                    row.id,
+                    row.cert_type,
+                    reason="FOREIGN_CERTIFICATE",
+                )
+            )
             return _error(
                 403,
                 "FOREIGN_CERTIFICATE",
@@ -259,8 +342,9 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
 
     @app.post("/api/v1/certificates/{cert_id}/revoke", tags=["agencies"])
     def revoke(
-        cert_id: str, body: RevokeRequest, agency: Annotated[str, Depends(auth)]
+        cert_id: str, body: RevokeRequest, who: Annotated[Principal, Depends(issuer)]
     ) -> Response:
+        agency = who.agency
         issuance = _issuance(rt)
         cid = _canonical_id(cert_id)
         row = rt.store.public_view(cid) if cid else None
@@ -269,6 +353,7 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
             return _error(404, *_NOT_FOUND)
         owner = row.agency if row else record.agency  # type: ignore[union-attr]
         if owner != agency:
+            audit(AuditEvent("revoke", "denied", who.client_id, agency, cid, reason="NOT_ISSUER"))
             return _error(
                 403,
                 "NOT_ISSUER",
@@ -278,7 +363,13 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         assert cid is not None
         issuance.revoke(agency, cid, body.reason)
         status_cache.drop(cid)
+        audit(AuditEvent("revoke", "ok", who.client_id, agency, cid, reason=body.reason.strip()))
+        dispatcher.emit(
+            "status.changed", cid, agency, {"status": "revoked", "reason": body.reason.strip()}
+        )
         return _json({"id": cid, "status": "revoked", "reason": body.reason.strip()})
+
+    install_sharing_routes(app, rt, auth, subscriptions)
 
     # -- time-stamp authority ----------------------------------------------------------------
 
@@ -298,7 +389,26 @@ def create_app(rt: Runtime, *, background_anchoring: bool = True) -> FastAPI:
         body = await request.body()
         return Response(rt.tsa.respond(body), media_type="application/timestamp-reply")
 
+    app.include_router(pki_router(rt))  # CRL, OCSP and CA certificate (verify_api.pki_routes)
     return app
+
+
+def anchor_audit_head(rt: Runtime) -> None:
+    """Anchor the audit log's head on the ledger.
+
+    It is anchored as the deployment's own agency (``CERTLEDGER_AGENCY``, the identity a Fabric
+    peer connection acts for) or, on an embedded ledger serving every agency, as the first
+    agency of the registry. The choice is fixed at the first anchoring (see AuditLog.anchor).
+    """
+    if rt.audit is None:
+        return
+    agency = os.environ.get("CERTLEDGER_AGENCY", "")
+    if not agency:
+        registry = rt.ledger.registry()
+        if not registry:
+            return
+        agency = registry[0].code
+    rt.audit.anchor(rt.ledger, agency)
 
 
 def _issuance(rt: Runtime) -> Any:
@@ -411,6 +521,24 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(
             503, "NOT_CONFIGURED", f"服务配置不完整：{exc}", f"Service not configured: {exc}"
         )
+
+    @app.exception_handler(AuditUnavailable)
+    async def _audit(_r: Request, _exc: AuditUnavailable) -> Response:
+        # Fail closed: an answer whose audit entry could not be written is not given.
+        return _error(
+            503,
+            "AUDIT_UNAVAILABLE",
+            "暂时无法写入审计日志，请稍后重试。",
+            "The audit log cannot be written; try again later.",
+        )
+
+    @app.exception_handler(SubscriptionError)
+    async def _subscription(_r: Request, exc: SubscriptionError) -> Response:
+        return _error(exc.status, exc.code, exc.zh, exc.en)
+
+    @app.exception_handler(AgreementError)
+    async def _agreement(_r: Request, exc: AgreementError) -> Response:
+        return _error(exc.status, exc.code, exc.zh, exc.en)
 
     @app.exception_handler(CertificateError)
     async def _domain(_r: Request, exc: CertificateError) -> Response:

@@ -7,16 +7,15 @@ was interrupted is never mistaken for a working deployment.
 from __future__ import annotations
 
 import hashlib
-import secrets
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certificates.agencies import AGENCIES
+from certificates.clients import ClientRegistry, new_client_token
 from certificates.errors import ConfigurationError
 from certificates.holder_key import HolderKey
 from certificates.home import Home, Settings
-from certificates.ids import token_digest
 from certificates.store import Store
 from certificates.types import CERTIFICATE_TYPES
 from ledger import AgencyRecord, EmbeddedLedger
@@ -35,8 +34,7 @@ class AgencyCredential:
 
 
 def new_agency_token(agency: str) -> str:
-    # The agency code in the prefix helps operators tell tokens apart; the secret part is 256 bits.
-    return f"clt_{agency}_{secrets.token_urlsafe(32)}"
+    return new_client_token(agency)
 
 
 def init_home(home: Home, passphrase: Secret, *, base_url: str) -> list[AgencyCredential]:
@@ -47,7 +45,8 @@ def init_home(home: Home, passphrase: Secret, *, base_url: str) -> list[AgencyCr
     home.root.mkdir(parents=True, exist_ok=True)
     home.root.chmod(0o700)
     identities = [AgencyIdentity(a.code, a.name_zh, a.name_en) for a in AGENCIES.values()]
-    init_pki(home.pki, identities, passphrase)
+    # The base URL goes into the seal certificates' OCSP, CRL and CA-issuer addresses.
+    init_pki(home.pki, identities, passphrase, base_url=base_url)
     pki = load_pki(home.pki, passphrase)
 
     registry = []
@@ -73,9 +72,11 @@ def init_home(home: Home, passphrase: Secret, *, base_url: str) -> list[AgencyCr
     store = Store.open(home.database, create=True)
     creds = []
     try:
+        # One issuer client per agency: the agency system's token, as before clients existed.
+        clients = ClientRegistry(store)
         for code in AGENCIES:
-            token = new_agency_token(code)
-            store.set_agency_token(code, token_digest(token))
+            _, token = clients.add(code, f"{code} agency system", ["issuer"])
+            assert token is not None
             creds.append(AgencyCredential(code, token))
     finally:
         store.close()

@@ -140,6 +140,18 @@ def types_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         typer.echo(f"{t['code']:28s} {t['name_zh']} / {t['name_en']}  (issued by {t['agency']})")
 
 
+def _audit(
+    rt: Any, action: str, agency: str, cert_id: str, cert_type: str, reason: str | None = None
+) -> None:
+    """Command-line actions are audited like API calls; the client is the operator's CLI."""
+    from certificates.audit import AuditEvent
+
+    if rt.audit is not None:
+        rt.audit.record(
+            AuditEvent(action, "ok", f"cli:{agency}", agency, cert_id, cert_type, reason=reason)
+        )
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         raw = json.loads(path.read_text("utf-8"))
@@ -170,6 +182,7 @@ def issue(
     rt = _runtime(keys=True)
     try:
         issued = rt.issuance.issue(agency, cert_type, values)
+        _audit(rt, "issue", agency, issued.cert_id, cert_type)
     except CertificateDataError as exc:
         typer.secho(
             "error: the certificate data is invalid; nothing was issued", err=True, fg="red"
@@ -225,6 +238,8 @@ def issue_batch(
         out_dir.mkdir(parents=True, exist_ok=True)
         with typer.progressbar(length=len(rows), label="issuing", file=sys.stderr) as bar:
             issued = rt.issuance.issue_batch(agency, cert_type, rows, progress=bar.update)
+        for item in issued:
+            _audit(rt, "issue", agency, item.cert_id, cert_type)
     except BatchValidationError as exc:
         typer.secho(
             f"error: {len(exc.rows)} row(s) are invalid; nothing was issued", err=True, fg="red"
@@ -313,6 +328,7 @@ def revoke(
         if record is None:
             _fail("no certificate with this id on the ledger", EXIT_BAD_INPUT)
         rt.issuance.revoke(record.agency, cid, reason)
+        _audit(rt, "revoke", record.agency, cid, record.cert_type, reason=reason)
     except CertificateError as exc:
         _fail(str(exc), EXIT_LEDGER)
     except LedgerError as exc:
@@ -385,12 +401,18 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    agency: Annotated[
+        str | None,
+        typer.Option(help="serve as this agency only (Fabric: its own peer and identity)"),
+    ] = None,
 ) -> None:
     """Serve the HTTP API, the QR verification pages and the time-stamp authority."""
     import uvicorn
 
     home = _home()
     _passphrase(required=True)
+    if agency:
+        os.environ["CERTLEDGER_AGENCY"] = agency
     # Fail at start-up, with a clear message, on a wrong passphrase or a missing deployment.
     rt = _runtime(keys=True)
     rt.close()
@@ -440,11 +462,17 @@ def ledger_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
     raise typer.Exit(0 if report.ok else 1)
 
 
+def _die(message: str, code: int) -> NoReturn:
+    # Outside typer's own invocation a typer.Exit would surface as a traceback.
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise SystemExit(code)
+
+
 def main() -> None:
     try:
-        app()
-    except (ConfigurationError, SigningError) as exc:
-        _fail(str(exc), EXIT_CONFIG)
+        app(standalone_mode=True)
+    except (ConfigurationError, SigningError, LedgerError) as exc:
+        _die(str(exc), EXIT_CONFIG)
     except KeyboardInterrupt:
         raise SystemExit(130) from None
     except Exception as exc:
@@ -452,4 +480,19 @@ def main() -> None:
         # printed unless the operator asks for the details.
         if os.environ.get("CERTLEDGER_DEBUG"):
             raise
-        _fail(f"internal error ({type(exc).__name__}); set CERTLEDGER_DEBUG=1 for details", 70)
+        _die(f"internal error ({type(exc).__name__}); set CERTLEDGER_DEBUG=1 for details", 70)
+
+
+# Sub-apps in their own modules; added last because they import helpers from this one.
+from .cli_agreements import agreements_app  # noqa: E402
+from .cli_audit import audit_app  # noqa: E402
+from .cli_clients import clients_app  # noqa: E402
+from .cli_network import network_app  # noqa: E402
+from .cli_seal import ltv_app, seal_app  # noqa: E402
+
+app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
+app.add_typer(agreements_app, name="agreements")
+app.add_typer(seal_app, name="seal")
+app.add_typer(ltv_app, name="ltv")
+app.add_typer(network_app, name="network")

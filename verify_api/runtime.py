@@ -7,6 +7,7 @@ ready-made, which keeps trust roots and keys flowing from configuration into con
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,29 +15,39 @@ from pathlib import Path
 
 from cryptography import x509
 
+from certificates.audit import AuditLog
+from certificates.clients import ClientRegistry
 from certificates.errors import ConfigurationError
 from certificates.holder_key import HolderKey
 from certificates.home import Home, Settings
 from certificates.issuance import IssuanceService
+from certificates.lookup import SharingService
 from certificates.production import LocalProducer, PoolProducer, Producer
 from certificates.render import FontSet, JobRenderer, Renderer
 from certificates.store import Store
 from certificates.verification import Verifier
 from ledger import EmbeddedLedger, Ledger, LedgerUnavailable
 from signing import (
+    InProcessRevocationSource,
     InProcessTimeStamper,
+    OcspService,
     Pki,
     Sealer,
+    SealLevel,
     Secret,
     TimeStampAuthority,
     load_certificate,
     load_pki,
     load_trust_roots,
 )
+from signing.hsm import HSM_PIN_ENV, open_token_signer, read_token_config
+from signing.ltv import PublishedCrls
 
 from .unreachable import UnreachableLedger
 
-__all__ = ["Runtime", "build_local_producer", "open_runtime"]
+__all__ = ["SEAL_LEVEL_ENV", "Runtime", "build_local_producer", "open_runtime"]
+
+SEAL_LEVEL_ENV = "CERTLEDGER_SEAL_LEVEL"
 
 
 @dataclass
@@ -49,6 +60,11 @@ class Runtime:
     trust_roots: tuple[x509.Certificate, ...] = ()
     issuance: IssuanceService | None = None
     tsa: TimeStampAuthority | None = None
+    ocsp: OcspService | None = None
+    # Cross-agency sharing (issue 5): clients and roles, the audit log, agreements and lookups.
+    clients: ClientRegistry | None = None
+    audit: AuditLog | None = None
+    sharing: SharingService | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -63,20 +79,54 @@ def build_local_producer(home_root: str, passphrase: Secret) -> LocalProducer:
     return _local_producer(pki)
 
 
+def _seal_level(pki: Pki) -> SealLevel:
+    """``CERTLEDGER_SEAL_LEVEL`` (B-T, B-LT, B-LTA; default B-LTA). A PKI made before
+    revocation services existed has no OCSP responder: it keeps sealing at B-T unless a
+    higher level is asked for explicitly, which then fails at start-up."""
+    raw = os.environ.get(SEAL_LEVEL_ENV, "").strip()
+    if not raw:
+        return SealLevel.B_LTA if pki.ocsp is not None else SealLevel.B_T
+    try:
+        return SealLevel(raw.upper())
+    except ValueError:
+        levels = ", ".join(level.value for level in SealLevel)
+        raise ConfigurationError(f"{SEAL_LEVEL_ENV}={raw!r} is not one of {levels}") from None
+
+
 def _local_producer(pki: Pki, tsa: TimeStampAuthority | None = None) -> LocalProducer:
     fonts = FontSet.discover()  # parsed once per process
     renderer = JobRenderer(Renderer(fonts))
     tsa = tsa or TimeStampAuthority(pki.tsa)
     stamper = InProcessTimeStamper(tsa)
+    level = _seal_level(pki)
+    # One revocation source for every agency: OCSP answers are reused while fresh.
+    revocation = InProcessRevocationSource.from_pki(pki) if pki.ocsp is not None else None
     sealers = {
         code: Sealer(
             pki.seal(code),
             stamper,
             stamp_font=fonts.primary_path,
             stamp_font_index=fonts.primary_index,
+            level=level,
+            revocation=revocation,
         )
         for code in pki.agencies()
     }
+    for code in pki.token_agencies():
+        # Seal keys in a PKCS#11 token (signing.hsm); the PIN comes from the environment
+        # and is required: no token PIN, no sealing for that agency (fail at start-up).
+        identity = pki.token_seal(code)
+        token_key = read_token_config(pki.pki_dir / "agencies" / code, Secret.from_env(HSM_PIN_ENV))
+        signer, _close = open_token_signer(token_key, identity)
+        sealers[code] = Sealer(
+            identity,
+            stamper,
+            stamp_font=fonts.primary_path,
+            stamp_font_index=fonts.primary_index,
+            level=level,
+            revocation=revocation,
+            signer=signer,
+        )
     return LocalProducer(renderer, sealers)
 
 
@@ -89,10 +139,10 @@ def open_runtime(
     """Opens a deployment. Without a passphrase it can verify but not issue or revoke."""
     home.require()
     settings = home.settings()
-    if settings.ledger_backend != "embedded":
+    if settings.ledger_backend not in ("embedded", "fabric"):
         raise ConfigurationError(
-            f"ledger backend {settings.ledger_backend!r} is not available in this build; "
-            "use CERTLEDGER_LEDGER=embedded"
+            f"unknown ledger backend {settings.ledger_backend!r}; "
+            "use CERTLEDGER_LEDGER=embedded or CERTLEDGER_LEDGER=fabric"
         )
     store = Store.open(home.database)
     trust_roots = load_trust_roots(home.trust_roots)
@@ -101,7 +151,20 @@ def open_runtime(
         pki = load_pki(home.pki, passphrase)  # wrong passphrase fails here, at start-up
     ledger: Ledger
     try:
-        if pki is not None:
+        if settings.ledger_backend == "fabric":
+            # This agency's own peer, with its own MSP identity, from the connection profile
+            # `certledger network up` writes. CERTLEDGER_AGENCY picks the agency; unset (a
+            # one-machine demo) the service holds every agency's identity in the profile.
+            from ledger.fabric import FabricLedger
+
+            profile = os.environ.get("CERTLEDGER_FABRIC_PROFILE", "")
+            if not profile:
+                raise ConfigurationError(
+                    "CERTLEDGER_LEDGER=fabric needs CERTLEDGER_FABRIC_PROFILE, the connection "
+                    "profile written by `certledger network up`"
+                )
+            ledger = FabricLedger.from_profile(profile, os.environ.get("CERTLEDGER_AGENCY") or None)
+        elif pki is not None:
             ledger = EmbeddedLedger.open(
                 home.ledger, node_key=pki.node.key, node_cert=pki.node.cert
             )
@@ -122,7 +185,13 @@ def open_runtime(
         return (row.subject, row.issued_at) if row else None
 
     verifier = Verifier(
-        trust_roots=trust_roots, ledger=ledger, is_pending=pending, describe=describe
+        trust_roots=trust_roots,
+        ledger=ledger,
+        is_pending=pending,
+        describe=describe,
+        # The PKI's own published CRLs: a seal revoked after a document was extended to
+        # B-LTA still reaches the verdict, without any network fetching.
+        revocation_data=PublishedCrls(home.pki),
     )
     rt = Runtime(home, settings, store, ledger, verifier, tuple(trust_roots))
     rt._closers.append(store.close)
@@ -138,6 +207,8 @@ def open_runtime(
             producer = _local_producer(pki, tsa)
         rt._closers.append(producer.close)
         rt.tsa = tsa
+        if pki.ocsp is not None:
+            rt.ocsp = InProcessRevocationSource.from_pki(pki).service
         rt.issuance = IssuanceService(
             store=store,
             ledger=ledger,
@@ -146,4 +217,16 @@ def open_runtime(
             base_url=settings.base_url,
             fonts=FontSet.discover(),
         )
+    _add_sharing(rt, passphrase)
     return rt
+
+
+def _add_sharing(rt: Runtime, passphrase: Secret | None) -> None:
+    """Clients, audit log and lookups. Holder lookups need the holder key, so the passphrase;
+    without it a lookup is refused, never answered unkeyed."""
+    rt.clients = ClientRegistry(rt.store)
+    rt.audit = AuditLog(rt.store)
+    holder_key = HolderKey.load(rt.home.holder_key, passphrase) if passphrase else None
+    rt.sharing = SharingService(
+        store=rt.store, ledger=rt.ledger, audit=rt.audit, holder_key=holder_key
+    )

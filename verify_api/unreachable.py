@@ -46,5 +46,20 @@ class UnreachableLedger:
     def verify_chain(self) -> NoReturn:
         self._raise()
 
+    def create_agreement(self, agency: str, terms: object) -> NoReturn:
+        self._raise()
+
+    def revoke_agreement(self, agency: str, agreement_id: str, reason: str) -> NoReturn:
+        self._raise()
+
+    def agreements(self) -> NoReturn:
+        self._raise()
+
+    def anchor_audit_head(self, agency: str, log_id: str, seq: int, head: str) -> NoReturn:
+        self._raise()
+
+    def audit_head(self, agency: str, log_id: str) -> NoReturn:
+        self._raise()
+
     def close(self) -> None:
         return None

@@ -33,23 +33,33 @@ from cryptography.x509 import Certificate
 
 from chaincode import (
     AgencyRecord,
+    Agreement,
+    AgreementTerms,
     AnchorEntry,
     AnchorOutcome,
+    AuditAnchor,
     CertificateState,
     ContractError,
     ErrorCode,
+    anchor_audit_head,
     anchor_batch,
     canonical_json,
     cert_key,
+    create_agreement,
     format_timestamp,
+    get_audit_head,
     get_history,
     get_registry,
     init_registry,
     is_cert_id,
+    list_agreements,
     reinstate,
     revoke,
+    revoke_agreement,
     suspend,
 )
+from chaincode.contract import revoke_batch, rotate_seal_key, seal_key_periods
+from chaincode.models import SealKeyPeriod
 from ledger.embedded._blocks import TxRecord
 from ledger.embedded._chain import AppendedBlock, append_block, parse_state, read_head
 from ledger.embedded._db import Database
@@ -214,6 +224,43 @@ class EmbeddedLedger:
     def reinstate(self, agency: str, cert_id: str, reason: str) -> TxReceipt:
         return self._change(agency, "reinstate", reinstate, cert_id, reason)
 
+    def revoke_batch(self, agency: str, cert_ids: Sequence[str], reason: str) -> TxReceipt | None:
+        """One transaction (and block) revoking every id; see ``chaincode.revoke_batch``."""
+        ids = list(cert_ids)
+        if not ids:
+            raise LedgerRefused("BAD_ARGUMENT", "revoke_batch needs at least one certificate id")
+        with self._db.writer() as conn:
+            _, block = self._transact(
+                conn,
+                msp=self._msp_of(conn, agency),
+                function="revoke_batch",
+                args=lambda: {"cert_ids": ids, "reason": reason},
+                call=lambda stub: revoke_batch(stub, ids, reason),
+                result=lambda states: b"[" + b",".join(st.to_bytes() for st in states) + b"]",
+            )
+        if block is None:  # nothing changed: every id was already revoked
+            return None
+        return TxReceipt(block.tx_id, block.number, block.timestamp)
+
+    def rotate_seal_key(self, agency: str, old: SealKeyPeriod, new: SealKeyPeriod) -> TxReceipt:
+        """Add ``new`` to the agency's registered seals and record both periods."""
+        with self._db.writer() as conn:
+            _, block = self._transact(
+                conn,
+                msp=self._msp_of(conn, agency),
+                function="rotate_seal_key",
+                args=lambda: {"old": old.to_dict(), "new": new.to_dict()},
+                call=lambda stub: rotate_seal_key(stub, old, new),
+                result=lambda record: canonical_json(record.to_dict()),
+            )
+        if block is None:
+            raise LedgerCorrupt("rotate_seal_key succeeded without writing")
+        return TxReceipt(block.tx_id, block.number, block.timestamp)
+
+    def seal_key_periods(self, fingerprints: Sequence[str]) -> list[SealKeyPeriod]:
+        with self._db.reader() as conn:
+            return self._read(conn, lambda stub: seal_key_periods(stub, list(fingerprints)))
+
     def _change(
         self,
         agency: str,
@@ -234,6 +281,52 @@ class EmbeddedLedger:
         if block is None:  # every successful status change writes
             raise LedgerCorrupt(f"{function} of {cert_id} succeeded without writing")
         return TxReceipt(block.tx_id, block.number, block.timestamp)
+
+    # --- sharing agreements and audit heads (chaincode.sharing) ---------------------------
+
+    def create_agreement(self, agency: str, terms: AgreementTerms) -> Agreement:
+        with self._db.writer() as conn:
+            agreement, _ = self._transact(
+                conn,
+                msp=self._msp_of(conn, agency),
+                function="create_agreement",
+                args=terms.to_dict,
+                call=lambda stub: create_agreement(stub, terms),
+                result=lambda a: canonical_json(a.to_dict()),
+            )
+        return agreement
+
+    def revoke_agreement(self, agency: str, agreement_id: str, reason: str) -> Agreement:
+        with self._db.writer() as conn:
+            agreement, _ = self._transact(
+                conn,
+                msp=self._msp_of(conn, agency),
+                function="revoke_agreement",
+                args=lambda: {"agreement_id": agreement_id, "reason": reason},
+                call=lambda stub: revoke_agreement(stub, agreement_id, reason),
+                result=lambda a: canonical_json(a.to_dict()),
+            )
+        return agreement
+
+    def agreements(self) -> list[Agreement]:
+        with self._db.reader() as conn:
+            return self._read(conn, list_agreements)
+
+    def anchor_audit_head(self, agency: str, log_id: str, seq: int, head: str) -> AuditAnchor:
+        with self._db.writer() as conn:
+            anchor, _ = self._transact(
+                conn,
+                msp=self._msp_of(conn, agency),
+                function="anchor_audit_head",
+                args=lambda: {"log_id": log_id, "seq": seq, "head": head},
+                call=lambda stub: anchor_audit_head(stub, log_id, seq, head),
+                result=lambda a: a.to_bytes(),
+            )
+        return anchor
+
+    def audit_head(self, agency: str, log_id: str) -> AuditAnchor | None:
+        with self._db.reader() as conn:
+            return self._read(conn, lambda stub: get_audit_head(stub, agency, log_id))
 
     def _msp_of(self, conn: sqlite3.Connection, agency: str) -> str:
         for record in self._read(conn, get_registry):

@@ -16,16 +16,27 @@ EXPECTED = {
     "REPLY_CONTENT_TYPE",
     "SEAL_FIELD_NAME",
     "AgencyIdentity",
+    "InProcessRevocationSource",
     "InProcessTimeStamper",
     "KeyPassphraseError",
     "MissingPassphraseError",
     "NodeIdentity",
+    "OcspIdentity",
+    "OcspResponder",
+    "OcspService",
     "Outcome",
     "Pki",
     "PkiExistsError",
     "PkiInvalidError",
     "PkiNotInitialisedError",
+    "RevocationData",
+    "RevocationRecord",
+    "RevocationRegistry",
+    "RevocationSource",
+    "SealCertificateError",
+    "SealFacts",
     "SealIdentity",
+    "SealLevel",
     "SealReport",
     "SealedDocument",
     "Sealer",
@@ -46,6 +57,7 @@ EXPECTED = {
     "load_certificate",
     "load_pki",
     "load_trust_roots",
+    "read_seal_facts",
 }
 
 
@@ -75,6 +87,8 @@ def test_value_types_are_frozen_dataclasses() -> None:
         signing.SealReport,
         signing.SealedDocument,
         signing.SealerSpec,
+        signing.RevocationData,
+        signing.RevocationRecord,
     ):
         assert dataclasses.is_dataclass(cls)
         assert cls.__dataclass_params__.frozen  # type: ignore[attr-defined]
@@ -92,7 +106,12 @@ def test_signatures_other_packages_rely_on() -> None:
         "reason",
         "location",
     ]
-    assert list(inspect.signature(signing.check_seal).parameters) == ["pdf", "trust_roots", "now"]
+    assert list(inspect.signature(signing.check_seal).parameters) == [
+        "pdf",
+        "trust_roots",
+        "now",
+        "revocation_data",
+    ]
     assert [f.name for f in dataclasses.fields(signing.SealedDocument)] == [
         "pdf",
         "sealed_digest",

@@ -1,0 +1,478 @@
+"""Cross-agency lookups under sharing agreements, and the agreements themselves.
+
+The decision is made from data only: the caller's agency, the certificate type (and so its
+issuing agency), the stated purpose, today's date and the agreements on the ledger. An
+agency's own certificates need no agreement; a foreign agency's need an active, unexpired
+agreement from the issuing agency that names the caller, the type and the purpose, and the
+caller then receives exactly the agreement's fields, nothing else.
+
+Fail closed: no agreement, an unreadable ledger or an unknown type all deny. Every decision,
+allowed or denied, is written to the audit log before the answer leaves. Holder identifiers
+are turned into keyed digests on arrival and never stored, logged or echoed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import text
+
+# The contract's value types validate agreement terms; their error type comes with them.
+from chaincode import ContractError
+from ledger import Ledger, LedgerError, LedgerRefused
+from ledger.interface import Agreement, AgreementTerms
+
+from .agencies import AGENCIES
+from .audit import AuditEvent, AuditLog
+from .clients import Principal
+from .errors import CertificateError, LedgerUnavailableError
+from .holder_key import HolderKey
+from .ids import CertificateId, InvalidCertificateId
+from .store import Store
+from .types import CERTIFICATE_TYPES, CertificateType
+
+__all__ = ["AccessDenied", "AgreementError", "Decision", "SharingService", "agreement_json"]
+
+AGREEMENT_CACHE_TTL = 1.0  # seconds; bounds how long another process's revocation takes to apply
+_PREFIX_TYPES = {t.id_prefix: t for t in CERTIFICATE_TYPES.values()}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    code: str
+    zh: str
+    en: str
+    fields: tuple[str, ...] = ()
+    agreement_ids: tuple[str, ...] = ()
+
+
+class AccessDenied(CertificateError):
+    """A lookup the agreements do not allow; carries the reason in both languages."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.en)
+        self.decision = decision
+
+
+class AgreementError(CertificateError):
+    """An agreement request is invalid or was refused; ``status`` is the HTTP answer."""
+
+    def __init__(self, status: int, code: str, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.status, self.code, self.zh, self.en = status, code, zh, en
+
+
+def _deny(code: str, zh: str, en: str) -> Decision:
+    return Decision(False, code, zh, en)
+
+
+def type_of_id(cert_id: str) -> CertificateType | None:
+    """The type an id names (its prefix), without reading anything stored."""
+    try:
+        parsed = CertificateId.parse(cert_id)
+    except InvalidCertificateId:
+        return None
+    return _PREFIX_TYPES.get(parsed.type_prefix)
+
+
+class SharingService:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        ledger: Ledger,
+        audit: AuditLog,
+        holder_key: HolderKey | None,
+        today: Callable[[], date] | None = None,
+    ) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._audit = audit
+        self._holder_key = holder_key
+        self._today = today or (lambda: datetime.now(UTC).date())
+        self._cache: tuple[float, list[Agreement]] | None = None
+        self._lock = threading.Lock()
+        # Set by the edge to tell issuing agencies about foreign lookups (webhooks):
+        # notify(event, cert_id, issuer, details). Never given a holder identifier.
+        self.notify: Callable[[str, str, str, dict[str, Any]], object] | None = None
+
+    # -- agreements ----------------------------------------------------------------------
+
+    def agreements(self, *, fresh: bool = False) -> list[Agreement]:
+        with self._lock:
+            if (
+                not fresh
+                and self._cache
+                and time.monotonic() - self._cache[0] < AGREEMENT_CACHE_TTL
+            ):
+                return self._cache[1]
+        try:
+            items = self._ledger.agreements()
+        except LedgerError as exc:
+            raise LedgerUnavailableError(str(exc)) from None
+        with self._lock:
+            self._cache = (time.monotonic(), items)
+        return items
+
+    def create_agreement(
+        self,
+        who: Principal,
+        *,
+        grantee: str,
+        cert_types: Sequence[str],
+        purposes: Sequence[str],
+        fields: Sequence[str],
+        valid_until: date,
+    ) -> Agreement:
+        for code in cert_types:
+            ctype = CERTIFICATE_TYPES.get(code)
+            if ctype is None or ctype.agency != who.agency:
+                raise AgreementError(
+                    403,
+                    "NOT_OWN_TYPE",
+                    f"只能共享本机构签发的证照类型（{code}）。",
+                    f"An agency can share only the certificate types it issues ({code}).",
+                )
+        known = {f for code in cert_types for f in CERTIFICATE_TYPES[code].field_names}
+        unknown = sorted(set(fields) - known)
+        if unknown:
+            raise AgreementError(
+                422,
+                "UNKNOWN_FIELD",
+                f"这些字段不属于所共享的证照类型：{', '.join(unknown)}。",
+                f"These fields do not belong to the shared types: {', '.join(unknown)}.",
+            )
+        if grantee not in AGENCIES:
+            raise AgreementError(
+                422, "UNKNOWN_AGENCY", "被授权机构不存在。", "The grantee agency does not exist."
+            )
+        try:
+            terms = AgreementTerms(
+                grantee,
+                tuple(cert_types),
+                tuple(purposes),
+                tuple(fields),
+                valid_until.isoformat(),
+            )
+            agreement = self._ledger.create_agreement(who.agency, terms)
+        except LedgerRefused as exc:
+            raise AgreementError(
+                409, "REFUSED", f"账本拒绝了该协议：{exc}", f"The ledger refused: {exc}"
+            ) from None
+        except LedgerError as exc:
+            raise LedgerUnavailableError(str(exc)) from None
+        except ContractError as exc:  # the terms' own validation (formats, sizes)
+            raise AgreementError(
+                422, "INVALID_AGREEMENT", f"协议内容有误：{exc.message}", exc.message
+            ) from None
+        self._cache = None
+        self._audit.record(
+            AuditEvent(
+                "agreement-create",
+                "ok",
+                who.client_id,
+                who.agency,
+                cert_type=",".join(agreement.cert_types),
+                purpose=",".join(agreement.purposes),
+                fields=agreement.fields,
+                reason=f"{agreement.agreement_id} -> {agreement.grantee}",
+            )
+        )
+        return agreement
+
+    def revoke_agreement(self, who: Principal, agreement_id: str, reason: str) -> Agreement:
+        try:
+            agreement = self._ledger.revoke_agreement(who.agency, agreement_id, reason)
+        except LedgerRefused as exc:
+            status = {"NOT_FOUND": 404, "NOT_ISSUER": 403}.get(exc.code, 409)
+            raise AgreementError(
+                status, exc.code, f"账本拒绝了该操作：{exc}", f"The ledger refused: {exc}"
+            ) from None
+        except LedgerError as exc:
+            raise LedgerUnavailableError(str(exc)) from None
+        self._cache = None
+        self._audit.record(
+            AuditEvent(
+                "agreement-revoke",
+                "ok",
+                who.client_id,
+                who.agency,
+                reason=f"{agreement_id}: {reason}",
+            )
+        )
+        return agreement
+
+    # -- decisions -----------------------------------------------------------------------
+
+    def decide(self, who: Principal, ctype: CertificateType, purpose: str) -> Decision:
+        if ctype.agency == who.agency:
+            # An agency reads its own certificates in full; purpose is still recorded.
+            return Decision(True, "OWN_AGENCY", "本机构证照。", "Own agency.", ctype.field_names)
+        try:
+            relevant = [
+                a
+                for a in self.agreements()
+                if a.grantor == ctype.agency
+                and a.grantee == who.agency
+                and ctype.code in a.cert_types
+            ]
+        except LedgerUnavailableError:
+            return _deny(
+                "LEDGER_UNAVAILABLE",
+                "暂时无法读取账本上的共享协议，查询被拒绝。",
+                "The sharing agreements on the ledger cannot be read; the lookup is refused.",
+            )
+        if not relevant:
+            return _deny(
+                "NO_AGREEMENT",
+                "发证机构未与贵机构签订该类证照的共享协议。",
+                "The issuing agency has no sharing agreement with your agency for this type.",
+            )
+        active = [a for a in relevant if a.status == "active"]
+        if not active:
+            return _deny(
+                "AGREEMENT_REVOKED",
+                "该类证照的共享协议已被撤销。",
+                "The sharing agreement for this type has been revoked.",
+            )
+        today = self._today()
+        current = [a for a in active if a.valid_until >= today]
+        if not current:
+            return _deny(
+                "AGREEMENT_EXPIRED",
+                "该类证照的共享协议已过期。",
+                "The sharing agreement for this type has expired.",
+            )
+        matching = [a for a in current if purpose in a.purposes]
+        if not matching:
+            return _deny(
+                "PURPOSE_NOT_ALLOWED",
+                "共享协议不允许以该用途查询。",
+                "The sharing agreement does not allow lookups for this purpose.",
+            )
+        allowed = {f for a in matching for f in a.fields}
+        fields = tuple(f for f in ctype.field_names if f in allowed)
+        return Decision(
+            True,
+            "AGREEMENT",
+            "依据共享协议。",
+            "Under a sharing agreement.",
+            fields,
+            tuple(a.agreement_id for a in matching),
+        )
+
+    # -- lookups -------------------------------------------------------------------------
+
+    def lookup(
+        self,
+        who: Principal,
+        cert_type: str,
+        holder: str,
+        purpose: str,
+        *,
+        sink: list[AuditEvent] | None = None,
+    ) -> tuple[Decision, list[dict[str, Any]]]:
+        """Certificates of ``cert_type`` held by ``holder``, with the allowed fields only.
+
+        With ``sink``, audit entries are appended there for the caller to write (and to wait
+        for) before it answers; without, they are written here."""
+        ctype = CERTIFICATE_TYPES.get(cert_type)
+        if ctype is None:
+            decision = _deny("UNKNOWN_TYPE", "证照类型不存在。", "No such certificate type.")
+            self._record(sink, who, "lookup", decision, cert_type=cert_type[:64], purpose=purpose)
+            raise AccessDenied(decision)
+        decision = self.decide(who, ctype, purpose)
+        if not decision.allowed:
+            self._record(sink, who, "lookup", decision, cert_type=ctype.code, purpose=purpose)
+            raise AccessDenied(decision)
+        if self._holder_key is None:
+            raise CertificateError("holder lookups need the key passphrase")
+        digest = self._holder_key.digest(holder)
+        with self._store.session() as s:
+            rows = (
+                s.connection()
+                .execute(
+                    text(
+                        "SELECT id, data_json, agency, valid_until, state, status, status_reason "
+                        "FROM certificates WHERE holder_digest = :d AND cert_type = :t "
+                        "ORDER BY issued_at"
+                    ),
+                    {"d": digest, "t": ctype.code},
+                )
+                .all()
+            )
+        results = [self._released(ctype, decision, *r) for r in rows]
+        # One entry per certificate released, so `audit show --certificate` finds each; the
+        # holder is never recorded, only what was released.
+        if results:
+            for r in results:
+                self._record(
+                    sink,
+                    who,
+                    "lookup",
+                    decision,
+                    cert_id=r["id"],
+                    cert_type=ctype.code,
+                    purpose=purpose,
+                )
+                self._tell_issuer(who, decision, r["id"], ctype, purpose)
+        else:
+            self._record(sink, who, "lookup", decision, cert_type=ctype.code, purpose=purpose)
+        return decision, results
+
+    def details(
+        self,
+        who: Principal,
+        cert_id: str,
+        purpose: str,
+        *,
+        sink: list[AuditEvent] | None = None,
+    ) -> tuple[Decision, dict[str, Any] | None]:
+        """One certificate's allowed fields. The decision depends on the id's type only, so a
+        denied caller cannot learn whether the id exists."""
+        ctype = type_of_id(cert_id)
+        if ctype is None:
+            return _deny("NOT_FOUND", "未找到该证照。", "No certificate with this id."), None
+        decision = self.decide(who, ctype, purpose)
+        if not decision.allowed:
+            self._record(
+                sink,
+                who,
+                "details",
+                decision,
+                cert_id=cert_id,
+                cert_type=ctype.code,
+                purpose=purpose,
+            )
+            raise AccessDenied(decision)
+        with self._store.session() as s:
+            row = (
+                s.connection()
+                .execute(
+                    text(
+                        "SELECT id, data_json, agency, valid_until, state, status, status_reason "
+                        "FROM certificates WHERE id = :id AND cert_type = :t"
+                    ),
+                    {"id": cert_id, "t": ctype.code},
+                )
+                .first()
+            )
+        if row is None:
+            self._record(
+                sink,
+                who,
+                "details",
+                Decision(True, "NOT_FOUND", "", "", ()),
+                cert_id=cert_id,
+                cert_type=ctype.code,
+                purpose=purpose,
+                result="not-found",
+            )
+            return decision, None
+        body = self._released(ctype, decision, *row)
+        self._record(
+            sink, who, "details", decision, cert_id=cert_id, cert_type=ctype.code, purpose=purpose
+        )
+        self._tell_issuer(who, decision, cert_id, ctype, purpose)
+        return decision, body
+
+    def _tell_issuer(
+        self, who: Principal, decision: Decision, cert_id: str, ctype: CertificateType, purpose: str
+    ) -> None:
+        if self.notify is None or ctype.agency == who.agency:
+            return
+        self.notify(
+            "lookup.foreign",
+            cert_id,
+            ctype.agency,
+            {
+                "cert_type": ctype.code,
+                "by_agency": who.agency,
+                "purpose": purpose,
+                "fields": list(decision.fields),
+                "agreements": list(decision.agreement_ids),
+            },
+        )
+
+    def _released(
+        self,
+        ctype: CertificateType,
+        decision: Decision,
+        cert_id: str,
+        data_json: str,
+        agency: str,
+        valid_until: Any,
+        state: str,
+        status: str,
+        status_reason: str | None,
+    ) -> dict[str, Any]:
+        data = json.loads(data_json)
+        ledger_status: str | None
+        try:
+            record = self._ledger.get(cert_id)
+            ledger_status = record.status.value if record else "pending"
+            reason = record.reason if record else None
+        except LedgerError:
+            ledger_status, reason = "unknown", None  # never "active" without the ledger
+        return {
+            "id": cert_id,
+            "type": ctype.code,
+            "issuer": agency,
+            "status": ledger_status,
+            "status_reason": reason,
+            "valid_until": str(valid_until) if valid_until else None,
+            # Exactly the allowed fields; everything else is absent, not null.
+            "fields": {name: data[name] for name in decision.fields if name in data},
+        }
+
+    def _record(
+        self,
+        sink: list[AuditEvent] | None,
+        who: Principal,
+        action: str,
+        decision: Decision,
+        *,
+        cert_id: str | None = None,
+        cert_type: str | None = None,
+        purpose: str | None = None,
+        result: str | None = None,
+    ) -> None:
+        event = AuditEvent(
+            action=action,
+            result=result or ("allowed" if decision.allowed else "denied"),
+            client_id=who.client_id,
+            agency=who.agency,
+            cert_id=cert_id,
+            cert_type=cert_type,
+            purpose=purpose,
+            fields=decision.fields if decision.allowed and result is None else (),
+            reason=decision.code
+            + (f" {','.join(decision.agreement_ids)}" if decision.agreement_ids else ""),
+        )
+        if sink is not None:
+            sink.append(event)
+        else:
+            self._audit.record(event)
+
+
+def agreement_json(a: Agreement) -> dict[str, Any]:
+    return {
+        "id": a.agreement_id,
+        "grantor": a.grantor,
+        "grantee": a.grantee,
+        "types": list(a.cert_types),
+        "purposes": list(a.purposes),
+        "fields": list(a.fields),
+        "valid_until": a.valid_until.isoformat(),
+        "status": a.status,
+        "reason": a.reason,
+        "created_at": a.created_at.isoformat(),
+        "ledger_tx": a.created_tx,
+    }

@@ -1,0 +1,285 @@
+"""Administrative PKI operations that need the issuing CA's private key: revoking a
+seal certificate (and re-publishing the CRL), and rotating an agency's seal key.
+
+The CA key is decrypted only for the duration of one call; serving processes never
+load it (see :class:`signing.pki.Pki`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from signing import _certs
+from signing._files import write_new_file
+from signing._keys import generate_key, read_private_key, write_private_key
+from signing.errors import PkiInvalidError, SigningError, UnknownAgencyError
+from signing.hsm import Pkcs11Key, generate_token_key, write_token_config
+from signing.pki import (
+    AGENCIES_DIR,
+    ARL_FILE,
+    CRL_FILE,
+    ISSUING_CERT,
+    ISSUING_KEY,
+    RETIRED_DIR,
+    REVOCATIONS,
+    ROOT_CERT,
+    ROOT_KEY,
+    ROOT_REVOCATIONS,
+    SEAL_CERT,
+    SEAL_KEY,
+    TSA_CERT,
+    TSA_KEY,
+    load_certificate,
+    read_service_urls,
+)
+from signing.revocation import (
+    ARL_VALIDITY,
+    CRL_VALIDITY,
+    RevocationRecord,
+    RevocationRegistry,
+    build_crl,
+)
+from signing.secret import Secret
+
+__all__ = [
+    "RotatedSeal",
+    "certify_seal_key",
+    "enroll_token_seal",
+    "publish_crl",
+    "revoke_certificate",
+    "rotate_seal",
+    "rotate_tsa",
+]
+
+_CERT_FILE_MODE = 0o644
+
+
+def _now(now: datetime | None) -> datetime:
+    value = now or datetime.now(UTC)
+    if value.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def _issuer(
+    pki_dir: Path, passphrase: Secret, cert_rel: str = ISSUING_CERT, key_rel: str = ISSUING_KEY
+) -> _certs.Issuer:
+    cert = load_certificate(pki_dir / cert_rel)
+    key = read_private_key(pki_dir / key_rel, passphrase, display_name=key_rel)
+    if key.public_key() != cert.public_key():
+        raise PkiInvalidError(f"{key_rel} is not the private key of {cert_rel}")
+    return _certs.Issuer(cert, key)
+
+
+def publish_crl(
+    pki_dir: Path, passphrase: Secret, *, now: datetime | None = None, root: bool = False
+) -> Path:
+    """Sign a fresh CRL of every recorded revocation and replace the published one:
+    the issuing CA's, or with ``root`` the root's list of revoked CA certificates (ARL).
+
+    The CRL number continues from the published CRL (RFC 5280 §5.2.3: monotonically
+    increasing), so relying parties can tell the newer list.
+    """
+    pki_dir = Path(pki_dir)
+    if root:
+        issuer = _issuer(pki_dir, passphrase, ROOT_CERT, ROOT_KEY)
+        path, registry, validity = pki_dir / ARL_FILE, ROOT_REVOCATIONS, ARL_VALIDITY
+    else:
+        issuer = _issuer(pki_dir, passphrase)
+        path, registry, validity = pki_dir / CRL_FILE, REVOCATIONS, CRL_VALIDITY
+    number = 1
+    if path.is_file():
+        try:
+            old = x509.load_der_x509_crl(path.read_bytes())
+            number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
+        except (ValueError, x509.ExtensionNotFound):
+            raise PkiInvalidError(f"{path} is not a CRL of this PKI") from None
+    records = RevocationRegistry(pki_dir / registry).records()
+    der = build_crl(
+        issuer.certificate, issuer.key, records, now=_now(now), number=number, validity=validity
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    write_new_file(tmp, der, mode=_CERT_FILE_MODE)
+    os.replace(tmp, path)
+    return path
+
+
+def revoke_certificate(
+    pki_dir: Path,
+    passphrase: Secret,
+    cert: x509.Certificate,
+    *,
+    reason: str,
+    since: datetime | None = None,
+    now: datetime | None = None,
+) -> RevocationRecord:
+    """Revoke ``cert`` (from ``since`` if given, else from now) and re-publish the CRL.
+
+    The CA key is decrypted first, so a wrong passphrase changes nothing.
+    """
+    pki_dir = Path(pki_dir)
+    now = _now(now)
+    issuer = _issuer(pki_dir, passphrase)
+    if cert.issuer != issuer.certificate.subject:
+        raise SigningError("this certificate was not issued by this PKI's issuing CA")
+    revoked_at = _now(since) if since is not None else now
+    record = RevocationRegistry(pki_dir / REVOCATIONS).revoke(
+        cert, reason=reason, revoked_at=revoked_at, now=now
+    )
+    publish_crl(pki_dir, passphrase, now=now)
+    return record
+
+
+@dataclass(frozen=True)
+class RotatedSeal:
+    agency_code: str
+    old: x509.Certificate
+    new: x509.Certificate
+
+
+def rotate_seal(
+    pki_dir: Path, passphrase: Secret, agency_code: str, *, now: datetime | None = None
+) -> RotatedSeal:
+    """Give ``agency_code`` a new seal key and certificate.
+
+    The old certificate moves to ``agencies/<code>/retired/<serial>.pem`` (its private key
+    is deleted: nothing may be sealed with it any more), so documents sealed with it still
+    verify and the registry can list both.
+    """
+    pki_dir = Path(pki_dir)
+    now = _now(now)
+    agency_dir = pki_dir / AGENCIES_DIR / agency_code
+    if not (agency_dir / SEAL_CERT).is_file():
+        raise UnknownAgencyError(f"no seal certificate for agency {agency_code!r} in {pki_dir}")
+    issuer = _issuer(pki_dir, passphrase)
+    old = load_certificate(agency_dir / SEAL_CERT)
+    # Decrypting the old key proves the passphrase before anything is changed.
+    read_private_key(agency_dir / SEAL_KEY, passphrase, display_name=f"{agency_code}/{SEAL_KEY}")
+    name_attrs = old.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    name_zh = str(name_attrs[0].value)
+    key = generate_key()
+    new = _certs.issue_seal(
+        issuer, agency_code, name_zh, key.public_key(), now, read_service_urls(pki_dir)
+    )
+
+    retired = agency_dir / RETIRED_DIR
+    retired.mkdir(mode=0o700, exist_ok=True)
+    write_new_file(
+        retired / f"{old.serial_number:x}.pem",
+        old.public_bytes(serialization.Encoding.PEM),
+        mode=_CERT_FILE_MODE,
+    )
+    staging = agency_dir / ".rotation"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700)
+    write_new_file(
+        staging / SEAL_CERT, new.public_bytes(serialization.Encoding.PEM), mode=_CERT_FILE_MODE
+    )
+    write_private_key(staging / SEAL_KEY, key, passphrase)
+    # Key first, then certificate: a crash in between leaves a key that does not match
+    # its certificate, which load_pki reports, never a silently old seal.
+    os.replace(staging / SEAL_KEY, agency_dir / SEAL_KEY)
+    os.replace(staging / SEAL_CERT, agency_dir / SEAL_CERT)
+    staging.rmdir()
+    return RotatedSeal(agency_code, old, new)
+
+
+def certify_seal_key(
+    pki_dir: Path,
+    passphrase: Secret,
+    agency_code: str,
+    public_key: ec.EllipticCurvePublicKey,
+    *,
+    now: datetime | None = None,
+) -> x509.Certificate:
+    """Issue a seal certificate for a key generated elsewhere (a PKCS#11 token), with the
+    agency's name as its current seal certificate carries it. Nothing is written: the
+    caller decides where the certificate goes."""
+    pki_dir = Path(pki_dir)
+    current = load_certificate(pki_dir / AGENCIES_DIR / agency_code / SEAL_CERT)
+    name_attrs = current.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    issuer = _issuer(pki_dir, passphrase)
+    return _certs.issue_seal(
+        issuer,
+        agency_code,
+        str(name_attrs[0].value),
+        public_key,
+        _now(now),
+        read_service_urls(pki_dir),
+    )
+
+
+def rotate_tsa(
+    pki_dir: Path, passphrase: Secret, *, now: datetime | None = None
+) -> x509.Certificate:
+    """A new time-stamp authority key and certificate (before the old one nears expiry, so
+    ``certledger ltv renew`` has a TSA whose certificate outlives the old timestamps).
+    The old certificate is kept as ``tsa-retired-<serial>.pem``; its key is deleted."""
+    pki_dir = Path(pki_dir)
+    issuer = _issuer(pki_dir, passphrase)
+    old = load_certificate(pki_dir / TSA_CERT)
+    read_private_key(pki_dir / TSA_KEY, passphrase, display_name=TSA_KEY)  # proves the passphrase
+    key = generate_key()
+    new = _certs.issue_tsa(
+        issuer, old.subject, key.public_key(), _now(now), read_service_urls(pki_dir)
+    )
+    write_new_file(
+        pki_dir / f"tsa-retired-{old.serial_number:x}.pem",
+        old.public_bytes(serialization.Encoding.PEM),
+        mode=_CERT_FILE_MODE,
+    )
+    staging = pki_dir / ".tsa-rotation"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700)
+    write_new_file(
+        staging / TSA_CERT, new.public_bytes(serialization.Encoding.PEM), mode=_CERT_FILE_MODE
+    )
+    write_private_key(staging / TSA_KEY, key, passphrase)
+    os.replace(staging / TSA_KEY, pki_dir / TSA_KEY)
+    os.replace(staging / TSA_CERT, pki_dir / TSA_CERT)
+    staging.rmdir()
+    return new
+
+
+def enroll_token_seal(
+    pki_dir: Path,
+    passphrase: Secret,
+    agency_code: str,
+    key: Pkcs11Key,
+    *,
+    now: datetime | None = None,
+) -> RotatedSeal:
+    """Move an agency's seal key into a PKCS#11 token: a new key pair is generated in the
+    token, the issuing CA certifies it, the old certificate is retired (its file key is
+    deleted) and ``seal.pkcs11.json`` records where the key lives (never the PIN)."""
+    pki_dir = Path(pki_dir)
+    agency_dir = pki_dir / AGENCIES_DIR / agency_code
+    if not (agency_dir / SEAL_CERT).is_file():
+        raise UnknownAgencyError(f"no seal certificate for agency {agency_code!r} in {pki_dir}")
+    _issuer(pki_dir, passphrase)  # proves the passphrase before the token is touched
+    old = load_certificate(agency_dir / SEAL_CERT)
+    new = certify_seal_key(pki_dir, passphrase, agency_code, generate_token_key(key), now=now)
+    retired = agency_dir / RETIRED_DIR
+    retired.mkdir(mode=0o700, exist_ok=True)
+    write_new_file(
+        retired / f"{old.serial_number:x}.pem",
+        old.public_bytes(serialization.Encoding.PEM),
+        mode=_CERT_FILE_MODE,
+    )
+    write_token_config(agency_dir, key)
+    tmp = agency_dir / f".{SEAL_CERT}.tmp"
+    tmp.unlink(missing_ok=True)
+    write_new_file(tmp, new.public_bytes(serialization.Encoding.PEM), mode=_CERT_FILE_MODE)
+    os.replace(tmp, agency_dir / SEAL_CERT)
+    (agency_dir / SEAL_KEY).unlink(missing_ok=True)
+    return RotatedSeal(agency_code, old, new)

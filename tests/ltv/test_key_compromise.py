@@ -1,0 +1,134 @@
+"""The key-compromise procedure through the real CLI: `certledger seal revoke --since T`
+revokes the seal certificate from T, revokes on the ledger (one transaction) exactly the
+certificates the key sealed from T on, lists them, and the key can no longer seal."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from signing import read_seal_facts
+from tests.e2e.conftest import Deployment, example, make_deployment
+
+pytestmark = pytest.mark.e2e
+
+
+def _issue(dep: Deployment, tmp: Path, n: int, data: Path) -> tuple[str, Path]:
+    out = tmp / f"permit-{n}.pdf"
+    proc = dep.cli(
+        "issue",
+        "--agency",
+        "transport",
+        "--type",
+        "road-transport-permit",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["id"], out
+
+
+def test_seal_revoke_since_revokes_the_window_in_one_transaction(tmp_path: Path) -> None:
+    dep = make_deployment(tmp_path / "home")
+    catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
+    data = tmp_path / "permit.json"
+    data.write_text(json.dumps(example(catalogue, "road-transport-permit")), "utf-8")
+    issued = [_issue(dep, tmp_path, n, data) for n in range(3)]
+    times = [read_seal_facts(pdf.read_bytes()).signed_at for _, pdf in issued]
+    assert all(t is not None for t in times)
+    # The compromise started between the first and the second seal.
+    since = times[1] - timedelta(milliseconds=1)  # type: ignore[operator]
+
+    proc = dep.cli(
+        "seal",
+        "revoke",
+        "--agency",
+        "transport",
+        "--reason",
+        "keyCompromise",
+        "--since",
+        since.isoformat(),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["certificates_revoked"] == sorted(cid for cid, _ in issued[1:])
+    assert result["reason"] == "keyCompromise"
+    assert result["ledger"]["block"] >= 0
+
+    statuses = {
+        cid: json.loads(dep.cli("status", cid, "--json", check=True).stdout) for cid, _ in issued
+    }
+    first, *rest = (statuses[cid] for cid, _ in issued)
+    assert first["status"] == "active"
+    for status in rest:
+        assert status["status"] == "revoked"
+        assert status["reason"] == "keyCompromise"
+
+    verdicts = [dep.cli("verify", str(pdf), "--json") for _, pdf in issued]
+    assert verdicts[0].returncode == 0, verdicts[0].stdout  # sealed before T: still VALID
+    assert all(v.returncode == 1 for v in verdicts[1:])  # INVALID
+
+    # The revoked key seals nothing any more.
+    refused = dep.cli(
+        "issue",
+        "--agency",
+        "transport",
+        "--type",
+        "road-transport-permit",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "late.pdf"),
+    )
+    assert refused.returncode != 0
+    assert "is revoked" in refused.stderr
+    assert "certledger seal" in refused.stderr  # says what to do
+
+
+def test_seal_rotate_keeps_old_certificates_valid(tmp_path: Path) -> None:
+    dep = make_deployment(tmp_path / "home")
+    catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
+    data = tmp_path / "permit.json"
+    data.write_text(json.dumps(example(catalogue, "road-transport-permit")), "utf-8")
+    _, old_pdf = _issue(dep, tmp_path, 0, data)
+
+    proc = dep.cli("seal", "rotate", "--agency", "transport", "--json")
+    assert proc.returncode == 0, proc.stderr
+    rotated = json.loads(proc.stdout)
+    assert rotated["old"]["fingerprint"] != rotated["new"]["fingerprint"]
+    assert rotated["new"]["valid_from"] < rotated["new"]["valid_until"]
+    retired = list((dep.home / "pki" / "agencies" / "transport" / "retired").iterdir())
+    assert [p.suffix for p in retired] == [".pem"]  # the old certificate; its key is gone
+
+    _, new_pdf = _issue(dep, tmp_path, 1, data)
+    old_facts = read_seal_facts(old_pdf.read_bytes())
+    new_facts = read_seal_facts(new_pdf.read_bytes())
+    assert old_facts.signer_fingerprint == rotated["old"]["fingerprint"]
+    assert new_facts.signer_fingerprint == rotated["new"]["fingerprint"]
+    for pdf in (old_pdf, new_pdf):
+        verdict = dep.cli("verify", str(pdf), "--json")
+        assert verdict.returncode == 0, verdict.stdout  # both VALID
+
+    from ledger import EmbeddedLedger
+    from signing import load_certificate
+
+    ledger = EmbeddedLedger.open_readonly(
+        dep.home / "ledger.db", load_certificate(dep.home / "pki" / "ledger-node.pem")
+    )
+    try:
+        record = next(a for a in ledger.registry() if a.code == "transport")
+        assert set(record.seal_fingerprints) == {
+            rotated["old"]["fingerprint"],
+            rotated["new"]["fingerprint"],
+        }
+        periods = ledger.seal_key_periods(record.seal_fingerprints)
+        assert {p.fingerprint for p in periods} == set(record.seal_fingerprints)
+    finally:
+        ledger.close()

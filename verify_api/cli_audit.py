@@ -1,0 +1,87 @@
+"""`certledger audit verify|show|anchor`: the tamper-evident audit log."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from ledger import LedgerError
+
+__all__ = ["audit_app"]
+
+audit_app = typer.Typer(help="The audit log: who looked at what, why, and when.")
+
+
+@audit_app.command("verify")
+def verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Re-check the hash chain and the head anchored on the ledger; exit 1 if tampered."""
+    from .cli import _runtime
+
+    rt = _runtime(keys=False)
+    try:
+        report = rt.audit.verify(rt.ledger)
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json()))
+    elif report.ok:
+        typer.secho(f"audit log OK: {report.reason}", fg="green")
+    else:
+        where = f"entry {report.first_bad_seq}: " if report.first_bad_seq else ""
+        typer.secho(f"audit log TAMPERED: {where}{report.reason}", fg="red", err=True)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+@audit_app.command("show")
+def show(
+    certificate: Annotated[str, typer.Option("--certificate", help="certificate id")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Who issued, verified, looked up or was refused a certificate, when and why."""
+    from .cli import _parse_id, _runtime
+
+    cid = _parse_id(certificate)
+    rt = _runtime(keys=False)
+    try:
+        entries = rt.audit.entries(cert_id=cid)
+        names = {c.id: c.name for c in rt.clients.list()}
+    finally:
+        rt.close()
+    rows = [
+        {**e.to_json(), "client_name": names.get(e.event.client_id, e.event.client_id)}
+        for e in entries
+    ]
+    if as_json:
+        typer.echo(json.dumps({"id": cid, "entries": rows}, ensure_ascii=False, indent=2))
+        return
+    typer.echo(f"{cid}: {len(rows)} audit entries")
+    for r in rows:
+        fields = f" fields={','.join(r['fields'])}" if r["fields"] else ""
+        purpose = f" purpose={r['purpose']}" if r["purpose"] else ""
+        typer.echo(
+            f"  #{r['seq']} {r['at']} {r['action']:9s} {r['result']:8s} "
+            f"{r['client_name']} ({r['agency'] or 'public'}){purpose}{fields}"
+        )
+
+
+@audit_app.command("anchor")
+def anchor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Anchor the audit log's head on the ledger now (the server does it every minute)."""
+    from .app import anchor_audit_head
+    from .cli import EXIT_LEDGER, _fail, _runtime
+
+    rt = _runtime(keys=True)
+    try:
+        anchor_audit_head(rt)
+        anchored = rt.audit.anchored(rt.ledger)
+    except LedgerError as exc:
+        _fail(str(exc), EXIT_LEDGER)
+    finally:
+        rt.close()
+    seq = anchored.seq if anchored else 0
+    if as_json:
+        typer.echo(json.dumps({"anchored_seq": seq}))
+    else:
+        typer.echo(f"audit head anchored at entry {seq}")
