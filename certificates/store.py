@@ -8,6 +8,7 @@ twice.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -152,6 +153,16 @@ class OutboxRow(SQLModel, table=True):
     attempts: int = 0
     state: str = Field(default="pending", index=True)  # pending | delivered | failed
     created_at: datetime
+
+
+class SealCheck(SQLModel, table=True):
+    """The last seal check of a stored certificate (see certificates.seal_cache)."""
+
+    __tablename__ = "seal_checks"
+
+    cert_id: str = Field(primary_key=True)
+    checked_at: float  # UNIX time
+    payload: str
 
 
 class SerialCounter(SQLModel, table=True):
@@ -314,6 +325,28 @@ class Store:
             anchored_block=row[11],
             anchored_at=_dt(row[12]) if row[12] else None,
         )
+
+    # -- seal checks of stored certificates ------------------------------------------------------
+
+    def recent_seal_check(self, cert_id: str, max_age: float) -> str | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT checked_at, payload FROM seal_checks WHERE cert_id = :id"),
+                {"id": cert_id},
+            ).first()
+        if row is None or time.time() - float(row[0]) > max_age:
+            return None
+        return str(row[1])
+
+    def save_seal_check(self, cert_id: str, payload: str) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO seal_checks(cert_id, checked_at, payload) VALUES (:id, :at, :p) "
+                    "ON CONFLICT(cert_id) DO UPDATE SET checked_at = :at, payload = :p"
+                ),
+                {"id": cert_id, "at": time.time(), "p": payload},
+            )
 
     # -- agency tokens -----------------------------------------------------------------------
 

@@ -88,13 +88,16 @@ class Verifier:
 
     def verify_pdf(self, pdf: bytes) -> VerificationReport:
         now = self._clock()
+        return self.report_for(self.check_seal(pdf, now=now), now=now)
+
+    def check_seal(self, pdf: bytes, *, now: datetime | None = None) -> SealReport:
+        """Step 1 alone: the seal against the trust roots and the revocation data."""
         try:
-            seal = check_seal(
-                pdf, self._roots, now=now, revocation_data=self._revocation_data()
-            )  # step 1
+            return check_seal(
+                pdf, self._roots, now=now or self._clock(), revocation_data=self._revocation_data()
+            )
         except UnreadablePdfError as exc:
             raise UnreadableDocument(str(exc)) from None
-        return self.report_for(seal, now=now)
 
     def report_for(self, seal: SealReport, *, now: datetime | None = None) -> VerificationReport:
         now = now or self._clock()

@@ -6,6 +6,7 @@ status codes in one place (`_install_error_handlers`)."""
 import json
 import logging
 import os
+import random
 import threading
 import time
 from collections import OrderedDict
@@ -34,8 +35,10 @@ from certificates.home import Home
 from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
 from certificates.lookup import AgreementError
 from certificates.notifications import SubscriptionError, Subscriptions
+from certificates.seal_cache import dump_seal_report, load_seal_report
+from certificates.store import PublicView
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
-from signing import SealReport, Secret, check_seal
+from signing import SealReport, Secret
 
 from .auth import ClientAuth
 from .limits import BodyLimitMiddleware
@@ -52,6 +55,7 @@ log = logging.getLogger("certledger.api")
 
 STATUS_TTL = 1.0  # seconds a public status answer may be reused; bounds staleness after revoke
 SEAL_CACHE_SIZE = 4096
+SEAL_CHECK_MAX_AGE = 600.0  # seconds a stored certificate's seal check is reused
 ANCHOR_INTERVAL = 5.0
 AUDIT_ANCHOR_INTERVAL = 60.0  # seconds between anchorings of the audit-log head
 
@@ -102,8 +106,11 @@ class _TTLCache:
             return item[1]
 
     def put(self, key: str, value: Any) -> None:
+        # Jitter the expiry (80-120%) so entries filled together do not all expire together
+        # and come back as a burst of misses. Not security relevant.
+        ttl = self._ttl * (0.8 + 0.4 * random.random())  # noqa: S311
         with self._lock:
-            self._data[key] = (time.monotonic() + self._ttl, value)
+            self._data[key] = (time.monotonic() + ttl, value)
             self._data.move_to_end(key)
             while len(self._data) > self._size:
                 self._data.popitem(last=False)
@@ -141,6 +148,10 @@ def create_app(
         audit_log.record(event)
 
     status_cache = _TTLCache(65536, STATUS_TTL)
+    # What the local store says about a certificate (type, issuer, masked subject, dates)
+    # never changes once written, so it is kept longer; only the ledger status is re-read
+    # when a status answer expires.
+    view_cache = _TTLCache(65536, 600.0)
     seal_cache = _TTLCache(SEAL_CACHE_SIZE, 600.0)
     stop = threading.Event()
 
@@ -227,7 +238,12 @@ def create_app(
             return _error(404, *_NOT_FOUND)
         raw = status_cache.get(cid)
         if raw is None:
-            body = _status_body(rt, cid)
+            view = view_cache.get(cid)
+            if view is None:
+                view = rt.store.public_view(cid)
+                if view is not None:
+                    view_cache.put(cid, view)
+            body = _status_body(rt, cid, view)
             if body is None:
                 return _error(404, *_NOT_FOUND)
             raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
@@ -250,9 +266,15 @@ def create_app(
         audit(AuditEvent("view", "ok", cert_id=view.id, cert_type=view.cert_type))
         seal: SealReport | None = seal_cache.get(view.id)
         if seal is None:
-            row = rt.store.get(view.id)
-            assert row is not None
-            seal = check_seal(row.pdf, rt.trust_roots)
+            # The stored copy never changes: one check serves every worker for a while (the
+            # ledger checks below stay live on every view).
+            cached = rt.store.recent_seal_check(view.id, SEAL_CHECK_MAX_AGE)
+            seal = load_seal_report(cached) if cached else None
+            if seal is None:
+                row = rt.store.get(view.id)
+                assert row is not None
+                seal = rt.verifier.check_seal(row.pdf)
+                rt.store.save_seal_check(view.id, dump_seal_report(seal))
             seal_cache.put(view.id, seal)
         report = rt.verifier.report_for(seal)
         ctype = CERTIFICATE_TYPES.get(view.cert_type)
@@ -426,8 +448,7 @@ def _canonical_id(raw: str) -> str | None:
         return None
 
 
-def _status_body(rt: Runtime, cid: str) -> dict[str, Any] | None:
-    view = rt.store.public_view(cid)
+def _status_body(rt: Runtime, cid: str, view: PublicView | None) -> dict[str, Any] | None:
     try:
         record = rt.ledger.get(cid)
         ledger_ok = True
