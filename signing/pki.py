@@ -127,6 +127,13 @@ class _Keyed:
         """Alias of :attr:`private_key`."""
         return self.private_key
 
+    def __repr__(self) -> str:
+        # The private key never appears in a repr; the subject says which identity this is.
+        return (
+            f"{type(self).__name__}(subject={self.certificate.subject.rfc4514_string()!r}, "
+            f"private_key={_MASKED})"
+        )
+
 
 @dataclass(frozen=True, repr=False)
 class SealIdentity(_Keyed):
@@ -157,12 +164,6 @@ class TsaIdentity(_Keyed):
     private_key: ec.EllipticCurvePrivateKey = field(compare=False)
     chain: tuple[x509.Certificate, ...]
 
-    def __repr__(self) -> str:
-        return (
-            f"TsaIdentity(subject={self.certificate.subject.rfc4514_string()!r}, "
-            f"private_key={_MASKED})"
-        )
-
 
 @dataclass(frozen=True, repr=False)
 class NodeIdentity(_Keyed):
@@ -171,12 +172,6 @@ class NodeIdentity(_Keyed):
     certificate: x509.Certificate
     private_key: ec.EllipticCurvePrivateKey = field(compare=False)
 
-    def __repr__(self) -> str:
-        return (
-            f"NodeIdentity(subject={self.certificate.subject.rfc4514_string()!r}, "
-            f"private_key={_MASKED})"
-        )
-
 
 @dataclass(frozen=True, repr=False)
 class OcspIdentity(_Keyed):
@@ -184,12 +179,6 @@ class OcspIdentity(_Keyed):
 
     certificate: x509.Certificate
     private_key: ec.EllipticCurvePrivateKey = field(compare=False)
-
-    def __repr__(self) -> str:
-        return (
-            f"OcspIdentity(subject={self.certificate.subject.rfc4514_string()!r}, "
-            f"private_key={_MASKED})"
-        )
 
 
 @dataclass(frozen=True, repr=False)
