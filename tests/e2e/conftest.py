@@ -52,6 +52,24 @@ class Deployment:
             )
         return proc
 
+    def issue_permit(
+        self, data: Path, out: Path, *, extra_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """`certledger issue --json` of a road transport permit (agency transport)."""
+        return self.cli(
+            "issue",
+            "--agency",
+            "transport",
+            "--type",
+            "road-transport-permit",
+            "--data",
+            str(data),
+            "--out",
+            str(out),
+            "--json",
+            extra_env=extra_env,
+        )
+
     def auth(self, agency: str) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[agency]}"}
 

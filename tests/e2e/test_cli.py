@@ -29,19 +29,7 @@ def _issue(dep: Deployment, catalogue: list[dict[str, Any]], tmp: Path, **env: s
         json.dumps(example(catalogue, "road-transport-permit"), ensure_ascii=False), "utf-8"
     )
     out = tmp / "permit.pdf"
-    return dep.cli(
-        "issue",
-        "--agency",
-        "transport",
-        "--type",
-        "road-transport-permit",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--json",
-        extra_env=env,
-    ), out
+    return dep.issue_permit(data, out, extra_env=env), out
 
 
 def test_verify_exit_codes(

@@ -135,18 +135,7 @@ def test_deployment_seals_with_an_enrolled_token_key(token: Path, tmp_path: Path
 
     def issue(name: str) -> Path:
         out = tmp_path / name
-        proc = dep.cli(
-            "issue",
-            "--agency",
-            "transport",
-            "--type",
-            "road-transport-permit",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
-            extra_env=env,
-        )
+        proc = dep.issue_permit(data, out, extra_env=env)
         assert proc.returncode == 0, proc.stderr
         return out
 

@@ -18,18 +18,7 @@ pytestmark = pytest.mark.e2e
 
 def _issue(dep: Deployment, tmp: Path, n: int, data: Path) -> tuple[str, Path]:
     out = tmp / f"permit-{n}.pdf"
-    proc = dep.cli(
-        "issue",
-        "--agency",
-        "transport",
-        "--type",
-        "road-transport-permit",
-        "--data",
-        str(data),
-        "--out",
-        str(out),
-        "--json",
-    )
+    proc = dep.issue_permit(data, out)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)["id"], out
 
