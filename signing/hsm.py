@@ -141,9 +141,14 @@ def open_token_signer(
     """
     from pyhanko.sign.pkcs11 import PKCS11Signer
 
+    from signing._signer import SettlingSigner
+
+    class TokenSigner(SettlingSigner, PKCS11Signer):
+        """pyHanko's PKCS#11 signer with the settled CMS encoding of every seal signer."""
+
     session = _open_session(key)
     der = serialization.Encoding.DER
-    signer = PKCS11Signer(
+    signer = TokenSigner(
         session,
         key_label=key.key_label,
         signing_cert=asn1_x509.Certificate.load(identity.certificate.public_bytes(der)),
