@@ -15,6 +15,7 @@ it authenticates any more.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,10 +34,12 @@ __all__ = [
     "ClientInfo",
     "ClientRegistry",
     "Principal",
+    "new_client_id",
     "new_client_token",
 ]
 
 ROLES = ("admin", "issuer", "verifier")
+_CLIENT_ID = re.compile(r"cl_[0-9a-f]{16}")
 
 
 class ClientError(CertificateError):
@@ -80,6 +83,13 @@ class ClientInfo:
 def new_client_token(agency: str) -> str:
     # The agency code in the prefix helps operators tell tokens apart; the secret is 256 bits.
     return f"clt_{agency}_{secrets.token_urlsafe(32)}"
+
+
+def new_client_id() -> str:
+    """A fresh client id, for a caller that needs it before :meth:`ClientRegistry.add` (a
+    client certificate names its client id, and the registry stores the certificate's
+    fingerprint)."""
+    return f"cl_{secrets.token_hex(8)}"
 
 
 def _roles(roles: Iterable[str]) -> tuple[str, ...]:
@@ -126,11 +136,15 @@ class ClientRegistry:
         roles: Iterable[str],
         *,
         cert_fingerprint: str | None = None,
+        client_id: str | None = None,
     ) -> tuple[ClientInfo, str | None]:
         """A new client; returns it and its bearer token (``None`` for a certificate client).
 
-        The token is returned once; only its digest is kept.
+        The token is returned once; only its digest is kept. ``client_id`` (from
+        :func:`new_client_id`) is for a certificate issued before the client is added.
         """
+        if client_id is not None and not _CLIENT_ID.fullmatch(client_id):
+            raise ClientError(f"a client id looks like cl_ and 16 hex digits, not {client_id!r}")
         if agency not in AGENCIES:
             raise ClientError(f"unknown agency {agency!r}; known: {', '.join(sorted(AGENCIES))}")
         name = name.strip()
@@ -146,7 +160,7 @@ class ClientRegistry:
         else:
             token = new_client_token(agency)
         row = ClientRow(
-            id=f"cl_{secrets.token_hex(8)}",
+            id=client_id or new_client_id(),
             name=name,
             agency=agency,
             roles=",".join(role_list),
@@ -155,6 +169,13 @@ class ClientRegistry:
             created_at=datetime.now(UTC),
         )
         with self._store.session() as s:
+            if (
+                fingerprint is not None
+                and s.exec(
+                    select(ClientRow.id).where(ClientRow.cert_fingerprint == fingerprint)
+                ).first()
+            ):
+                raise ClientError("this certificate is registered for another client already")
             s.add(row)
             s.commit()
         return _info(row), token

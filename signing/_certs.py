@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -21,6 +23,8 @@ __all__ = [
     "issue_ledger_node",
     "issue_ocsp_responder",
     "issue_seal",
+    "issue_tls_client",
+    "issue_tls_server",
     "issue_tsa",
     "seal_subject",
     "self_signed_root",
@@ -284,4 +288,57 @@ def issue_ledger_node(
     issuer: Issuer, name: x509.Name, public_key: ec.EllipticCurvePublicKey, now: datetime
 ) -> x509.Certificate:
     builder = _end_entity(issuer, name, public_key, now, _leaf_key_usage(non_repudiation=False))
+    return builder.sign(issuer.key, hashes.SHA256())
+
+
+def issue_tls_client(
+    issuer: Issuer,
+    name: x509.Name,
+    uri: str,
+    public_key: ec.EllipticCurvePublicKey,
+    now: datetime,
+    validity: timedelta,
+) -> x509.Certificate:
+    """A mutual-TLS client certificate: digitalSignature, EKU clientAuth only, so the key
+    cannot serve as a TLS server, stamp time or seal a document. ``uri`` goes into the SAN
+    (the web profile that strict verifiers apply wants one, also on client certificates)."""
+    builder = (
+        _builder(name, issuer.certificate.subject, public_key, now, _limit(issuer, now, validity))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_leaf_key_usage(non_repudiation=False), critical=True)
+        .add_extension(_aki(issuer.certificate), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.UniformResourceIdentifier(uri)]), critical=False
+        )
+        # Not critical, unlike the TSA's: the CA/Browser Forum profile, which TLS libraries
+        # (cryptography's verifier, browsers) enforce, requires a non-critical EKU.
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+    )
+    return builder.sign(issuer.key, hashes.SHA256())
+
+
+def issue_tls_server(
+    issuer: Issuer,
+    name: x509.Name,
+    hosts: Sequence[str],
+    public_key: ec.EllipticCurvePublicKey,
+    now: datetime,
+    validity: timedelta,
+) -> x509.Certificate:
+    """A TLS server certificate for ``hosts`` (DNS names or IP addresses, all in the SAN:
+    clients match the SAN, never the CN), EKU serverAuth only."""
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    builder = (
+        _builder(name, issuer.certificate.subject, public_key, now, _limit(issuer, now, validity))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(_leaf_key_usage(non_repudiation=False), critical=True)
+        .add_extension(_aki(issuer.certificate), critical=False)
+        .add_extension(x509.SubjectAlternativeName(names), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    )
     return builder.sign(issuer.key, hashes.SHA256())

@@ -4,13 +4,24 @@ Bearer tokens are looked up by their SHA-256 digest (only digests are stored); a
 is cached for at most ``ttl`` seconds, which bounds how long a revoked client keeps working in a
 server process that did not revoke it itself. Each authenticated client is rate limited; each
 failed attempt counts against the caller's IP, so tokens cannot be guessed at speed.
+
+Mutual TLS (``certledger serve --tls``): a request without an ``Authorization`` header that
+arrived with a verified client certificate is authenticated by the certificate's SHA-256
+fingerprint, which the registry binds to one client; a revoked client's certificate is refused
+(401 ``BAD_CERTIFICATE``, audited like a bad token). A request that carries an
+``Authorization`` header is decided by it alone, certificate or not: one credential per
+request, so a principal's roles never come from two clients, and token clients behave the
+same whether or not their TLS stack happens to present a certificate (browsers and OS key
+stores may send one unasked).
 """
 
 from __future__ import annotations
 
+import hashlib
+import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request
@@ -21,7 +32,30 @@ from certificates.ids import token_digest
 
 from .ratelimit import RateLimiter, is_loopback
 
-__all__ = ["ClientAuth"]
+__all__ = ["ClientAuth", "peer_certificate_fingerprint"]
+
+
+def peer_certificate_fingerprint(scope: Mapping[str, Any]) -> str | None:
+    """SHA-256 (hex) of the client certificate of the request's TLS connection, or ``None``.
+
+    Read from the ASGI TLS extension (``scope["extensions"]["tls"]``), which only the server
+    fills in (``verify_api.tls``): a client cannot forge it. The server asks for client
+    certificates with ``CERT_OPTIONAL`` and trusts only the issuing CA for them, so a
+    certificate that reaches this point was verified during the handshake; one reported with a
+    ``client_cert_error`` is ignored all the same.
+    """
+    extensions = scope.get("extensions")
+    tls = extensions.get("tls") if isinstance(extensions, Mapping) else None
+    if not isinstance(tls, Mapping) or tls.get("client_cert_error") is not None:
+        return None
+    chain = tls.get("client_cert_chain")
+    if not chain or not isinstance(chain[0], str):
+        return None
+    try:
+        der = ssl.PEM_cert_to_DER_cert(chain[0])
+    except ValueError:
+        return None
+    return hashlib.sha256(der).hexdigest()
 
 
 def _unauthorised(code: str, zh: str, en: str) -> HTTPException:
@@ -62,18 +96,26 @@ class ClientAuth:
             self._cache.clear()
 
     def _lookup(self, token: str) -> Principal | None:
-        digest = token_digest(token)
+        return self._cached(token_digest(token), lambda: self._clients.by_token(token))
+
+    def _lookup_certificate(self, fingerprint: str) -> Principal | None:
+        # "cert:" keeps fingerprints and token digests (both SHA-256 hex) apart in the cache.
+        return self._cached(
+            f"cert:{fingerprint}", lambda: self._clients.by_certificate(fingerprint)
+        )
+
+    def _cached(self, key: str, load: Callable[[], Principal | None]) -> Principal | None:
         now = time.monotonic()
         with self._lock:
-            hit = self._cache.get(digest)
+            hit = self._cache.get(key)
             if hit and hit[0] > now:
                 return hit[1]
-        principal = self._clients.by_token(token)
+        principal = load()
         if principal is not None:
             with self._lock:
                 if len(self._cache) > 10_000:
                     self._cache.clear()
-                self._cache[digest] = (now + self._ttl, principal)
+                self._cache[key] = (now + self._ttl, principal)
         return principal
 
     def _too_many(self, wait: float) -> HTTPException:
@@ -99,6 +141,10 @@ class ClientAuth:
         """Runs on the event loop: a cached token costs no thread hop and no I/O; a miss is one
         indexed read, cheaper than the hop (the same trade as the public status route)."""
         host = request.client.host if request.client else "unknown"
+        if authorization is None:
+            fingerprint = peer_certificate_fingerprint(request.scope)
+            if fingerprint is not None:
+                return await self._authenticate_certificate(host, fingerprint)
         if not authorization or not authorization.lower().startswith("bearer "):
             # A malformed credential header skips the public per-IP limit (it is not a public
             # call), so it counts against the IP here like a wrong token.
@@ -120,6 +166,26 @@ class ClientAuth:
             raise _unauthorised(
                 "BAD_TOKEN", "客户端令牌无效或已吊销。", "The client token is not valid or revoked."
             )
+        return self._admit(principal)
+
+    async def _authenticate_certificate(self, host: str, fingerprint: str) -> Principal:
+        principal = self._lookup_certificate(fingerprint)
+        if principal is None:
+            # Verified by the issuing CA but bound to no active client: revoked, or never
+            # registered. Counted and audited like a wrong token.
+            self._count_failure(host)
+            if self._audit is not None:
+                await self._audit.record_async(
+                    [AuditEvent("authenticate", "denied", "unknown", reason="BAD_CERTIFICATE")]
+                )
+            raise _unauthorised(
+                "BAD_CERTIFICATE",
+                "客户端证书未登记或已吊销。",
+                "The client certificate is not registered or its client is revoked.",
+            )
+        return self._admit(principal)
+
+    def _admit(self, principal: Principal) -> Principal:
         if self._client_limiter is not None:
             wait = self._client_limiter.hit(principal.client_id)
             if wait > 0:

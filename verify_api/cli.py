@@ -405,20 +405,42 @@ def serve(
         str | None,
         typer.Option(help="serve as this agency only (Fabric: its own peer and identity)"),
     ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls", help="HTTPS; clients may authenticate with certificates from the PKI"
+        ),
+    ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="server certificate chain (PEM) instead of one from the PKI"),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="its private key (PEM)")] = None,
+    tls_host: Annotated[
+        list[str] | None,
+        typer.Option(help="another name for the PKI-issued server certificate; repeatable"),
+    ] = None,
 ) -> None:
     """Serve the HTTP API, the QR verification pages and the time-stamp authority."""
     import uvicorn
 
     home = _home()
-    _passphrase(required=True)
+    passphrase = _passphrase(required=True)
+    assert passphrase is not None
     if agency:
         os.environ["CERTLEDGER_AGENCY"] = agency
     # Fail at start-up, with a clear message, on a wrong passphrase or a missing deployment.
     rt = _runtime(keys=True)
+    base_url = rt.settings.base_url
     rt.close()
+    tls_options: dict[str, Any] = {}
+    if tls or tls_cert or tls_key:
+        tls_options = _serve_tls(home, passphrase, host, base_url, tls_cert, tls_key, tls_host)
     os.environ["CERTLEDGER_HOME"] = str(home.root)
+    scheme = "https" if tls_options else "http"
     typer.echo(
-        f"serving {home.root} on http://{host}:{port}  (API docs: http://{host}:{port}/docs)"
+        f"serving {home.root} on {scheme}://{host}:{port}  "
+        f"(API docs: {scheme}://{host}:{port}/docs)"
     )
     # No access log: request lines carry verification tokens in their query strings.
     uvicorn.run(
@@ -429,7 +451,47 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="warning",
+        **tls_options,
     )
+
+
+def _serve_tls(
+    home: Home,
+    passphrase: Secret,
+    host: str,
+    base_url: str,
+    cert: Path | None,
+    key: Path | None,
+    extra_hosts: list[str] | None,
+) -> dict[str, Any]:
+    import ssl
+
+    from signing.tls import TlsCertificateError
+
+    from .tls import prepare_server_tls, server_hosts
+
+    if (cert is None) != (key is None):
+        _fail("give --tls-cert and --tls-key together (or neither)", EXIT_BAD_INPUT)
+    try:
+        prepared = prepare_server_tls(
+            home,
+            passphrase,
+            server_hosts(host, base_url, extra_hosts or ()),
+            cert_file=cert,
+            key_file=key,
+        )
+    except TlsCertificateError as exc:  # e.g. a malformed --tls-host
+        _fail(str(exc), EXIT_BAD_INPUT)
+    except SigningError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+    except (ssl.SSLError, OSError) as exc:
+        _fail(f"cannot load the TLS certificate and key: {exc}", EXIT_CONFIG)
+    if prepared.issued:
+        typer.echo(f"issued a server certificate for {', '.join(prepared.hosts)}")
+    typer.echo(
+        f"TLS: {prepared.certificate}; client certificates accepted from {prepared.client_ca}"
+    )
+    return prepared.uvicorn_options()
 
 
 @ledger_app.command("verify")

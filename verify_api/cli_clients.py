@@ -2,18 +2,31 @@
 
 A new client's bearer token is printed once; only its SHA-256 digest is stored, so a lost token
 is replaced by adding a new client and revoking the old one.
+
+``clients add --certificate-out DIR`` makes a client that authenticates with mutual TLS instead:
+the PKI's issuing CA certifies a new key (see :mod:`signing.tls`), the files go to ``DIR`` for
+the client to take away, the key's random passphrase is printed once, and the registry keeps
+only the certificate's fingerprint. Expiry and loss are handled like a lost token.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from certificates.clients import ROLES, ClientError, ClientRegistry
+from certificates.clients import ROLES, ClientError, ClientInfo, ClientRegistry, new_client_id
+from signing import SigningError
+from signing.tls import (
+    ClientCredentials,
+    ClientFiles,
+    TlsCertificateError,
+    issue_client_certificate,
+)
 
 __all__ = ["clients_app"]
 
@@ -44,9 +57,25 @@ def add(
         Path | None,
         typer.Option(help="PEM client certificate for mutual TLS instead of a token"),
     ] = None,
+    certificate_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--certificate-out",
+            help="issue a mutual-TLS client certificate from the PKI into this directory "
+            "instead of a token (needs CERTLEDGER_PASSPHRASE)",
+        ),
+    ] = None,
+    validity_days: Annotated[
+        int, typer.Option(help="with --certificate-out: days the certificate is valid")
+    ] = 365,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Add a client; prints its token once (or registers its TLS certificate)."""
+    """Add a client; prints its token once (or registers or issues its TLS certificate)."""
+    if certificate_out is not None:
+        if cert is not None:
+            _fail("give --cert (a certificate you have) or --certificate-out, not both")
+        _add_with_new_certificate(agency, name, role, certificate_out, validity_days, as_json)
+        return
     fingerprint = None
     if cert is not None:
         from cryptography import x509
@@ -73,6 +102,82 @@ def add(
     if token:
         typer.echo("token (shown once; only its digest is stored):")
         typer.echo(f"  {token}")
+
+
+def _add_with_new_certificate(
+    agency: str, name: str, roles: list[str], out_dir: Path, validity_days: int, as_json: bool
+) -> None:
+    from .cli import EXIT_CONFIG, _passphrase
+    from .cli import _fail as fail_with
+
+    passphrase = _passphrase()
+    assert passphrase is not None
+    rt, registry = _registry()
+    try:
+        # The certificate names the client id and the registry stores the certificate's
+        # fingerprint: the id comes first, the key and certificate stay in memory until the
+        # client is registered, and the files are written last.
+        client_id = new_client_id()
+        try:
+            issued = issue_client_certificate(
+                rt.home.pki,
+                passphrase,
+                client_id=client_id,
+                agency=agency,
+                validity=timedelta(days=validity_days),
+            )
+        except TlsCertificateError as exc:
+            _fail(str(exc))
+            return
+        except SigningError as exc:  # the PKI: missing, or a wrong passphrase
+            fail_with(str(exc), EXIT_CONFIG)
+        try:
+            info, _ = registry.add(
+                agency, name, roles, cert_fingerprint=issued.fingerprint, client_id=client_id
+            )
+        except ClientError as exc:
+            _fail(str(exc))
+            return
+        try:
+            files = issued.write(out_dir)
+        except TlsCertificateError as exc:
+            # Nobody holds this certificate's key: the client must not stay usable.
+            registry.revoke(info.id)
+            _fail(f"{exc}; client {info.id} was revoked again")
+            return
+    finally:
+        rt.close()
+    _print_certificate_client(info, issued, files, as_json)
+
+
+def _print_certificate_client(
+    info: ClientInfo, issued: ClientCredentials, files: ClientFiles, as_json: bool
+) -> None:
+    # The key passphrase is shown here once, like a token; it is stored nowhere.
+    secret = issued.key_passphrase.reveal()
+    not_after = issued.certificate.not_valid_after_utc
+    paths = {
+        "certificate": str(files.certificate),
+        "key": str(files.key),
+        "pkcs12": str(files.pkcs12),
+        "trust_root": str(files.trust_root),
+    }
+    if as_json:
+        certificate = {
+            "fingerprint": issued.fingerprint,
+            "not_after": not_after.isoformat(),
+            "files": paths,
+            "key_passphrase": secret,
+        }
+        body = {**info.to_json(), "token": None, "certificate": certificate}
+        typer.echo(json.dumps(body, ensure_ascii=False))
+        return
+    typer.echo(f"added client {info.id} ({info.agency}; roles {', '.join(info.roles)})")
+    typer.echo(f"client certificate valid until {not_after:%Y-%m-%d}, SHA-256 {issued.fingerprint}")
+    for what, path in paths.items():
+        typer.echo(f"  {what:12s} {path}")
+    typer.echo("passphrase of the key and PKCS#12 files (shown once; stored nowhere):")
+    typer.echo(f"  {secret}")
 
 
 @clients_app.command("list")
