@@ -65,6 +65,30 @@ def sealed_by(store: Any, agency: str, fingerprint: str, since: datetime) -> lis
     return sorted(found)
 
 
+def _seal_certificate(pki_dir: Any, agency: str, wanted: str | None) -> Any:
+    """The agency's current seal certificate, or with ``wanted`` (a SHA-256 fingerprint) the
+    current or retired one it names: a key can turn out compromised after it was rotated."""
+    from signing import load_certificate
+    from signing.pki import AGENCIES_DIR, RETIRED_DIR, SEAL_CERT
+    from signing.revocation import fingerprint
+
+    agency_dir = pki_dir / AGENCIES_DIR / agency
+    current = agency_dir / SEAL_CERT
+    if not current.is_file():
+        _fail(f"no agency {agency!r} in this deployment's PKI")
+    if wanted is None:
+        return load_certificate(current)
+    retired_dir = agency_dir / RETIRED_DIR
+    paths = [current, *(sorted(retired_dir.glob("*.pem")) if retired_dir.is_dir() else [])]
+    candidates = [load_certificate(path) for path in paths]
+    for cert in candidates:
+        if fingerprint(cert) == wanted.strip().lower():
+            return cert
+    known = ", ".join(fingerprint(cert) for cert in candidates)
+    _fail(f"{agency} has no seal certificate with fingerprint {wanted!r}; its seals: {known}")
+    return None
+
+
 def _state(store: Any, cert_id: str) -> str | None:
     row = store.get(cert_id)
     return None if row is None else str(row.state)
@@ -72,7 +96,7 @@ def _state(store: Any, cert_id: str) -> str | None:
 
 @seal_app.command("revoke")
 def revoke(
-    agency: Annotated[str, typer.Option(help="agency whose current seal certificate to revoke")],
+    agency: Annotated[str, typer.Option(help="agency whose seal certificate to revoke")],
     reason: Annotated[
         str, typer.Option(help="RFC 5280 reason: keyCompromise, superseded, …")
     ] = KEY_COMPROMISE,
@@ -82,14 +106,23 @@ def revoke(
             help="ISO 8601 time the key is known compromised from (key-compromise window)"
         ),
     ] = None,
+    seal_fingerprint: Annotated[
+        str | None,
+        typer.Option(
+            "--fingerprint",
+            help="SHA-256 fingerprint of a retired seal certificate to revoke instead of the "
+            "current one (as `seal rotate` lists them)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Revoke an agency's seal certificate; with --since also revoke on the ledger every
-    certificate it sealed from then on."""
+    """Revoke an agency's seal certificate (the current one, or a retired one by
+    --fingerprint); with --since also revoke on the ledger every certificate it sealed from
+    then on."""
 
     from ledger import LedgerError
     from ledger.interface import BatchRevoker
-    from signing import SigningError, load_certificate
+    from signing import SigningError
     from signing.pki_admin import revoke_certificate
     from signing.revocation import fingerprint
 
@@ -100,7 +133,7 @@ def revoke(
     assert passphrase is not None
     start = _parse_time(since) if since is not None else None
     try:
-        cert = load_certificate(home.pki / "agencies" / agency / "seal.pem")
+        cert = _seal_certificate(home.pki, agency, seal_fingerprint)
         record = revoke_certificate(home.pki, passphrase, cert, reason=reason, since=start)
     except SigningError as exc:
         _fail(str(exc), EXIT_CONFIG)

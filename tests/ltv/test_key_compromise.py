@@ -121,3 +121,49 @@ def test_seal_rotate_keeps_old_certificates_valid(tmp_path: Path) -> None:
         assert {p.fingerprint for p in periods} == set(record.seal_fingerprints)
     finally:
         ledger.close()
+
+
+def test_a_retired_seal_key_can_be_revoked_by_fingerprint(tmp_path: Path) -> None:
+    """The old key turns out compromised after a rotation: revoke it by fingerprint; what it
+    sealed in the window is revoked, what the new key sealed is untouched."""
+    dep = make_deployment(tmp_path / "home")
+    catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
+    data = tmp_path / "permit.json"
+    data.write_text(json.dumps(example(catalogue, "road-transport-permit")), "utf-8")
+    old_id, old_pdf = _issue(dep, tmp_path, 0, data)
+    rotated = json.loads(dep.cli("seal", "rotate", "--agency", "transport", "--json").stdout)
+    new_id, _ = _issue(dep, tmp_path, 1, data)
+    signed_at = read_seal_facts(old_pdf.read_bytes()).signed_at
+    assert signed_at is not None
+    since = (signed_at - timedelta(seconds=1)).isoformat()
+
+    wrong = dep.cli(
+        "seal", "revoke", "--agency", "transport", "--fingerprint", "ab" * 32, "--since", since
+    )
+    assert wrong.returncode != 0
+    assert "no seal certificate with fingerprint" in wrong.stderr
+    assert rotated["old"]["fingerprint"] in wrong.stderr  # lists what there is
+
+    proc = dep.cli(
+        "seal",
+        "revoke",
+        "--agency",
+        "transport",
+        "--fingerprint",
+        rotated["old"]["fingerprint"].upper(),
+        "--since",
+        since,
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["seal_fingerprint"] == rotated["old"]["fingerprint"]
+    assert result["certificates_revoked"] == [old_id]
+    assert json.loads(dep.cli("status", old_id, "--json", check=True).stdout)["status"] == (
+        "revoked"
+    )
+    assert json.loads(dep.cli("status", new_id, "--json", check=True).stdout)["status"] == (
+        "active"
+    )
+    # The current key was not touched: it still seals.
+    _issue(dep, tmp_path, 2, data)
