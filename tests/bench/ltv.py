@@ -7,6 +7,10 @@ Issuance goes through the real pipeline (validate, render, seal, store, anchor o
 embedded ledger) with ``open_runtime(workers=W)``; the seal level is switched with
 CERTLEDGER_SEAL_LEVEL. Verification is ``signing.check_seal`` with embedded data only (no
 ledger, no network), in one process and in W processes.
+
+The library baseline runs in the same run (``tests.bench.ltv_baseline``): plain pyHanko B-LTA
+signing in one process against the project's TSA and OCSP responder over HTTP, served by a real
+``certledger serve`` on a free port.
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ from certificates.types import CERTIFICATE_TYPES
 from signing import Secret, check_seal, load_trust_roots
 from verify_api.bootstrap import init_home
 from verify_api.runtime import SEAL_LEVEL_ENV, open_runtime
+
+from .ltv_baseline import naive_blta_rate, unsigned_documents
+from .procs import free_port, start_server
 
 PASSPHRASE = "bench-passphrase-not-for-production"
 TYPE_CODE = "business-licence"
@@ -103,11 +110,40 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--baseline-count", type=int, default=40, help="documents for the pyHanko baseline"
+    )
     args = parser.parse_args()
     results: dict[str, Any] = {"workers": args.workers, "count": args.count, "issuance": {}}
     with tempfile.TemporaryDirectory(prefix="certledger-bench-ltv-") as tmp:
         home = Home(Path(tmp) / "home")
-        init_home(home, Secret(PASSPHRASE), base_url="http://127.0.0.1:8000")
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        # The certificates' OCSP and CRL URLs point at this server (the baseline fetches them).
+        init_home(home, Secret(PASSPHRASE), base_url=base_url)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CERTLEDGER_")}
+        env.update(CERTLEDGER_HOME=str(home.root), CERTLEDGER_PASSPHRASE=PASSPHRASE)
+        server = start_server(env, port, 1, Path(tmp) / "server.log")
+        try:
+            docs = unsigned_documents(args.baseline_count + 1)
+            agency = CERTIFICATE_TYPES[TYPE_CODE].agency
+            base_rates, base_cpu = [], []
+            for repeat in range(args.repeats):
+                rate, cpu_ms = naive_blta_rate(home, base_url, PASSPHRASE, agency, docs)
+                base_rates.append(rate)
+                base_cpu.append(cpu_ms)
+                print(
+                    f"run {repeat + 1}: pyHanko B-LTA over HTTP {rate:6.1f} documents/s "
+                    f"(1 process); {cpu_ms:5.1f} CPU ms/document in this process",
+                    flush=True,
+                )
+        finally:
+            server.stop()
+        results["baseline_pyhanko_blta_http"] = {
+            "median": statistics.median(base_rates),
+            "runs": base_rates,
+            "cpu_ms_per_doc": statistics.median(base_cpu),
+        }
         blta: list[bytes] = []
         # Levels interleaved per repeat, so drifting machine load hits all of them alike.
         rates: dict[str, list[float]] = {level: [] for level in LEVELS}
@@ -148,7 +184,14 @@ def main() -> None:
         r = results["issuance"][level]
         projected = args.workers * 1000 / r["cpu_ms_per_cert"]
         print(f"| {level} | {r['median']:.1f} | {r['cpu_ms_per_cert']:.1f} | {projected:.0f} |")
+    base = results["baseline_pyhanko_blta_http"]
+    blta_median = results["issuance"]["B-LTA"]["median"]
+    print(
+        f"| pyHanko B-LTA over HTTP (library baseline, 1 process, signing only) "
+        f"| {base['median']:.1f} | {base['cpu_ms_per_doc']:.1f} (client side only) | - |"
+    )
     print()
+    print(f"B-LTA issuance / pyHanko baseline: {blta_median / base['median']:.1f}x")
     print(
         f"B-LTA offline verification: {one:.1f}/s in 1 process, {many:.1f}/s in "
         f"{args.workers} processes"
