@@ -150,6 +150,18 @@ class ClientAuth:
             # call), so it counts against the IP here like a wrong token.
             if authorization:
                 self._count_failure(host)
+            if self._audit is not None:
+                # A denial like any other: who tried (nobody known), what (method and path).
+                await self._audit.record_async(
+                    [
+                        AuditEvent(
+                            "authenticate",
+                            "denied",
+                            "unknown",
+                            reason=f"MISSING_TOKEN {request.method} {request.url.path}"[:300],
+                        )
+                    ]
+                )
             raise _unauthorised(
                 "MISSING_TOKEN",
                 "需要客户端令牌（Authorization: Bearer ...）。",

@@ -92,6 +92,22 @@ def test_cli_add_list_revoke(world: World) -> None:
     assert r.exit_code != 0 and "unknown role" in r.output
 
 
+def test_requests_without_a_credential_are_denied_and_audited(world: World) -> None:
+    assert world.rt.audit is not None
+    before = len(world.rt.audit.entries())
+    r = world.client.get("/api/v1/agreements")
+    assert r.status_code == 401 and r.json()["detail"]["code"] == "MISSING_TOKEN"
+    r = world.client.get("/api/v1/agreements", headers={"Authorization": "Basic eDp5"})
+    assert r.status_code == 401 and r.json()["detail"]["code"] == "MISSING_TOKEN"
+    denials = [
+        e.event
+        for e in world.rt.audit.entries()[before:]
+        if e.event.action == "authenticate" and e.event.result == "denied"
+    ]
+    assert [d.reason for d in denials] == ["MISSING_TOKEN GET /api/v1/agreements"] * 2
+    assert all(d.client_id == "unknown" for d in denials)
+
+
 def test_certificate_clients_register_a_fingerprint(world: World, tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding
 
