@@ -21,8 +21,11 @@ purpose codes and certificate ids only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import hashlib
 import json
+import logging
 import secrets
 import threading
 import time
@@ -31,8 +34,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ledger import Ledger, LedgerError
 from ledger.interface import AuditAnchor
@@ -50,9 +53,15 @@ __all__ = [
     "entry_hash",
 ]
 
+log = logging.getLogger("certledger.audit")
+
 GENESIS_HASH = "0" * 64
 _DOMAIN = b"certledger/audit/v1\x00"
 _RETRIES = 50
+# Commit delay (AuditLog._await_company): at most this share of the last write's duration,
+# and never more than _PATIENCE_MAX seconds.
+_PATIENCE_SHARE = 1.0
+_PATIENCE_MAX = 0.002
 
 
 class AuditUnavailable(CertificateError):
@@ -123,33 +132,83 @@ def _body(seq: int, at: str, e: AuditEvent) -> dict[str, Any]:
     }
 
 
-def _unwrap(result: AuditEntry | BaseException) -> AuditEntry:
+def _unwrap(result: list[AuditEntry] | BaseException) -> list[AuditEntry]:
     if isinstance(result, BaseException):
         raise result
     return result
 
 
+# The canonical form an entry's hash covers is, by definition,
+#     json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+#                allow_nan=False).encode("utf-8")
+# orjson with sorted keys writes exactly these bytes for the values an entry holds (strings,
+# None, integers, lists of strings; checked for every Unicode scalar value, and by
+# tests/lookup/test_audit_group_commit.py) at a fraction of the cost. Floats (which no entry
+# holds, but an edited database row could: orjson writes NaN as null) and whatever orjson
+# refuses go through json, the definition.
+_CANONICAL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+_FIELDS = json.JSONEncoder(ensure_ascii=False).encode  # the stored `fields` column
+_FIELDS_CACHE: dict[tuple[str, ...], str] = {}
+
+
+def canonical_body(body: dict[str, Any]) -> bytes:
+    if float not in map(type, body.values()):
+        try:
+            return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+        except TypeError:  # orjson.JSONEncodeError is a TypeError
+            pass
+    return _CANONICAL(body).encode("utf-8")
+
+
 def entry_hash(prev_hash: str, body: dict[str, Any]) -> str:
-    canonical = json.dumps(
-        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    canonical = canonical_body(body)
     return hashlib.sha256(_DOMAIN + prev_hash.encode("ascii") + b"\x00" + canonical).hexdigest()
+
+
+def _fields_json(fields: tuple[str, ...]) -> str:
+    """The stored form of a field-name list; the few distinct lists are encoded once."""
+    text_ = _FIELDS_CACHE.get(fields)
+    if text_ is None:
+        text_ = _FIELDS(list(fields))
+        if len(_FIELDS_CACHE) < 1024:
+            _FIELDS_CACHE[fields] = text_
+    return text_
 
 
 def _timestamp(now: datetime) -> str:
     return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-_COLUMNS = (
-    "seq, at, client_id, agency, action, cert_id, cert_type, purpose, fields, result, reason, "
-    "prev_hash, hash"
+_COLUMN_NAMES = (
+    "seq",
+    "at",
+    "client_id",
+    "agency",
+    "action",
+    "cert_id",
+    "cert_type",
+    "purpose",
+    "fields",
+    "result",
+    "reason",
+    "prev_hash",
+    "hash",
 )
+_COLUMNS = ", ".join(_COLUMN_NAMES)
+_SELECT_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+# Rows per INSERT statement: 64 x 13 parameters stays under SQLite's oldest limit (999).
+_ROWS_PER_INSERT = 64
+
+
+@functools.lru_cache(maxsize=2 * _ROWS_PER_INSERT)
+def _insert_rows(n: int, mark: str) -> str:
+    row = "(" + ", ".join([mark] * len(_COLUMN_NAMES)) + ")"
+    return f"INSERT INTO audit_log ({_COLUMNS}) VALUES " + ", ".join([row] * n)  # noqa: S608
+
+
 # Built once from constants only (no caller input), so the S608 warnings below are moot.
-_INSERT = (
-    f"INSERT INTO audit_log ({_COLUMNS}) VALUES (:seq, :at, :client_id, "  # noqa: S608
-    ":agency, :action, :cert_id, :cert_type, :purpose, :fields, :result, :reason, "
-    ":prev_hash, :hash)"
-)
 _SELECT_ALL = f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq"  # noqa: S608
 _SELECT_ALL_LIMIT = f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq LIMIT :n"  # noqa: S608
 _SELECT_CERT = f"SELECT {_COLUMNS} FROM audit_log WHERE cert_id = :c ORDER BY seq LIMIT :n"  # noqa: S608
@@ -179,169 +238,244 @@ def _entry(row: Sequence[Any]) -> AuditEntry:
     )
 
 
+@dataclass(slots=True)
+class _Waiting:
+    """Entries queued by one caller, and how to tell that caller they are durable: a future on
+    its event loop (``record_async``) or a slot a thread waits on (``record``)."""
+
+    events: tuple[AuditEvent, ...]
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[list[AuditEntry]] | None = None
+    slot: list[list[AuditEntry] | BaseException] | None = None
+
+
+def _settle(future: asyncio.Future[list[AuditEntry]], outcome: Any) -> None:
+    if future.done():  # the caller was cancelled (client went away); its entries are written
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
+
+
+def _settle_all(items: list[tuple[asyncio.Future[list[AuditEntry]], Any]]) -> None:
+    for future, outcome in items:
+        _settle(future, outcome)
+
+
 @dataclass
 class AuditLog:
     """Appends and checks the hash-chained audit log in the store."""
 
     store: Store
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    _cond: threading.Condition = field(default_factory=threading.Condition, repr=False)
-    _queue: list[tuple[AuditEvent, list[Any]]] = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _queue: list[_Waiting] = field(default_factory=list, repr=False)
     _writer: threading.Thread | None = field(default=None, repr=False)
     _write_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _loop_queues: dict[Any, list[tuple[list[AuditEvent], Any]]] = field(
-        default_factory=dict, repr=False
-    )
-    _loop_flushing: set[Any] = field(default_factory=set, repr=False)
+    _conn: Any = field(default=None, repr=False)
     _head: tuple[int, str] | None = field(default=None, repr=False)
+    _gather: int = field(default=0, repr=False)  # queue length the writer waits for, or 0
+    _work: threading.Condition = field(init=False, repr=False)
+    _done: threading.Condition = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # Two conditions on one lock: the writer waits for work, callers of record() for
+        # their entries; a notify for one never wakes the other.
+        self._work = threading.Condition(self._lock)
+        self._done = threading.Condition(self._lock)
 
     # -- writing -------------------------------------------------------------------------
+    #
+    # Group commit with one writer: every entry of this process, from threads (record) and
+    # event loops (record_async) alike, goes through one queue to one writer thread. The
+    # writer takes everything queued while it was writing and writes it in one transaction
+    # (one fsync), then releases every waiter of that batch; no caller returns before its own
+    # entry is committed. Callers on an event loop are resumed by one callback per loop per
+    # batch, so the loop never blocks on the database and the thread hand-off is paid per
+    # batch, not per request.
+    #
+    # Across processes (several server workers, the CLI) the chain stays linear because
+    # ``seq`` is the primary key and a batch is written all or nothing: each process chains
+    # onto the head it last wrote or read, and if another process appended meanwhile, the
+    # batch's first seq collides, the whole batch fails, and it is retried on the head read
+    # afresh. So the chain never forks, and no caller is released on a failed write.
 
     def record(self, event: AuditEvent) -> AuditEntry:
         """Append one entry and return once it is durably stored; safe across threads and
-        processes.
-
-        Group commit: one writer thread per log takes everything queued while it was writing
-        and writes it in one transaction (one fsync), so concurrent requests share the cost of
-        durability instead of queueing behind one fsync each. No caller returns before its own
-        entry is committed.
-
-        The next sequence number is the stored head's plus one, and ``seq`` is the primary
-        key: of two processes that read the same head, one insert fails and retries on the
-        new head, so the chain never forks.
-        """
-        slot: list[AuditEntry | BaseException] = []
-        with self._cond:
-            self._enqueue([(event, slot)])
+        processes."""
+        slot: list[list[AuditEntry] | BaseException] = []
+        with self._lock:
+            self._enqueue(_Waiting((event,), slot=slot))
             while not slot:
-                self._cond.wait()
-        return _unwrap(slot[0])
+                self._done.wait()
+        return _unwrap(slot[0])[0]
 
     async def record_async(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
-        """As :meth:`record` for several entries, for code on an event loop.
-
-        Group commit per loop: entries queued while a batch is being written wait for the
-        next batch, and each batch is written in one transaction on a worker thread, so the
-        loop keeps serving (a slow fsync never stalls other requests) and the thread hand-off
-        is paid once per batch, not once per request.
-        """
+        """As :meth:`record` for several entries, for code on an event loop: awaits the batch
+        that commits them without blocking the loop."""
         if not events:
             return []
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[AuditEntry] | BaseException] = loop.create_future()
-        # One queue per loop: a batch resolves only futures of the loop it was queued on.
-        self._loop_queues.setdefault(loop, []).append((list(events), future))
-        if loop not in self._loop_flushing:
-            self._loop_flushing.add(loop)
-            loop.call_soon(self._start_flush, loop)
-        result = await future
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        future: asyncio.Future[list[AuditEntry]] = loop.create_future()
+        with self._lock:
+            self._enqueue(_Waiting(tuple(events), loop, future))
+        return await future
 
-    def _start_flush(self, loop: asyncio.AbstractEventLoop) -> None:
-        batch = self._loop_queues.pop(loop, [])
-        if not batch:
-            self._loop_flushing.discard(loop)
-            return
-        flat = [e for events, _ in batch for e in events]
-        done = loop.run_in_executor(None, self._write_batch, flat)
-        done.add_done_callback(lambda f: self._finish_flush(loop, batch, f))
-
-    def _finish_flush(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        batch: list[tuple[list[AuditEvent], Any]],
-        done: asyncio.Future[list[AuditEntry]],
-    ) -> None:
-        written: list[AuditEntry] | BaseException
-        exc = done.exception()
-        written = exc if exc is not None else done.result()
-        i = 0
-        for events, future in batch:
-            if not future.done():
-                future.set_result(
-                    written if isinstance(written, BaseException) else written[i : i + len(events)]
-                )
-            i += len(events)
-        self._start_flush(loop)  # whatever queued meanwhile is the next batch
-
-    def _enqueue(self, items: list[tuple[AuditEvent, list[Any]]]) -> None:
-        # Called with self._cond held.
+    def _enqueue(self, item: _Waiting) -> None:
+        # Called with self._lock held.
         if self._writer is None or not self._writer.is_alive():
             self._writer = threading.Thread(target=self._run, name="audit-writer", daemon=True)
             self._writer.start()
-        self._queue.extend(items)
-        self._cond.notify_all()
+        self._queue.append(item)
+        n = len(self._queue)
+        # The writer waits for a first entry, or (gathering) for a number of them.
+        if n == self._gather or (n == 1 and not self._gather):
+            self._work.notify()
 
     def _run(self) -> None:
+        company, patience = 1, 0.0
         while True:
-            with self._cond:
+            with self._lock:
                 while not self._queue:
-                    self._cond.wait()
+                    self._work.wait()
+                if len(self._queue) < company and patience > 0:
+                    self._await_company(company, patience)
                 batch, self._queue = self._queue, []
+            events = [e for w in batch for e in w.events]
+            outcome: list[AuditEntry] | BaseException
+            started = time.monotonic()
             try:
-                outcome: list[AuditEntry] | BaseException = self._write_batch([e for e, _ in batch])
-            except BaseException as exc:  # handed to every waiter, who re-raises it
+                outcome = self._write_batch(events)
+            except AuditUnavailable as exc:  # handed to every waiter, who re-raises it
                 outcome = exc
-            with self._cond:
-                for i, (_, waiting) in enumerate(batch):
-                    waiting.append(outcome if isinstance(outcome, BaseException) else outcome[i])
-                self._cond.notify_all()
+            except Exception as exc:  # the database failed: fail closed, with the same error
+                log.error("cannot write the audit log: %s", type(exc).__name__)
+                outcome = AuditUnavailable("the audit log cannot be written; nothing was recorded")
+                outcome.__cause__ = exc
+                self.close()  # a fresh connection and head for the next batch
+            company = len(batch)
+            patience = min(_PATIENCE_MAX, (time.monotonic() - started) * _PATIENCE_SHARE)
+            self._release(batch, outcome)
+
+    def _await_company(self, company: int, patience: float) -> None:
+        """Commit delay (called with the lock held): the callers just released by a batch of
+        ``company`` usually come back with their next entries within a fraction of a commit.
+        Waiting a little for them turns what would be two commits into one, so under
+        concurrency each commit serves about twice the callers. Never longer than
+        ``patience`` (a share of the last write, capped), and not at all without
+        concurrency (a batch of one sets ``company`` to one)."""
+        deadline = time.monotonic() + patience
+        self._gather = company
+        try:
+            while len(self._queue) < company:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._work.wait(left)
+        finally:
+            self._gather = 0
+
+    def _release(self, batch: list[_Waiting], outcome: list[AuditEntry] | BaseException) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[Any, Any]]] = {}
+        slots: list[tuple[list[Any], Any]] = []
+        i = 0
+        for w in batch:
+            n = len(w.events)
+            mine = outcome if isinstance(outcome, BaseException) else outcome[i : i + n]
+            i += n
+            if w.slot is not None:
+                slots.append((w.slot, mine))
+            elif w.loop is not None:
+                by_loop.setdefault(w.loop, []).append((w.future, mine))
+        for loop, items in by_loop.items():
+            # A closed loop has nobody waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle_all, items)
+        if slots:
+            with self._lock:
+                for slot, mine in slots:
+                    slot.append(mine)
+                self._done.notify_all()
 
     def _write_batch(self, events: list[AuditEvent]) -> list[AuditEntry]:
-        # One writer at a time in this process (the writer thread or an event loop); other
-        # processes are kept apart by the primary key on seq.
+        # One writer at a time in this process; other processes are kept apart by SQLite's
+        # write lock and the primary key on seq.
         with self._write_lock:
             for attempt in range(_RETRIES):
                 try:
-                    return self._append(events, use_cache=attempt == 0)
-                except (IntegrityError, OperationalError):
+                    return self._append(events)
+                except self.store.retryable_errors:  # locked, or another process appended
                     self._head = None
                     time.sleep(0.001 * (attempt + 1))
         raise AuditUnavailable("the audit log is busy; the action was not recorded")
 
-    def _append(self, events: list[AuditEvent], *, use_cache: bool) -> list[AuditEntry]:
+    def _append(self, events: list[AuditEvent]) -> list[AuditEntry]:
+        # A DB-API connection of the log's own, in autocommit mode: a batch of up to
+        # _ROWS_PER_INSERT entries is ONE statement, hence one implicit transaction and one
+        # fsync (synchronous=FULL) with no BEGIN/COMMIT round trips and no ORM work.
+        conn = self._conn
+        if conn is None:
+            conn = self._conn = self.store.autocommit_connection()
+        cur = conn.cursor()
+        head = self._head
+        if head is None:
+            cur.execute(_SELECT_HEAD)
+            row = cur.fetchone()
+            head = (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
+        seq, prev = head
+        # One timestamp per batch: the entries are committed together.
+        at = _timestamp(self.clock())
         out: list[AuditEntry] = []
-        with self.store.session() as s:
-            conn = s.connection()
-            head = self._head if use_cache else None
-            if head is None:
-                row = conn.execute(
-                    text("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
-                ).first()
-                head = (int(row[0]), str(row[1])) if row else (0, GENESIS_HASH)
-            seq, prev = head
-            rows = []
-            for event in events:
-                seq += 1
-                at = _timestamp(self.clock())
-                digest = entry_hash(prev, _body(seq, at, event))
-                rows.append(
-                    {
-                        "seq": seq,
-                        "at": at,
-                        "client_id": event.client_id,
-                        "agency": event.agency,
-                        "action": event.action,
-                        "cert_id": event.cert_id,
-                        "cert_type": event.cert_type,
-                        "purpose": event.purpose,
-                        "fields": json.dumps(list(event.fields), ensure_ascii=False),
-                        "result": event.result,
-                        "reason": event.reason,
-                        "prev_hash": prev,
-                        "hash": digest,
-                    }
-                )
-                out.append(AuditEntry(seq, at, event, prev, digest))
-                prev = digest
-            conn.execute(text(_INSERT), rows)
-            s.commit()
-        # Another process may append too: the cached head is only a first guess, and a stale
-        # one fails on the primary key and is re-read.
+        params: list[Any] = []
+        for event in events:
+            seq += 1
+            digest = entry_hash(prev, _body(seq, at, event))
+            params += (
+                seq,
+                at,
+                event.client_id,
+                event.agency,
+                event.action,
+                event.cert_id,
+                event.cert_type,
+                event.purpose,
+                _fields_json(event.fields),
+                event.result,
+                event.reason,
+                prev,
+                digest,
+            )
+            out.append(AuditEntry(seq, at, event, prev, digest))
+            prev = digest
+        mark = "?" if self.store.is_sqlite else "%s"
+        if len(events) <= _ROWS_PER_INSERT:
+            cur.execute(_insert_rows(len(events), mark), params)
+        else:  # several statements: one explicit transaction, still all or nothing
+            width = len(_COLUMN_NAMES)
+            cur.execute("BEGIN IMMEDIATE" if self.store.is_sqlite else "BEGIN")
+            try:
+                for start in range(0, len(events), _ROWS_PER_INSERT):
+                    n = min(_ROWS_PER_INSERT, len(events) - start)
+                    cur.execute(_insert_rows(n, mark), params[start * width : (start + n) * width])
+                cur.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    cur.execute("ROLLBACK")
+                raise
+        # Only a guess for the next batch: if another process appends meanwhile, the next
+        # insert collides on seq (the primary key), fails as a whole and is retried on the
+        # head read afresh, so the chain never forks.
         self._head = (seq, prev)
         return out
+
+    def close(self) -> None:
+        """Close the log's own connection (the writer thread opens another if needed)."""
+        with self._write_lock:
+            conn, self._conn, self._head = self._conn, None, None
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
 
     # -- reading -------------------------------------------------------------------------
 

@@ -13,11 +13,13 @@ are turned into keyed digests on arrival and never stored, logged or echoed.
 
 from __future__ import annotations
 
+import functools
 import json
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -39,7 +41,22 @@ from .types import CERTIFICATE_TYPES, CertificateType
 
 __all__ = ["AccessDenied", "AgreementError", "Decision", "SharingService", "agreement_json"]
 
-AGREEMENT_CACHE_TTL = 1.0  # seconds; bounds how long another process's revocation takes to apply
+# Staleness bounds of this process's caches. Security decisions, so stated here:
+#
+# - AGREEMENT_CACHE_TTL: agreements (and the decisions made from them) are re-read from the
+#   ledger at most this long after the last read, so an agreement revoked or granted by
+#   another process (another server worker, the CLI, another agency's server) takes effect
+#   here within this many seconds. One revoked or granted through this process takes effect at
+#   once: the cache is dropped, and a read that was under way meanwhile is not kept.
+# - RECORD_CACHE_TTL: a details answer may reuse one read of a certificate's stored fields and
+#   ledger status for at most this long, so a certificate revoked by another process may show
+#   its previous status for up to this many seconds (as the public status endpoint may); one
+#   revoked through this process is dropped at once (``forget_certificate``). A failed ledger
+#   read is never kept.
+AGREEMENT_CACHE_TTL = 1.0  # seconds
+RECORD_CACHE_TTL = 1.0  # seconds
+_MAX_DECISIONS = 4096  # per agreement snapshot: bounds memory against made-up purposes
+_MAX_RECORDS = 65536
 _PREFIX_TYPES = {t.id_prefix: t for t in CERTIFICATE_TYPES.values()}
 
 
@@ -51,6 +68,28 @@ class Decision:
     en: str
     fields: tuple[str, ...] = ()
     agreement_ids: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class _Snapshot:
+    """The agreements as read from the ledger at ``read_at``, and the decisions made from
+    them (they go when the snapshot goes)."""
+
+    read_at: float
+    agreements: list[Agreement]
+    decisions: dict[tuple[str, str, str, date], Decision] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Stored:
+    """What a details or lookup answer is built from: the stored fields and the ledger status."""
+
+    cert_id: str
+    data: dict[str, Any]
+    agency: str
+    valid_until: str | None
+    status: str
+    reason: str | None
 
 
 class AccessDenied(CertificateError):
@@ -73,6 +112,7 @@ def _deny(code: str, zh: str, en: str) -> Decision:
     return Decision(False, code, zh, en)
 
 
+@functools.lru_cache(maxsize=8192)
 def type_of_id(cert_id: str) -> CertificateType | None:
     """The type an id names (its prefix), without reading anything stored."""
     try:
@@ -97,8 +137,13 @@ class SharingService:
         self._audit = audit
         self._holder_key = holder_key
         self._today = today or (lambda: datetime.now(UTC).date())
-        self._cache: tuple[float, list[Agreement]] | None = None
+        self._cache: _Snapshot | None = None
         self._lock = threading.Lock()
+        # Bumped by every change made through this process, under the lock: a read that began
+        # before the change is then not cached (it may predate it).
+        self._agreements_generation = 0
+        self._records_generation = 0
+        self._records: dict[str, tuple[float, _Stored]] = {}
         # Set by the edge to tell issuing agencies about foreign lookups (webhooks):
         # notify(event, cert_id, issuer, details). Never given a holder identifier.
         self.notify: Callable[[str, str, str, dict[str, Any]], object] | None = None
@@ -106,20 +151,35 @@ class SharingService:
     # -- agreements ----------------------------------------------------------------------
 
     def agreements(self, *, fresh: bool = False) -> list[Agreement]:
+        return self._snapshot(fresh=fresh).agreements
+
+    def _snapshot(self, *, fresh: bool = False) -> _Snapshot:
+        started = time.monotonic()
         with self._lock:
-            if (
-                not fresh
-                and self._cache
-                and time.monotonic() - self._cache[0] < AGREEMENT_CACHE_TTL
-            ):
-                return self._cache[1]
+            snap = self._cache
+            if not fresh and snap is not None and started - snap.read_at < AGREEMENT_CACHE_TTL:
+                return snap
+            generation = self._agreements_generation
         try:
             items = self._ledger.agreements()
         except LedgerError as exc:
             raise LedgerUnavailableError(str(exc)) from None
+        snap = _Snapshot(started, items)  # aged from before the read: the bound is strict
         with self._lock:
-            self._cache = (time.monotonic(), items)
-        return items
+            if self._agreements_generation == generation:
+                self._cache = snap
+        return snap
+
+    def _agreements_changed(self) -> None:
+        with self._lock:
+            self._agreements_generation += 1
+            self._cache = None
+
+    def forget_certificate(self, cert_id: str) -> None:
+        """Drop what this process keeps about ``cert_id`` (after revoking it here)."""
+        with self._lock:
+            self._records_generation += 1
+            self._records.pop(cert_id, None)
 
     def create_agreement(
         self,
@@ -172,7 +232,7 @@ class SharingService:
             raise AgreementError(
                 422, "INVALID_AGREEMENT", f"协议内容有误：{exc.message}", exc.message
             ) from None
-        self._cache = None
+        self._agreements_changed()
         self._audit.record(
             AuditEvent(
                 "agreement-create",
@@ -197,7 +257,7 @@ class SharingService:
             ) from None
         except LedgerError as exc:
             raise LedgerUnavailableError(str(exc)) from None
-        self._cache = None
+        self._agreements_changed()
         self._audit.record(
             AuditEvent(
                 "agreement-revoke",
@@ -216,57 +276,23 @@ class SharingService:
             # An agency reads its own certificates in full; purpose is still recorded.
             return Decision(True, "OWN_AGENCY", "本机构证照。", "Own agency.", ctype.field_names)
         try:
-            relevant = [
-                a
-                for a in self.agreements()
-                if a.grantor == ctype.agency
-                and a.grantee == who.agency
-                and ctype.code in a.cert_types
-            ]
+            snap = self._snapshot()
         except LedgerUnavailableError:
             return _deny(
                 "LEDGER_UNAVAILABLE",
                 "暂时无法读取账本上的共享协议，查询被拒绝。",
                 "The sharing agreements on the ledger cannot be read; the lookup is refused.",
             )
-        if not relevant:
-            return _deny(
-                "NO_AGREEMENT",
-                "发证机构未与贵机构签订该类证照的共享协议。",
-                "The issuing agency has no sharing agreement with your agency for this type.",
-            )
-        active = [a for a in relevant if a.status == "active"]
-        if not active:
-            return _deny(
-                "AGREEMENT_REVOKED",
-                "该类证照的共享协议已被撤销。",
-                "The sharing agreement for this type has been revoked.",
-            )
         today = self._today()
-        current = [a for a in active if a.valid_until >= today]
-        if not current:
-            return _deny(
-                "AGREEMENT_EXPIRED",
-                "该类证照的共享协议已过期。",
-                "The sharing agreement for this type has expired.",
-            )
-        matching = [a for a in current if purpose in a.purposes]
-        if not matching:
-            return _deny(
-                "PURPOSE_NOT_ALLOWED",
-                "共享协议不允许以该用途查询。",
-                "The sharing agreement does not allow lookups for this purpose.",
-            )
-        allowed = {f for a in matching for f in a.fields}
-        fields = tuple(f for f in ctype.field_names if f in allowed)
-        return Decision(
-            True,
-            "AGREEMENT",
-            "依据共享协议。",
-            "Under a sharing agreement.",
-            fields,
-            tuple(a.agreement_id for a in matching),
-        )
+        # A decision depends on these and the snapshot only, so it is kept with the snapshot
+        # (today's date is part of the key: an agreement expires at midnight exactly).
+        key = (who.agency, ctype.code, purpose, today)
+        decision = snap.decisions.get(key)
+        if decision is None:
+            decision = _decide(snap.agreements, who.agency, ctype, purpose, today)
+            if len(snap.decisions) < _MAX_DECISIONS:
+                snap.decisions[key] = decision
+        return decision
 
     # -- lookups -------------------------------------------------------------------------
 
@@ -308,7 +334,7 @@ class SharingService:
                 )
                 .all()
             )
-        results = [self._released(ctype, decision, *r) for r in rows]
+        results = [self._release(ctype, decision, self._load(*r)[0]) for r in rows]
         # One entry per certificate released, so `audit show --certificate` finds each; the
         # holder is never recorded, only what was released.
         if results:
@@ -352,19 +378,8 @@ class SharingService:
                 purpose=purpose,
             )
             raise AccessDenied(decision)
-        with self._store.session() as s:
-            row = (
-                s.connection()
-                .execute(
-                    text(
-                        "SELECT id, data_json, agency, valid_until, state, status, status_reason "
-                        "FROM certificates WHERE id = :id AND cert_type = :t"
-                    ),
-                    {"id": cert_id, "t": ctype.code},
-                )
-                .first()
-            )
-        if row is None:
+        stored = self._stored(cert_id, ctype)
+        if stored is None:
             self._record(
                 sink,
                 who,
@@ -376,7 +391,7 @@ class SharingService:
                 result="not-found",
             )
             return decision, None
-        body = self._released(ctype, decision, *row)
+        body = self._release(ctype, decision, stored)
         self._record(
             sink, who, "details", decision, cert_id=cert_id, cert_type=ctype.code, purpose=purpose
         )
@@ -401,10 +416,42 @@ class SharingService:
             },
         )
 
-    def _released(
+    def _stored(self, cert_id: str, ctype: CertificateType) -> _Stored | None:
+        """The certificate as stored and on the ledger, reused for up to RECORD_CACHE_TTL (see
+        there). The id determines the type, so the id alone is the key."""
+        started = time.monotonic()
+        hit = self._records.get(cert_id)
+        if hit is not None and hit[0] > started:
+            return hit[1]
+        generation = self._records_generation
+        with self._store.session() as s:
+            row = (
+                s.connection()
+                .execute(
+                    text(
+                        "SELECT id, data_json, agency, valid_until, state, status, status_reason "
+                        "FROM certificates WHERE id = :id AND cert_type = :t"
+                    ),
+                    {"id": cert_id, "t": ctype.code},
+                )
+                .first()
+            )
+        if row is None:
+            return None  # not kept: an id issued a moment later is found at once
+        stored, ledger_read = self._load(*row)
+        if ledger_read:
+            # Expiry counted from before the reads; jittered down (50-100 %) so entries filled
+            # together do not all expire together.
+            expires = started + RECORD_CACHE_TTL * (0.5 + 0.5 * random.random())  # noqa: S311
+            with self._lock:
+                if self._records_generation == generation:  # no revocation here meanwhile
+                    if len(self._records) >= _MAX_RECORDS:
+                        self._records.clear()
+                    self._records[cert_id] = (expires, stored)
+        return stored
+
+    def _load(
         self,
-        ctype: CertificateType,
-        decision: Decision,
         cert_id: str,
         data_json: str,
         agency: str,
@@ -412,22 +459,31 @@ class SharingService:
         state: str,
         status: str,
         status_reason: str | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[_Stored, bool]:
+        """A stored row with its ledger status, and whether the ledger could be read."""
         data = json.loads(data_json)
         ledger_status: str | None
         try:
             record = self._ledger.get(cert_id)
             ledger_status = record.status.value if record else "pending"
             reason = record.reason if record else None
+            ledger_read = True
         except LedgerError:
-            ledger_status, reason = "unknown", None  # never "active" without the ledger
+            # never "active" without the ledger
+            ledger_status, reason, ledger_read = "unknown", None, False
+        valid = str(valid_until) if valid_until else None
+        return _Stored(cert_id, data, agency, valid, ledger_status, reason), ledger_read
+
+    @staticmethod
+    def _release(ctype: CertificateType, decision: Decision, stored: _Stored) -> dict[str, Any]:
+        data = stored.data
         return {
-            "id": cert_id,
+            "id": stored.cert_id,
             "type": ctype.code,
-            "issuer": agency,
-            "status": ledger_status,
-            "status_reason": reason,
-            "valid_until": str(valid_until) if valid_until else None,
+            "issuer": stored.agency,
+            "status": stored.status,
+            "status_reason": stored.reason,
+            "valid_until": stored.valid_until,
             # Exactly the allowed fields; everything else is absent, not null.
             "fields": {name: data[name] for name in decision.fields if name in data},
         }
@@ -460,6 +516,54 @@ class SharingService:
             sink.append(event)
         else:
             self._audit.record(event)
+
+
+def _decide(
+    agreements: list[Agreement], grantee: str, ctype: CertificateType, purpose: str, today: date
+) -> Decision:
+    """The decision on a foreign agency's lookup, from the agreements alone."""
+    relevant = [
+        a
+        for a in agreements
+        if a.grantor == ctype.agency and a.grantee == grantee and ctype.code in a.cert_types
+    ]
+    if not relevant:
+        return _deny(
+            "NO_AGREEMENT",
+            "发证机构未与贵机构签订该类证照的共享协议。",
+            "The issuing agency has no sharing agreement with your agency for this type.",
+        )
+    active = [a for a in relevant if a.status == "active"]
+    if not active:
+        return _deny(
+            "AGREEMENT_REVOKED",
+            "该类证照的共享协议已被撤销。",
+            "The sharing agreement for this type has been revoked.",
+        )
+    current = [a for a in active if a.valid_until >= today]
+    if not current:
+        return _deny(
+            "AGREEMENT_EXPIRED",
+            "该类证照的共享协议已过期。",
+            "The sharing agreement for this type has expired.",
+        )
+    matching = [a for a in current if purpose in a.purposes]
+    if not matching:
+        return _deny(
+            "PURPOSE_NOT_ALLOWED",
+            "共享协议不允许以该用途查询。",
+            "The sharing agreement does not allow lookups for this purpose.",
+        )
+    allowed = {f for a in matching for f in a.fields}
+    fields = tuple(f for f in ctype.field_names if f in allowed)
+    return Decision(
+        True,
+        "AGREEMENT",
+        "依据共享协议。",
+        "Under a sharing agreement.",
+        fields,
+        tuple(a.agreement_id for a in matching),
+    )
 
 
 def agreement_json(a: Agreement) -> dict[str, Any]:

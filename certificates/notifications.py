@@ -19,14 +19,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 from sqlmodel import col, select
 
+from .callbacks import CallbackPolicy, CallbackRefused
 from .clients import Principal
 from .errors import CertificateError
 from .store import OutboxRow, Store, SubscriptionRow
@@ -44,6 +45,12 @@ __all__ = [
 EVENTS = ("lookup.foreign", "status.changed")
 SIGNATURE_HEADER = "X-Certledger-Signature"
 MAX_PER_AGENCY = 200
+# Active subscriptions are re-read at most this long after the last read (every lookup asks
+# which subscriptions it reaches). So a subscription made through another process may miss
+# events for up to this many seconds; one revoked elsewhere may still have events queued that
+# long, but a delivery re-reads its subscription and drops it once revoked. Changes made
+# through this process apply at once.
+TARGETS_CACHE_TTL = 1.0
 
 
 class SubscriptionError(CertificateError):
@@ -115,9 +122,43 @@ def _sub(row: SubscriptionRow) -> Subscription:
     )
 
 
+# (id, agency, events, cert_id, url, secret) of one active subscription
+_Active = tuple[str, str, tuple[str, ...], str | None, str, str]
+
+
 class Subscriptions:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, policy: CallbackPolicy | None = None) -> None:
         self._store = store
+        # Which callback URLs may be called (server-side request forgery guard).
+        self.policy = policy if policy is not None else CallbackPolicy.from_env()
+        self._lock = threading.Lock()
+        self._active: tuple[float, list[_Active]] | None = None
+        self._generation = 0  # bumped by every change here: a read under way is not kept
+
+    def _changed(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._active = None
+
+    def _active_subscriptions(self) -> list[_Active]:
+        started = time.monotonic()
+        with self._lock:
+            cached = self._active
+            if cached is not None and started - cached[0] < TARGETS_CACHE_TTL:
+                return cached[1]
+            generation = self._generation
+        with self._store.session() as s:
+            rows = s.exec(
+                select(SubscriptionRow).where(col(SubscriptionRow.revoked_at).is_(None))
+            ).all()
+            active = [
+                (r.id, r.agency, tuple(r.events.split(",")), r.cert_id, r.url, r.secret)
+                for r in rows
+            ]
+        with self._lock:
+            if self._generation == generation:
+                self._active = (started, active)
+        return active
 
     def add(
         self,
@@ -137,14 +178,15 @@ class Subscriptions:
                 f"事件须为以下之一：{', '.join(EVENTS)}。",
                 f"Events must be among: {', '.join(EVENTS)}.",
             )
-        parts = urlsplit(url)
-        if parts.scheme not in ("https", "http") or not parts.hostname or parts.username:
+        try:
+            self.policy.check(url)
+        except CallbackRefused as exc:
             raise SubscriptionError(
                 422,
                 "BAD_URL",
-                "回调地址须为不含凭据的 http(s) 地址。",
-                "The callback must be an http(s) URL without credentials.",
-            )
+                "回调地址须为公网 https 地址，且不含凭据（内部地址须由运营方放行）。",
+                f"{str(exc)[:1].upper()}{str(exc)[1:]}.",
+            ) from exc
         if "lookup.foreign" in wanted and cert_id is not None and issuer_of_cert != who.agency:
             raise SubscriptionError(
                 403,
@@ -183,6 +225,7 @@ class Subscriptions:
             )
             s.add(row)
             s.commit()
+        self._changed()
         return _sub(row), secret
 
     def of_agency(self, agency: str) -> list[Subscription]:
@@ -202,6 +245,7 @@ class Subscriptions:
                 row.revoked_at = datetime.now(UTC)
                 s.add(row)
                 s.commit()
+                self._changed()
             return _sub(row)
 
     # -- the outbox: deliveries survive a restart ------------------------------------------
@@ -241,16 +285,12 @@ class Subscriptions:
 
     def targets(self, event: str, cert_id: str, issuer: str) -> list[tuple[str, str, str]]:
         """(subscription id, url, secret) of every active subscription ``event`` reaches."""
-        with self._store.session() as s:
-            rows = s.exec(
-                select(SubscriptionRow).where(col(SubscriptionRow.revoked_at).is_(None))
-            ).all()
         out = []
-        for r in rows:
-            if event not in r.events.split(","):
+        for sub_id, agency, events, sub_cert_id, url, secret in self._active_subscriptions():
+            if event not in events:
                 continue
             # Agency-wide subscriptions (no cert_id) reach only the agency's own certificates.
-            hit = r.cert_id == cert_id if r.cert_id is not None else r.agency == issuer
-            if hit and (event != "lookup.foreign" or r.agency == issuer):
-                out.append((r.id, r.url, r.secret))
+            hit = sub_cert_id == cert_id if sub_cert_id is not None else agency == issuer
+            if hit and (event != "lookup.foreign" or agency == issuer):
+                out.append((sub_id, url, secret))
         return out

@@ -225,6 +225,32 @@ class Store:
         with Session(self._engine, expire_on_commit=False) as session:
             yield session
 
+    @property
+    def is_sqlite(self) -> bool:
+        return self._engine.dialect.name == "sqlite"
+
+    def autocommit_connection(self) -> Any:
+        """A DB-API connection of the caller's own (out of the pool; the caller closes it), in
+        autocommit mode: each statement is its own transaction unless the caller begins one.
+        Same database and settings as the pool's (WAL, synchronous=FULL, busy timeout). For
+        the audit log's group commit, which cannot afford the ORM's per-statement work."""
+        fairy = self._engine.raw_connection()
+        fairy.detach()
+        conn: Any = fairy.dbapi_connection
+        assert conn is not None
+        if self.is_sqlite:
+            conn.isolation_level = None
+        else:
+            conn.autocommit = True
+        return conn
+
+    @property
+    def retryable_errors(self) -> tuple[type[Exception], ...]:
+        """The driver's errors for a locked database or a lost race on a key: worth a retry."""
+        dbapi = self._engine.dialect.dbapi
+        assert dbapi is not None
+        return (dbapi.IntegrityError, dbapi.OperationalError)
+
     # -- ids ---------------------------------------------------------------------------------
 
     def next_serial(self, scope: str) -> int:

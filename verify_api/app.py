@@ -43,7 +43,7 @@ from signing import SealReport, Secret
 
 from .auth import ClientAuth
 from .limits import BodyLimitMiddleware
-from .lookup_routes import install_sharing_routes
+from .lookup_routes import DetailsEndpoint, DetailsFastPath, install_sharing_routes
 from .pages import PageFacts, not_found_page, verification_page
 from .pki_routes import pki_router
 from .ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
@@ -230,7 +230,9 @@ def create_app(
         lifespan=lifespan,
     )
     _install_error_handlers(app)
-    # Innermost: runs after the rate limits, before routing.
+    details_endpoint = DetailsEndpoint(rt, auth)
+    # Innermost: run after the rate limits, before routing.
+    app.add_middleware(DetailsFastPath, endpoint=details_endpoint, api=app)
     app.add_middleware(StatusFastPath, cache=status_cache)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_upload_bytes)
     app.add_middleware(
@@ -422,13 +424,15 @@ def create_app(
         assert cid is not None
         issuance.revoke(agency, cid, body.reason)
         status_cache.drop(cid)
+        if rt.sharing is not None:
+            rt.sharing.forget_certificate(cid)
         audit(AuditEvent("revoke", "ok", who.client_id, agency, cid, reason=body.reason.strip()))
         dispatcher.emit(
             "status.changed", cid, agency, {"status": "revoked", "reason": body.reason.strip()}
         )
         return _json({"id": cid, "status": "revoked", "reason": body.reason.strip()})
 
-    install_sharing_routes(app, rt, auth, subscriptions)
+    install_sharing_routes(app, rt, auth, subscriptions, details_endpoint)
 
     # -- time-stamp authority ----------------------------------------------------------------
 

@@ -5,14 +5,21 @@ frozen models and maps the domain's answers to status codes.
 """
 
 # No `from __future__ import annotations`: FastAPI resolves route signatures at definition time.
+import functools
+import inspect
 import json
 import logging
+import re
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query
+import orjson
+from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from certificates.audit import AuditEvent
 from certificates.clients import Principal
@@ -30,7 +37,7 @@ from certificates.notifications import EVENTS, Subscriptions
 from .auth import ClientAuth
 from .runtime import Runtime
 
-__all__ = ["canonical_id", "install_sharing_routes"]
+__all__ = ["DetailsEndpoint", "DetailsFastPath", "canonical_id", "install_sharing_routes"]
 
 log = logging.getLogger("certledger.api.sharing")
 
@@ -76,12 +83,38 @@ class AgreementRevoke(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
+class _JsonResponse(Response):
+    """A JSON body with exactly the headers ``Response(body, media_type="application/json")``
+    gets (content-length, content-type), set directly: this is on the details hot path."""
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+
+_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _encode(body: Any) -> bytes:
+    """Compact UTF-8 JSON. orjson writes the same bytes as ``json.dumps(body,
+    ensure_ascii=False, separators=(",", ":"))`` for what these routes answer (strings, None,
+    ints, lists, dicts with string keys; stored certificate data is strings only), about 20
+    times faster; what it refuses goes through json."""
+    try:
+        return orjson.dumps(body)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return _JSON(body).encode()
+
+
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
-        status_code=status,
-        media_type="application/json",
-    )
+    return _JsonResponse(_encode(body), status)
 
 
 def _denied(decision: Decision) -> Response:
@@ -99,6 +132,7 @@ _NOT_FOUND = {
 }
 
 
+@functools.lru_cache(maxsize=8192)  # a pure function of the text; parsing is most of its cost
 def canonical_id(raw: str) -> str | None:
     try:
         return str(CertificateId.parse(raw))
@@ -106,18 +140,149 @@ def canonical_id(raw: str) -> str | None:
         return None
 
 
+def _sharing(rt: Runtime) -> SharingService:
+    if rt.sharing is None:
+        raise ConfigurationError("sharing is not configured on this server")
+    return rt.sharing
+
+
+async def _write_audit(rt: Runtime, events: list[AuditEvent]) -> None:
+    # The answer leaves only after its audit entries are durable (fail closed); awaited, so
+    # waiting for the group commit does not hold the event loop.
+    if events and rt.audit is not None:
+        await rt.audit.record_async(events)
+
+
+class DetailsEndpoint:
+    """``GET /api/v1/certificates/{id}/details?purpose=P``: one certificate's allowed fields.
+
+    The one implementation of the route: the FastAPI route and :class:`DetailsFastPath` both
+    authenticate with :attr:`verifier` (``ClientAuth.require("verifier")``, the dependency the
+    route declares) and answer with :meth:`answer`, so authentication, roles, rate limits, the
+    agreement decision, field filtering and the audit entry cannot differ between them.
+    """
+
+    def __init__(self, rt: Runtime, auth: ClientAuth) -> None:
+        self._rt = rt
+        self.verifier: Callable[..., Awaitable[Principal]] = auth.require("verifier")
+
+    async def answer(self, who: Principal, cert_id: str, purpose: str) -> Response:
+        # Runs on the event loop: the decision and the reads come from short-lived caches or
+        # a few indexed SQLite reads, and the audit write is awaited (group commit).
+        cid = canonical_id(cert_id)
+        if cid is None:
+            return _json(_NOT_FOUND, 404)
+        events: list[AuditEvent] = []
+        try:
+            decision, body = _sharing(self._rt).details(who, cid, purpose, sink=events)
+        except AccessDenied as exc:
+            await _write_audit(self._rt, events)
+            return _denied(exc.decision)
+        await _write_audit(self._rt, events)
+        if body is None:
+            return _json(_NOT_FOUND, 404)
+        return _json(
+            {
+                **body,
+                "purpose": purpose,
+                "basis": decision.code,
+                "agreements": list(decision.agreement_ids),
+            }
+        )
+
+
+_DETAILS_PREFIX = "/api/v1/certificates/"
+_DETAILS_SUFFIX = "/details"
+_PURPOSE_QUERY = re.compile(rb"purpose=[a-z0-9][a-z0-9_-]{0,63}")  # the route's _CODE, raw
+
+
+class DetailsFastPath:
+    """Serves details requests without FastAPI's routing and parameter machinery, which costs
+    more than the answer (as :class:`verify_api.app.StatusFastPath` does for status).
+
+    It takes only requests whose parameters need no parsing to be valid (one ``purpose`` query
+    parameter matching the route's pattern, nothing to decode, at most one ``Authorization``
+    header) and then calls exactly what the route calls: the ``verifier`` dependency, then
+    :meth:`DetailsEndpoint.answer`. Exceptions go to the app's own exception handlers, as
+    inside the route. Any other request (a missing or malformed purpose, an extra parameter)
+    goes on to the route unchanged, so its answers (422 and the rest) stay FastAPI's.
+    """
+
+    def __init__(self, app: ASGIApp, *, endpoint: DetailsEndpoint, api: FastAPI) -> None:
+        self.app = app
+        self.endpoint = endpoint
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            path: str = scope["path"]
+            if path.endswith(_DETAILS_SUFFIX) and path.startswith(_DETAILS_PREFIX):
+                cert_id = path[len(_DETAILS_PREFIX) : -len(_DETAILS_SUFFIX)]
+                query: bytes = scope["query_string"]
+                if cert_id and "/" not in cert_id and _PURPOSE_QUERY.fullmatch(query):
+                    authorization: str | None = None
+                    single = True
+                    for name, value in scope["headers"]:
+                        if name == b"authorization":
+                            single = authorization is None
+                            authorization = value.decode("latin-1")
+                    if single:
+                        await self._serve(
+                            scope, receive, send, cert_id, query[8:].decode(), authorization
+                        )
+                        return
+        await self.app(scope, receive, send)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        cert_id: str,
+        purpose: str,
+        authorization: str | None,
+    ) -> None:
+        request = Request(scope, receive)
+        try:
+            who = await self.endpoint.verifier(request=request, authorization=authorization)
+            response = await self.endpoint.answer(who, cert_id, purpose)
+        except Exception as exc:
+            handler = self._handler(exc)
+            if handler is None:
+                raise  # as from the route: the server's last-resort handler answers 500
+            answer = handler(request, exc)
+            response = await answer if inspect.isawaitable(answer) else answer
+        await response(scope, receive, send)
+
+    def _handler(self, exc: Exception) -> Callable[[Request, Any], Any] | None:
+        """The handler the app's exception middleware would pick for ``exc``."""
+        handlers = self.api.exception_handlers
+        status = getattr(exc, "status_code", None)
+        if isinstance(exc, StarletteHTTPException) and status in handlers:
+            return handlers[status]
+        for cls in type(exc).__mro__:
+            if cls is Exception:
+                break  # left to the server's last-resort handler, as for the route
+            if cls in handlers:
+                return handlers[cls]
+        return None
+
+
 def install_sharing_routes(
-    app: FastAPI, rt: Runtime, auth: ClientAuth, subscriptions: Subscriptions
+    app: FastAPI,
+    rt: Runtime,
+    auth: ClientAuth,
+    subscriptions: Subscriptions,
+    details_endpoint: DetailsEndpoint | None = None,
 ) -> None:
     issuer = auth.require("issuer")
     verifier = auth.require("verifier")
     any_client = auth.require("issuer", "verifier", "admin")
     auditor = auth.require("admin")
+    details_endpoint = details_endpoint or DetailsEndpoint(rt, auth)
 
     def sharing() -> SharingService:
-        if rt.sharing is None:
-            raise ConfigurationError("sharing is not configured on this server")
-        return rt.sharing
+        return _sharing(rt)
 
     # -- agreements ----------------------------------------------------------------------
 
@@ -153,10 +318,7 @@ def install_sharing_routes(
     # -- lookups -------------------------------------------------------------------------
 
     async def write_audit(events: list[AuditEvent]) -> None:
-        # The answer leaves only after its audit entries are durable (fail closed); awaited,
-        # so waiting for the group commit does not hold the event loop.
-        if events and rt.audit is not None:
-            await rt.audit.record_async(events)
+        await _write_audit(rt, events)
 
     # Lookups run on the event loop: the decision and the reads are a few indexed SQLite
     # reads (as on the public status route), and the audit write is awaited, so no request
@@ -207,29 +369,12 @@ def install_sharing_routes(
     @app.get("/api/v1/certificates/{cert_id}/details", tags=["sharing"])
     async def details(
         cert_id: str,
-        who: Annotated[Principal, Depends(verifier)],
+        who: Annotated[Principal, Depends(details_endpoint.verifier)],
         purpose: Annotated[str, Query(pattern=_CODE, description="why you look it up")],
     ) -> Response:
-        cid = canonical_id(cert_id)
-        if cid is None:
-            return _json(_NOT_FOUND, 404)
-        events: list[AuditEvent] = []
-        try:
-            decision, body = sharing().details(who, cid, purpose, sink=events)
-        except AccessDenied as exc:
-            await write_audit(events)
-            return _denied(exc.decision)
-        await write_audit(events)
-        if body is None:
-            return _json(_NOT_FOUND, 404)
-        return _json(
-            {
-                **body,
-                "purpose": purpose,
-                "basis": decision.code,
-                "agreements": list(decision.agreement_ids),
-            }
-        )
+        """One certificate's allowed fields (usually answered by DetailsFastPath, the same
+        code without the routing)."""
+        return await details_endpoint.answer(who, cert_id, purpose)
 
     # -- webhooks ------------------------------------------------------------------------
 

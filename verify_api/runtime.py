@@ -226,6 +226,7 @@ def _add_sharing(rt: Runtime, passphrase: Secret | None) -> None:
     without it a lookup is refused, never answered unkeyed."""
     rt.clients = ClientRegistry(rt.store)
     rt.audit = AuditLog(rt.store)
+    rt._closers.append(rt.audit.close)  # its own connection; runs before the store's closer
     holder_key = HolderKey.load(rt.home.holder_key, passphrase) if passphrase else None
     rt.sharing = SharingService(
         store=rt.store, ledger=rt.ledger, audit=rt.audit, holder_key=holder_key

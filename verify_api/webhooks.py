@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from certificates.callbacks import CallbackRefused
 from certificates.notifications import SIGNATURE_HEADER, Subscriptions, sign_body
 
 __all__ = ["WebhookDispatcher"]
@@ -168,6 +169,16 @@ class WebhookDispatcher:
                 self._settle(item, "dropped")
                 return
             url, secret = endpoint
+            try:
+                # Again at delivery: the host's DNS answer may have changed since the
+                # subscription was checked (a public name re-pointed at an internal address).
+                self._subs.policy.check(url)
+            except CallbackRefused as exc:
+                log.warning("webhook %s not delivered: %s", item.sub_id, exc)
+                self.failed += 1
+                item.attempt += 1
+                self._settle(item, "failed")
+                return
             headers = {
                 "Content-Type": "application/json",
                 SIGNATURE_HEADER: sign_body(secret, item.body),

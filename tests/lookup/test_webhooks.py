@@ -9,6 +9,9 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
+from certificates.callbacks import ALLOW_ENV, CallbackPolicy
 from certificates.notifications import (
     SIGNATURE_HEADER,
     Subscriptions,
@@ -20,6 +23,12 @@ from verify_api.app import create_app
 from verify_api.webhooks import WebhookDispatcher
 
 from .conftest import NO_LIMITS, SECRETS, TestClient, World
+
+
+@pytest.fixture(autouse=True)
+def _receivers_on_loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The test receivers listen on 127.0.0.1 over http: an operator's allow-list entry.
+    monkeypatch.setenv(ALLOW_ENV, "127.0.0.1")
 
 
 class Receiver:
@@ -257,5 +266,59 @@ def test_pending_deliveries_survive_a_restart(world: World) -> None:
         assert verify_signature(secret, headers[SIGNATURE_HEADER], body)
         assert not any(json.loads(b)["subscription"] == gone.id for _, b in receiver.delivered())
     finally:
+        subs.revoke(who, sub.id)
+        receiver.close()
+
+
+def test_callbacks_to_internal_or_plain_http_addresses_are_refused(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ALLOW_ENV)
+    app = create_app(world.rt, background_anchoring=False, limits=NO_LIMITS)
+    with TestClient(app) as c:
+        for url, why in [
+            ("http://127.0.0.1:9/hook", "https"),
+            ("https://127.0.0.1/hook", "not a public address"),
+            ("https://169.254.169.254/latest/meta-data", "not a public address"),
+            ("https://[::ffff:10.0.0.1]/hook", "not a public address"),
+            ("https://localhost/hook", "not a public address"),
+            ("https://user:pw@93.184.216.34/hook", "without credentials"),
+            ("https://receiver.invalid/hook", "does not resolve"),
+            ("ftp://93.184.216.34/hook", "https"),
+        ]:
+            r = c.post(
+                "/api/v1/subscriptions",
+                json={"url": url, "events": ["status.changed"]},
+                headers=world.auth("transport", "issuer"),
+            )
+            assert r.status_code == 422, (url, r.text)
+            body = r.json()["detail"]
+            assert body["code"] == "BAD_URL"
+            assert why in body["message"]["en"], (url, body)
+            assert "pw" not in r.text
+
+
+def test_delivery_rechecks_the_address_when_dns_changes(world: World) -> None:
+    """A name that was public when the subscription was made and now points inside."""
+    from certificates.clients import Principal
+
+    receiver = Receiver(fail_first=0)
+    answers = {"hooks.example": ["93.184.216.34"]}
+    policy = CallbackPolicy.from_entries([], resolver=lambda host, port: answers[host])
+    subs = Subscriptions(world.rt.store, policy=policy)
+    who = Principal("test", "market-regulation", frozenset({"issuer"}))
+    port = receiver.server.server_address[1]
+    sub, secret = subs.add(who, f"https://hooks.example:{port}/hook", ["status.changed"])
+    SECRETS.append(secret)
+    answers["hooks.example"] = ["127.0.0.1"]  # re-pointed at the server's own loopback
+    dispatcher = WebhookDispatcher(subs, backoff=0.02)
+    dispatcher.start()
+    try:
+        cid = world.certs["business-licence"]["id"]
+        assert dispatcher.emit("status.changed", cid, "market-regulation", {}) >= 1
+        wait_for(lambda: _outbox_state(world, sub.id) == [("failed", 1)])
+        assert receiver.calls == []
+    finally:
+        dispatcher.stop()
         subs.revoke(who, sub.id)
         receiver.close()

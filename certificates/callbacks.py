@@ -1,0 +1,121 @@
+"""Where webhooks may be delivered: https to public addresses, unless an operator says more.
+
+A webhook URL is chosen by a client, and the server then makes requests to it. Without a
+rule, any issuer or verifier client could make the server call its own loopback services, the
+cloud metadata address (169.254.169.254) or hosts on the agencies' internal network
+(server-side request forgery). So, by default:
+
+* the scheme must be ``https`` (the signed body still travels in the clear over http);
+* every address the host name stands for must be public (not loopback, private, link-local,
+  shared, multicast, reserved or unspecified) — checked when the subscription is made AND
+  again before each delivery, since DNS answers can change after the check.
+
+Operators list trusted destinations in ``CERTLEDGER_WEBHOOK_ALLOW`` (comma separated host
+names, addresses or networks such as ``10.20.0.0/16``); plain http is accepted there, as
+internal receivers often sit behind their own TLS termination.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+__all__ = ["ALLOW_ENV", "CallbackPolicy", "CallbackRefused"]
+
+ALLOW_ENV = "CERTLEDGER_WEBHOOK_ALLOW"
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], list[str]]
+
+
+class CallbackRefused(ValueError):
+    """The callback URL may not be called; the message says why (no secrets in it)."""
+
+
+def _resolve(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _is_public(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is loopback, not "global IPv6"
+    return address.is_global and not address.is_multicast
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    """Which callback URLs are allowed (see the module docstring)."""
+
+    hosts: frozenset[str] = frozenset()
+    networks: tuple[Network, ...] = ()
+    resolver: Resolver = field(default=_resolve, compare=False, repr=False)
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[str], resolver: Resolver = _resolve) -> CallbackPolicy:
+        hosts: set[str] = set()
+        networks: list[Network] = []
+        for raw in entries:
+            entry = raw.strip().lower()
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                hosts.add(entry.rstrip("."))
+        return cls(frozenset(hosts), tuple(networks), resolver)
+
+    @classmethod
+    def from_env(cls) -> CallbackPolicy:
+        return cls.from_entries(os.environ.get(ALLOW_ENV, "").split(","))
+
+    def _trusted_address(self, address: Address) -> bool:
+        return any(address in network for network in self.networks)
+
+    def check(self, url: str, *, resolve: bool = True) -> None:
+        """Refuse ``url`` unless a delivery to it is allowed now.
+
+        :raises CallbackRefused: with a reason a person can act on.
+        """
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError as exc:
+            raise CallbackRefused("the callback URL cannot be parsed") from exc
+        host = (parts.hostname or "").rstrip(".")
+        if parts.scheme not in ("https", "http") or not host or parts.username is not None:
+            raise CallbackRefused("the callback must be an https URL without credentials")
+        try:
+            literal: Address | None = ipaddress.ip_address(host)
+        except ValueError:
+            literal = None
+        trusted = host in self.hosts or (literal is not None and self._trusted_address(literal))
+        if parts.scheme != "https" and not trusted:
+            raise CallbackRefused(
+                "the callback must use https (plain http only to hosts the operator allows)"
+            )
+        if trusted:
+            return
+        if literal is not None:
+            addresses = [literal]
+        elif not resolve:
+            return
+        else:
+            try:
+                found = self.resolver(host, port or (443 if parts.scheme == "https" else 80))
+            except OSError as exc:
+                raise CallbackRefused(f"the callback host {host} does not resolve") from exc
+            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
+            if not addresses:
+                raise CallbackRefused(f"the callback host {host} does not resolve")
+        for address in addresses:
+            if not _is_public(address) and not self._trusted_address(address):
+                raise CallbackRefused(
+                    f"the callback host {host} is not a public address ({address}); an "
+                    f"operator can allow internal receivers with {ALLOW_ENV}"
+                )

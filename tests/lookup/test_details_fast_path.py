@@ -1,0 +1,233 @@
+"""The details route and its ASGI fast path (verify_api.lookup_routes.DetailsFastPath) answer
+alike, every answer has a committed audit entry, and the caches behind them keep their
+staleness bounds (revocations made here apply at once, elsewhere within the TTL)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from certificates.audit import AuditLog
+from certificates.clients import Principal
+from certificates.lookup import AGREEMENT_CACHE_TTL, SharingService
+from certificates.store import Store
+from certificates.types import CERTIFICATE_TYPES
+from ledger.interface import Agreement
+from verify_api.app import create_app
+from verify_api.lookup_routes import DetailsFastPath
+from verify_api.ratelimit import RateLimits
+
+from .conftest import TestClient, World
+
+UNTIL = (datetime.now(UTC).date() + timedelta(days=5)).isoformat()
+CTYPE = "business-licence"  # issued by market-regulation
+
+
+def _grant(world: World, purpose: str, fields: list[str]) -> dict[str, Any]:
+    r = world.client.post(
+        "/api/v1/agreements",
+        json={
+            "grantee": "transport",
+            "types": [CTYPE],
+            "purposes": [purpose],
+            "fields": fields,
+            "valid_until": UNTIL,
+        },
+        headers=world.auth("market-regulation", "issuer"),
+    )
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+@pytest.fixture()
+def served_fast(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the fast path answered itself (rather than passing on to the route)."""
+    seen: list[str] = []
+    serve = DetailsFastPath._serve
+
+    async def spy(self: DetailsFastPath, scope: Any, *args: Any) -> None:
+        seen.append(scope["path"])
+        await serve(self, scope, *args)
+
+    monkeypatch.setattr(DetailsFastPath, "_serve", spy)
+    return seen
+
+
+def test_fast_path_and_route_give_the_same_answers(world: World, served_fast: list[str]) -> None:
+    _grant(world, "fastpath-check", ["name"])
+    cid = world.certs[CTYPE]["id"]
+    made_up = cid[:-12] + "99999999-01-0"  # well formed up to the check character: 404
+    transport = world.auth("transport", "verifier")
+    cases: list[tuple[str, str, dict[str, str], int]] = [
+        ("own agency", cid, world.auth("market-regulation", "verifier"), 200),
+        ("under the agreement", cid, world.auth("transport", "verifier"), 200),
+        ("lower-case id", cid.lower(), world.auth("transport", "verifier"), 200),
+        ("no agreement", world.certs["qualification-certificate"]["id"], transport, 403),
+        ("anonymous", cid, {}, 401),
+        ("unknown id", made_up, world.auth("transport", "verifier"), 404),
+        ("malformed id", "not-an-id", world.auth("transport", "verifier"), 404),
+        ("bad token", cid, {"Authorization": "Bearer clt_transport_nope"}, 401),
+        ("not bearer", cid, {"Authorization": "Basic dXNlcjpwdw=="}, 401),
+        ("issuer role", cid, world.auth("transport", "issuer"), 403),
+    ]
+    for purpose in ("fastpath-check", "other-purpose"):
+        for name, cert_id, headers, status in cases:
+            path = f"/api/v1/certificates/{cert_id}/details"
+            fast = world.client.get(f"{path}?purpose={purpose}", headers=headers)
+            # An extra parameter is left to FastAPI's route (which ignores it).
+            slow = world.client.get(f"{path}?purpose={purpose}&via=route", headers=headers)
+            if purpose == "other-purpose" and status == 200 and name != "own agency":
+                status = 403  # PURPOSE_NOT_ALLOWED
+            assert fast.status_code == slow.status_code == status, (name, purpose, fast.text)
+            assert fast.content == slow.content, name
+            for header in ("content-type", "content-length", "www-authenticate"):
+                assert fast.headers.get(header) == slow.headers.get(header), (name, header)
+    assert len(served_fast) == 2 * len(cases)  # every fast request went the fast way
+    assert all("via" not in p for p in served_fast)
+    # The agreement's fields and nothing else, the same way round.
+    body = world.client.get(
+        f"/api/v1/certificates/{cid}/details?purpose=fastpath-check",
+        headers=world.auth("transport", "verifier"),
+    ).json()
+    assert set(body["fields"]) == {"name"} and body["basis"] == "AGREEMENT"
+
+
+def test_requests_the_fast_path_does_not_take_go_to_the_route(
+    world: World, served_fast: list[str]
+) -> None:
+    cid = world.certs[CTYPE]["id"]
+    headers = world.auth("market-regulation", "verifier")
+    for query in ("", "?purpose=", "?purpose=Upper", "?purpose=a%2Db", "?purpose=a&purpose=b"):
+        r = world.client.get(f"/api/v1/certificates/{cid}/details{query}", headers=headers)
+        if query.startswith("?purpose=a"):
+            assert r.status_code == 200, (query, r.text)  # FastAPI decodes; one value wins
+        else:
+            assert r.status_code == 422 and r.json()["detail"]["code"] == "INVALID_REQUEST"
+    doubled = [
+        ("Authorization", headers["Authorization"]),
+        ("Authorization", "Bearer clt_other"),
+    ]
+    r = world.client.get(
+        f"/api/v1/certificates/{cid}/details?purpose=x", headers=httpx.Headers(doubled)
+    )
+    assert r.status_code in (200, 401)  # whichever header FastAPI reads; not the fast path
+    assert served_fast == []
+
+
+def test_every_answer_is_audited_before_it_is_sent(world: World) -> None:
+    """Each answer's entry is already committed when the client has the answer: a separate
+    connection to the database finds it."""
+    cid = world.certs[CTYPE]["id"]
+    other = Store.open(world.home.database)
+    try:
+        reader = AuditLog(other)
+        for i in range(5):
+            purpose = f"durability-{i}"
+            r = world.client.get(
+                f"/api/v1/certificates/{cid}/details?purpose={purpose}",
+                headers=world.auth("market-regulation", "verifier"),
+            )
+            assert r.status_code == 200
+            mine = [e for e in reader.entries(cert_id=cid) if e.event.purpose == purpose]
+            assert len(mine) == 1 and mine[0].event.result == "allowed"
+        assert reader.verify().ok
+    finally:
+        other.close()
+
+
+def test_a_revocation_here_shows_in_details_at_once(world: World) -> None:
+    data = dict(CERTIFICATE_TYPES[CTYPE].example)
+    issuer = world.auth("market-regulation", "issuer")
+    r = world.client.post(
+        "/api/v1/certificates", json={"type": CTYPE, "data": data}, headers=issuer
+    )
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    path = f"/api/v1/certificates/{cid}/details?purpose=revocation-check"
+    verifier = world.auth("market-regulation", "verifier")
+    assert world.client.get(path, headers=verifier).json()["status"] == "active"
+    r = world.client.post(
+        f"/api/v1/certificates/{cid}/revoke", json={"reason": "closed"}, headers=issuer
+    )
+    assert r.status_code == 200, r.text
+    answer = world.client.get(path, headers=verifier).json()
+    assert answer["status"] == "revoked" and answer["status_reason"] == "closed"
+
+
+def test_an_agreement_revoked_elsewhere_stops_within_the_ttl(world: World) -> None:
+    agreement = _grant(world, "ttl-check", ["name"])
+    path = f"/api/v1/certificates/{world.certs[CTYPE]['id']}/details?purpose=ttl-check"
+    verifier = world.auth("transport", "verifier")
+    assert world.client.get(path, headers=verifier).status_code == 200
+    # Another process (the CLI, another worker) revokes: straight on the ledger.
+    world.rt.ledger.revoke_agreement("market-regulation", agreement["id"], "ended elsewhere")
+    time.sleep(AGREEMENT_CACHE_TTL + 0.1)
+    r = world.client.get(path, headers=verifier)
+    # (Other tests' agreements between these agencies, still active, make the reason
+    # PURPOSE_NOT_ALLOWED: no active agreement allows this purpose any more.)
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"]["code"] in ("AGREEMENT_REVOKED", "PURPOSE_NOT_ALLOWED")
+
+
+class _RacingLedger:
+    """Agreements as a ledger would return them; the first read races with a revocation made
+    through the service (as a request thread and a revoking thread would)."""
+
+    def __init__(self, agreements: list[Agreement]) -> None:
+        self.agreements_list = agreements
+        self.reads = 0
+        self.during_read: Any = None
+
+    def agreements(self) -> list[Agreement]:
+        self.reads += 1
+        if self.during_read is not None:
+            hook, self.during_read = self.during_read, None
+            hook()
+        return self.agreements_list
+
+
+def test_an_agreement_read_racing_a_revocation_here_is_not_kept(world: World) -> None:
+    assert world.rt.audit is not None
+    ledger = _RacingLedger(world.rt.ledger.agreements())
+    service = SharingService(
+        store=world.rt.store,
+        ledger=ledger,  # type: ignore[arg-type]
+        audit=world.rt.audit,
+        holder_key=None,
+    )
+    ledger.during_read = service._agreements_changed  # what revoke_agreement does
+    service.agreements()
+    service.agreements()
+    assert ledger.reads == 2  # the racing read was not cached
+    service.agreements()
+    assert ledger.reads == 2  # an undisturbed read is
+
+
+def test_decisions_follow_the_agreements(world: World) -> None:
+    """Decisions are kept with the agreement snapshot they came from."""
+    assert world.rt.sharing is not None
+    sharing = world.rt.sharing
+    who = Principal("test", "transport", frozenset({"verifier"}))
+    ctype = CERTIFICATE_TYPES[CTYPE]
+    assert not sharing.decide(who, ctype, "decision-cache").allowed
+    _grant(world, "decision-cache", ["name"])  # through this process: applies at once
+    assert sharing.decide(who, ctype, "decision-cache").code == "AGREEMENT"
+
+
+def test_rate_limited_answers_alike(world: World, served_fast: list[str]) -> None:
+    limits = RateLimits(public_rate=100, public_burst=100, client_rate=0.001, client_burst=1)
+    app = create_app(world.rt, background_anchoring=False, limits=limits)
+    path = f"/api/v1/certificates/{world.certs[CTYPE]['id']}/details?purpose=rate-check"
+    headers = world.auth("market-regulation", "verifier")
+    with TestClient(app) as c:
+        assert c.get(path, headers=headers).status_code == 200
+        fast = c.get(path, headers=headers)
+        slow = c.get(path + "&via=route", headers=headers)
+    assert fast.status_code == slow.status_code == 429
+    assert fast.content == slow.content and fast.json()["detail"]["code"] == "RATE_LIMITED"
+    assert fast.headers["retry-after"] == slow.headers["retry-after"]
+    assert len(served_fast) == 2
