@@ -8,11 +8,13 @@ cloud metadata address (169.254.169.254) or hosts on the agencies' internal netw
 * the scheme must be ``https`` (the signed body still travels in the clear over http);
 * every address the host name stands for must be public (not loopback, private, link-local,
   shared, multicast, reserved or unspecified) — checked when the subscription is made AND
-  again before each delivery, since DNS answers can change after the check.
+  again before each delivery, since DNS answers can change after the check; the delivery then
+  connects to the address that was checked (see :func:`pinned_request`).
 
 Operators list trusted destinations in ``CERTLEDGER_WEBHOOK_ALLOW`` (comma separated host
-names, addresses or networks such as ``10.20.0.0/16``); plain http is accepted there, as
-internal receivers often sit behind their own TLS termination.
+names, addresses or networks such as ``10.20.0.0/16``); plain http is accepted to those (a
+listed name, or a name whose every address lies in a listed network), as internal receivers
+often sit behind their own TLS termination.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ import os
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
-__all__ = ["ALLOW_ENV", "CallbackPolicy", "CallbackRefused"]
+__all__ = ["ALLOW_ENV", "CallbackPolicy", "CallbackRefused", "pinned_request"]
 
 ALLOW_ENV = "CERTLEDGER_WEBHOOK_ALLOW"
 
@@ -77,45 +79,73 @@ class CallbackPolicy:
     def _trusted_address(self, address: Address) -> bool:
         return any(address in network for network in self.networks)
 
-    def check(self, url: str, *, resolve: bool = True) -> None:
-        """Refuse ``url`` unless a delivery to it is allowed now.
+    def _resolve(self, host: str, parts: SplitResult) -> list[Address]:
+        default_port = 443 if parts.scheme == "https" else 80
+        try:
+            found = self.resolver(host, parts.port or default_port)
+        except OSError as exc:
+            raise CallbackRefused(f"the callback host {host} does not resolve") from exc
+        addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
+        if not addresses:
+            raise CallbackRefused(f"the callback host {host} does not resolve")
+        return addresses
+
+    def check(self, url: str) -> list[Address]:
+        """Refuse ``url`` unless a delivery to it is allowed now; return the vetted addresses
+        to connect to (empty for a host the operator listed by name, which is resolved as
+        usual). Connecting to exactly these addresses, not to a second DNS answer, is what
+        closes the gap a DNS-rebinding receiver would use between check and connection.
 
         :raises CallbackRefused: with a reason a person can act on.
         """
         try:
             parts = urlsplit(url)
-            port = parts.port
+            _ = parts.port  # raises on a malformed port
         except ValueError as exc:
             raise CallbackRefused("the callback URL cannot be parsed") from exc
         host = (parts.hostname or "").rstrip(".")
         if parts.scheme not in ("https", "http") or not host or parts.username is not None:
             raise CallbackRefused("the callback must be an https URL without credentials")
-        try:
-            literal: Address | None = ipaddress.ip_address(host)
-        except ValueError:
-            literal = None
-        trusted = host in self.hosts or (literal is not None and self._trusted_address(literal))
-        if parts.scheme != "https" and not trusted:
+        if host in self.hosts:
+            return []
+        addresses = [ipaddress.ip_address(host)] if _literal(host) else self._resolve(host, parts)
+        if all(self._trusted_address(a) for a in addresses):
+            return addresses  # inside networks the operator allows: http accepted there
+        if parts.scheme != "https":
             raise CallbackRefused(
                 "the callback must use https (plain http only to hosts the operator allows)"
             )
-        if trusted:
-            return
-        if literal is not None:
-            addresses = [literal]
-        elif not resolve:
-            return
-        else:
-            try:
-                found = self.resolver(host, port or (443 if parts.scheme == "https" else 80))
-            except OSError as exc:
-                raise CallbackRefused(f"the callback host {host} does not resolve") from exc
-            addresses = [ipaddress.ip_address(a.split("%", 1)[0]) for a in found]
-            if not addresses:
-                raise CallbackRefused(f"the callback host {host} does not resolve")
         for address in addresses:
             if not _is_public(address) and not self._trusted_address(address):
                 raise CallbackRefused(
                     f"the callback host {host} is not a public address ({address}); an "
                     f"operator can allow internal receivers with {ALLOW_ENV}"
                 )
+        return addresses
+
+
+def pinned_request(
+    url: str, addresses: list[Address]
+) -> tuple[str, dict[str, str], dict[str, str]]:
+    """(URL, extra headers, httpx extensions) that reach ``url``'s first vetted address.
+
+    The URL names the address, the Host header and the TLS server name (SNI, and the name
+    the server certificate is checked against) stay the original host's.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if not addresses or _literal(host):
+        return url, {}, {}
+    address = addresses[0]
+    shown = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{shown}:{parts.port}" if parts.port is not None else shown
+    host_header = f"{host}:{parts.port}" if parts.port is not None else host
+    return parts._replace(netloc=netloc).geturl(), {"Host": host_header}, {"sni_hostname": host}
+
+
+def _literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True

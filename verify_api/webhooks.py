@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from certificates.callbacks import CallbackRefused
+from certificates.callbacks import CallbackRefused, pinned_request
 from certificates.notifications import SIGNATURE_HEADER, Subscriptions, sign_body
 
 __all__ = ["WebhookDispatcher"]
@@ -171,8 +171,11 @@ class WebhookDispatcher:
             url, secret = endpoint
             try:
                 # Again at delivery: the host's DNS answer may have changed since the
-                # subscription was checked (a public name re-pointed at an internal address).
-                self._subs.policy.check(url)
+                # subscription was checked (a public name re-pointed at an internal address),
+                # and the request goes to the address checked now, not to a fresh answer.
+                target, pin_headers, pin_extensions = pinned_request(
+                    url, self._subs.policy.check(url)
+                )
             except CallbackRefused as exc:
                 log.warning("webhook %s not delivered: %s", item.sub_id, exc)
                 self.failed += 1
@@ -180,12 +183,15 @@ class WebhookDispatcher:
                 self._settle(item, "failed")
                 return
             headers = {
+                **pin_headers,
                 "Content-Type": "application/json",
                 SIGNATURE_HEADER: sign_body(secret, item.body),
                 "X-Certledger-Event": item.event,
             }
             try:
-                status = client.post(url, content=item.body, headers=headers).status_code
+                status = client.post(
+                    target, content=item.body, headers=headers, extensions=pin_extensions
+                ).status_code
                 ok = 200 <= status < 300
             except httpx.HTTPError:
                 ok = False

@@ -67,7 +67,9 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return proc.stdout
 
 
-def _wrk(base: str, paths: list[str], token: str, seconds: int, work: Path) -> dict[str, float]:
+def _wrk(
+    base: str, paths: list[str], token: str, seconds: int, work: Path, connections: int
+) -> dict[str, float]:
     for p in [*paths, token]:
         if p and not _SAFE.fullmatch(p):
             raise ValueError(f"cannot put {p!r} into a Lua string")
@@ -75,7 +77,16 @@ def _wrk(base: str, paths: list[str], token: str, seconds: int, work: Path) -> d
     body = ",\n".join(f'  "{p}"' for p in paths)
     script.write_text(_LUA % {"paths": body, "auth": token}, "utf-8")
     out = subprocess.run(
-        ["wrk", "-t2", "-c16", f"-d{seconds}s", "--latency", "-s", str(script), base + "/"],
+        [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            base + "/",
+        ],
         capture_output=True,
         text=True,
         timeout=seconds + 60,
@@ -89,7 +100,7 @@ def _wrk(base: str, paths: list[str], token: str, seconds: int, work: Path) -> d
     return {"rps": rps, "p99_ms": p99, "non_2xx": float(bad.group(1)) if bad else 0.0}
 
 
-def run(seconds: int, workers: int, certificates: int) -> dict[str, Any]:
+def run(seconds: int, workers: int, certificates: int, connections: int = 16) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make install`")
     work = Path(tempfile.mkdtemp(prefix="certledger-bench-lookup-"))
@@ -176,15 +187,20 @@ def run(seconds: int, workers: int, certificates: int) -> dict[str, Any]:
                     f"/api/v1/certificates/{cid}/details?purpose=bench",
                     headers={"Authorization": f"Bearer {verifier}"},
                 ).raise_for_status()
-        status = _wrk(base, [f"/api/v1/certificates/{i}" for i in ids], "", seconds, work)
+        status = _wrk(
+            base, [f"/api/v1/certificates/{i}" for i in ids], "", seconds, work, connections
+        )
         details = _wrk(
             base,
             [f"/api/v1/certificates/{i}/details?purpose=bench" for i in ids],
             verifier,
             seconds,
             work,
+            connections,
         )
-        status_again = _wrk(base, [f"/api/v1/certificates/{i}" for i in ids], "", seconds, work)
+        status_again = _wrk(
+            base, [f"/api/v1/certificates/{i}" for i in ids], "", seconds, work, connections
+        )
     finally:
         server.terminate()
         try:
@@ -207,6 +223,7 @@ def run(seconds: int, workers: int, certificates: int) -> dict[str, Any]:
         "workers": workers,
         "seconds": seconds,
         "certificates": certificates,
+        "connections": connections,
         "status": status,
         "status_again": status_again,
         "details": details,
@@ -223,13 +240,19 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--certificates", type=int, default=20)
+    ap.add_argument(
+        "--connections", type=int, default=16, help="wrk connections (closed loop) per path"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    result = run(args.seconds, args.workers, args.certificates)
+    result = run(args.seconds, args.workers, args.certificates, args.connections)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(f"lookup benchmark: {args.workers} worker(s), {args.seconds} s per run, wrk -t2 -c16")
+    print(
+        f"lookup benchmark: {args.workers} worker(s), {args.seconds} s per run, "
+        f"wrk -t2 -c{args.connections}"
+    )
     for name in ("status", "details", "status_again"):
         r = result[name]
         print(

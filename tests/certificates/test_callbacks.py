@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from certificates.callbacks import CallbackPolicy, CallbackRefused
+from certificates.callbacks import CallbackPolicy, CallbackRefused, pinned_request
 
 PUBLIC = "93.184.216.34"
 
@@ -71,5 +71,28 @@ def test_operator_allow_list_admits_internal_hosts_and_networks() -> None:
     policy.check("https://named.intranet/hook")  # resolves into a listed network
     with pytest.raises(CallbackRefused):
         policy.check("https://10.21.0.1/hook")
+    policy.check("http://named.intranet/hook")  # every address in a listed network
+    half = _policy("10.20.0.0/16", answers={"half.intranet": ["10.20.3.4", PUBLIC]})
     with pytest.raises(CallbackRefused, match="https"):
-        policy.check("http://named.intranet/hook")  # name not listed: https only
+        half.check("http://half.intranet/hook")  # one address outside: https only
+
+
+def test_check_returns_the_addresses_to_connect_to() -> None:
+    policy = _policy("hooks.intranet", answers={"hooks.example": [PUBLIC]})
+    assert [str(a) for a in policy.check("https://hooks.example/x")] == [PUBLIC]
+    assert [str(a) for a in policy.check(f"https://{PUBLIC}/x")] == [PUBLIC]
+    assert policy.check("http://hooks.intranet/x") == []  # listed by name: resolved as usual
+
+
+def test_pinned_request_keeps_host_and_tls_name() -> None:
+    import ipaddress
+
+    v4, v6 = ipaddress.ip_address(PUBLIC), ipaddress.ip_address("2606:4700::1111")
+    url, headers, ext = pinned_request("https://hooks.example:8443/a/b?x=1", [v4])
+    assert url == f"https://{PUBLIC}:8443/a/b?x=1"
+    assert headers == {"Host": "hooks.example:8443"}
+    assert ext == {"sni_hostname": "hooks.example"}
+    url, headers, _ = pinned_request("https://hooks.example/a", [v6])
+    assert url == "https://[2606:4700::1111]/a" and headers == {"Host": "hooks.example"}
+    assert pinned_request(f"https://{PUBLIC}/a", [v4]) == (f"https://{PUBLIC}/a", {}, {})
+    assert pinned_request("http://hooks.intranet/a", []) == ("http://hooks.intranet/a", {}, {})

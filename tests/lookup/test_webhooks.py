@@ -322,3 +322,35 @@ def test_delivery_rechecks_the_address_when_dns_changes(world: World) -> None:
         dispatcher.stop()
         subs.revoke(who, sub.id)
         receiver.close()
+
+
+def test_delivery_connects_to_the_checked_address(world: World) -> None:
+    """The name is resolved once, by the check; the request goes to that address with the
+    original Host header (no second DNS answer to rebind). The name exists nowhere else, so
+    only a pinned request can arrive."""
+    from certificates.clients import Principal
+
+    receiver = Receiver(fail_first=0)
+    policy = CallbackPolicy.from_entries(
+        ["127.0.0.0/8"], resolver=lambda host, port: {"hooks.example": ["127.0.0.1"]}[host]
+    )
+    subs = Subscriptions(world.rt.store, policy=policy)
+    who = Principal("test", "market-regulation", frozenset({"issuer"}))
+    port = receiver.server.server_address[1]
+    sub, secret = subs.add(who, f"http://hooks.example:{port}/hook", ["status.changed"])
+    SECRETS.append(secret)
+    dispatcher = WebhookDispatcher(subs, backoff=0.02)
+    dispatcher.start()
+    try:
+        cid = world.certs["business-licence"]["id"]
+        assert dispatcher.emit("status.changed", cid, "market-regulation", {}) >= 1
+        wait_for(lambda: _outbox_state(world, sub.id) == [("delivered", 1)])
+        [(headers, body)] = [
+            (h, b) for h, b in receiver.delivered() if json.loads(b)["subscription"] == sub.id
+        ]
+        assert headers["Host"] == f"hooks.example:{port}"
+        assert verify_signature(secret, headers[SIGNATURE_HEADER], body)
+    finally:
+        dispatcher.stop()
+        subs.revoke(who, sub.id)
+        receiver.close()
