@@ -32,45 +32,113 @@ def bad(ledger: EmbeddedLedger, block: int | None, *fragments: str) -> None:
         assert report.blocks_checked == block
 
 
-def test_edited_write_value(chain: EmbeddedLedger, path: Path) -> None:
+# One SQL statement each: (what was done, statement, parameters, first bad block, reason parts).
+TAMPERING = [
+    (
+        "edited write value",
+        "UPDATE writes SET value = replace(value, 'active', 'revokd') "
+        "WHERE block_number = 3 AND leaf_index = 7",
+        (),
+        3,
+        ("block 3: merkle root mismatch (write row altered)",),
+    ),
+    (
+        "edited write key",
+        "UPDATE writes SET key = 'cert/FORGED' WHERE block_number = 2 AND leaf_index = 0",
+        (),
+        2,
+        ("merkle root mismatch",),
+    ),
+    (
+        "deleted write row",
+        "DELETE FROM writes WHERE block_number = 4 AND leaf_index = 19",
+        (),
+        4,
+        ("block 4: write rows missing or added",),
+    ),
+    ("deleted block row", "DELETE FROM blocks WHERE number = 3", (), 3, ("block 3: missing",)),
+    (
+        "deleted newest block row",
+        "DELETE FROM blocks WHERE number = 6",
+        (),
+        6,
+        ("block 6: missing",),
+    ),
+    (
+        "altered header field",
+        "UPDATE blocks SET timestamp = '2020-01-01T00:00:00.000000Z' WHERE number = 2",
+        (),
+        2,
+        ("block 2: header hash mismatch (header field altered)",),
+    ),
+    (
+        "replaced block breaks the next link",
+        "UPDATE blocks SET header_hash = ? WHERE number = 1",
+        ("ab" * 32,),
+        1,
+        ("header hash mismatch",),
+    ),
+    (
+        "broken prev link",
+        "UPDATE blocks SET prev_hash = ? WHERE number = 4",
+        ("cd" * 32,),
+        4,
+        ("block 4: header hash mismatch",),
+    ),
+    (
+        "malformed header field",
+        "UPDATE blocks SET tx_count = 'one' WHERE number = 2",
+        (),
+        2,
+        ("block 2: malformed header row",),
+    ),
+    (
+        "edited transaction row",
+        "UPDATE txs SET creator_msp = 'MotMSP' WHERE block_number = 6",
+        (),
+        6,
+        ("block 6: tx root mismatch (transaction row altered)",),
+    ),
+    (
+        "deleted state row",
+        "DELETE FROM state WHERE key = 'cert/B4-0'",
+        (),
+        5,
+        ("state table: key 'cert/B4-0' is missing",),
+    ),
+    (
+        "invented state row",
+        "INSERT INTO state SELECT 'cert/FORGED', value, block_number, leaf_index, "
+        "created_block FROM state WHERE key = 'cert/B0-0'",
+        (),
+        None,
+        ("state table: key 'cert/FORGED' was never written",),
+    ),
+    (
+        "state pointing at another write",
+        "UPDATE state SET created_block = 2 WHERE key = 'cert/B0-1'",
+        (),
+        1,
+        ("state table: key 'cert/B0-1' differs",),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("statement", "params", "block", "fragments"),
+    [pytest.param(*case[1:], id=case[0]) for case in TAMPERING],
+)
+def test_tampered_rows_are_found(
+    chain: EmbeddedLedger,
+    path: Path,
+    statement: str,
+    params: tuple[str, ...],
+    block: int | None,
+    fragments: tuple[str, ...],
+) -> None:
     with raw_db(path) as db:
-        db.execute(
-            "UPDATE writes SET value = replace(value, 'active', 'revokd') "
-            "WHERE block_number = 3 AND leaf_index = 7"
-        )
-    bad(chain, 3, "block 3: merkle root mismatch (write row altered)")
-
-
-def test_edited_write_key(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute(
-            "UPDATE writes SET key = 'cert/FORGED' WHERE block_number = 2 AND leaf_index = 0"
-        )
-    bad(chain, 2, "merkle root mismatch")
-
-
-def test_deleted_write_row(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("DELETE FROM writes WHERE block_number = 4 AND leaf_index = 19")
-    bad(chain, 4, "block 4: write rows missing or added")
-
-
-def test_deleted_block_row(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("DELETE FROM blocks WHERE number = 3")
-    bad(chain, 3, "block 3: missing")
-
-
-def test_deleted_newest_block_row(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("DELETE FROM blocks WHERE number = 6")
-    bad(chain, 6, "block 6: missing")
-
-
-def test_altered_header_field(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("UPDATE blocks SET timestamp = '2020-01-01T00:00:00.000000Z' WHERE number = 2")
-    bad(chain, 2, "block 2: header hash mismatch (header field altered)")
+        db.execute(statement, params)
+    bad(chain, block, *fragments)
 
 
 def test_altered_header_with_recomputed_hash(chain: EmbeddedLedger, path: Path) -> None:
@@ -91,30 +159,6 @@ def test_altered_header_with_recomputed_hash(chain: EmbeddedLedger, path: Path) 
     bad(chain, 5, "block 5: header signature invalid")
 
 
-def test_replaced_block_breaks_the_next_link(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("UPDATE blocks SET header_hash = ? WHERE number = 1", ("ab" * 32,))
-    bad(chain, 1, "header hash mismatch")
-
-
-def test_broken_prev_link(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("UPDATE blocks SET prev_hash = ? WHERE number = 4", ("cd" * 32,))
-    bad(chain, 4, "block 4: header hash mismatch")
-
-
-def test_malformed_header_field(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("UPDATE blocks SET tx_count = 'one' WHERE number = 2")
-    bad(chain, 2, "block 2: malformed header row")
-
-
-def test_edited_transaction_row(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("UPDATE txs SET creator_msp = 'MotMSP' WHERE block_number = 6")
-    bad(chain, 6, "block 6: tx root mismatch (transaction row altered)")
-
-
 def test_altered_state_value(chain: EmbeddedLedger, path: Path) -> None:
     with raw_db(path) as db:
         db.execute(
@@ -123,27 +167,6 @@ def test_altered_state_value(chain: EmbeddedLedger, path: Path) -> None:
     record = chain.get("B2-3")
     assert record is not None and record.status == "active"  # the fast read is fooled...
     bad(chain, 6, "state table: key 'cert/B2-3' differs", "last written in block 6")  # ...not this
-
-
-def test_deleted_state_row(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("DELETE FROM state WHERE key = 'cert/B4-0'")
-    bad(chain, 5, "state table: key 'cert/B4-0' is missing")
-
-
-def test_invented_state_row(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute(
-            "INSERT INTO state SELECT 'cert/FORGED', value, block_number, leaf_index, "
-            "created_block FROM state WHERE key = 'cert/B0-0'"
-        )
-    bad(chain, None, "state table: key 'cert/FORGED' was never written")
-
-
-def test_state_pointing_at_another_write(chain: EmbeddedLedger, path: Path) -> None:
-    with raw_db(path) as db:
-        db.execute("UPDATE state SET created_block = 2 WHERE key = 'cert/B0-1'")
-    bad(chain, 1, "state table: key 'cert/B0-1' differs")
 
 
 def test_dropped_table_is_reported(chain: EmbeddedLedger, path: Path) -> None:
