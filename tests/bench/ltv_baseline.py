@@ -34,8 +34,9 @@ __all__ = ["naive_blta_rate", "unsigned_documents"]
 
 def unsigned_documents(count: int) -> list[bytes]:
     """``count`` rendered, not yet sealed certificates (the same renderer as issuance)."""
-    renderer = JobRenderer(Renderer(FontSet.discover()))
-    return [renderer.render_job(job).pdf for job in _jobs(FontSet.discover(), count, 80_000_000)]
+    fonts = FontSet.discover()
+    renderer = JobRenderer(Renderer(fonts))
+    return [renderer.render_job(job).pdf for job in _jobs(fonts, count, 80_000_000)]
 
 
 def naive_blta_rate(
