@@ -147,6 +147,53 @@ class RotatedSeal:
     new: x509.Certificate
 
 
+def _retire(path: Path, cert: x509.Certificate) -> None:
+    """Keep a replaced certificate (never its key): what it sealed or stamped still verifies."""
+    write_new_file(path, cert.public_bytes(serialization.Encoding.PEM), mode=_CERT_FILE_MODE)
+
+
+def _install(
+    directory: Path,
+    staging_name: str,
+    cert_name: str,
+    key_name: str,
+    cert: x509.Certificate,
+    key: ec.EllipticCurvePrivateKey,
+    passphrase: Secret,
+) -> None:
+    """Write a new certificate and its encrypted key next to each other under ``directory``.
+
+    Both are staged first. The key is swapped in before the certificate: a crash in between
+    leaves a key that does not match its certificate, which load_pki reports, never a
+    silently old certificate.
+    """
+    staging = directory / staging_name
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(mode=0o700)
+    write_new_file(
+        staging / cert_name, cert.public_bytes(serialization.Encoding.PEM), mode=_CERT_FILE_MODE
+    )
+    write_private_key(staging / key_name, key, passphrase)
+    os.replace(staging / key_name, directory / key_name)
+    os.replace(staging / cert_name, directory / cert_name)
+    staging.rmdir()
+
+
+def _issue_seal_like(
+    pki_dir: Path,
+    issuer: _certs.Issuer,
+    agency_code: str,
+    current: x509.Certificate,
+    public_key: ec.EllipticCurvePublicKey,
+    now: datetime,
+) -> x509.Certificate:
+    """A seal certificate for ``public_key`` with the agency's name as ``current`` has it."""
+    name_attrs = current.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
+    return _certs.issue_seal(
+        issuer, agency_code, str(name_attrs[0].value), public_key, now, read_service_urls(pki_dir)
+    )
+
+
 def rotate_seal(
     pki_dir: Path, passphrase: Secret, agency_code: str, *, now: datetime | None = None
 ) -> RotatedSeal:
@@ -165,32 +212,12 @@ def rotate_seal(
     old = load_certificate(agency_dir / SEAL_CERT)
     # Decrypting the old key proves the passphrase before anything is changed.
     read_private_key(agency_dir / SEAL_KEY, passphrase, display_name=f"{agency_code}/{SEAL_KEY}")
-    name_attrs = old.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
-    name_zh = str(name_attrs[0].value)
     key = generate_key()
-    new = _certs.issue_seal(
-        issuer, agency_code, name_zh, key.public_key(), now, read_service_urls(pki_dir)
-    )
-
+    new = _issue_seal_like(pki_dir, issuer, agency_code, old, key.public_key(), now)
     retired = agency_dir / RETIRED_DIR
     retired.mkdir(mode=0o700, exist_ok=True)
-    write_new_file(
-        retired / f"{old.serial_number:x}.pem",
-        old.public_bytes(serialization.Encoding.PEM),
-        mode=_CERT_FILE_MODE,
-    )
-    staging = agency_dir / ".rotation"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(mode=0o700)
-    write_new_file(
-        staging / SEAL_CERT, new.public_bytes(serialization.Encoding.PEM), mode=_CERT_FILE_MODE
-    )
-    write_private_key(staging / SEAL_KEY, key, passphrase)
-    # Key first, then certificate: a crash in between leaves a key that does not match
-    # its certificate, which load_pki reports, never a silently old seal.
-    os.replace(staging / SEAL_KEY, agency_dir / SEAL_KEY)
-    os.replace(staging / SEAL_CERT, agency_dir / SEAL_CERT)
-    staging.rmdir()
+    _retire(retired / f"{old.serial_number:x}.pem", old)
+    _install(agency_dir, ".rotation", SEAL_CERT, SEAL_KEY, new, key, passphrase)
     return RotatedSeal(agency_code, old, new)
 
 
@@ -207,16 +234,8 @@ def certify_seal_key(
     caller decides where the certificate goes."""
     pki_dir = Path(pki_dir)
     current = load_certificate(pki_dir / AGENCIES_DIR / agency_code / SEAL_CERT)
-    name_attrs = current.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
     issuer = _issuer(pki_dir, passphrase)
-    return _certs.issue_seal(
-        issuer,
-        agency_code,
-        str(name_attrs[0].value),
-        public_key,
-        _now(now),
-        read_service_urls(pki_dir),
-    )
+    return _issue_seal_like(pki_dir, issuer, agency_code, current, public_key, _now(now))
 
 
 def rotate_tsa(
@@ -233,21 +252,8 @@ def rotate_tsa(
     new = _certs.issue_tsa(
         issuer, old.subject, key.public_key(), _now(now), read_service_urls(pki_dir)
     )
-    write_new_file(
-        pki_dir / f"tsa-retired-{old.serial_number:x}.pem",
-        old.public_bytes(serialization.Encoding.PEM),
-        mode=_CERT_FILE_MODE,
-    )
-    staging = pki_dir / ".tsa-rotation"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(mode=0o700)
-    write_new_file(
-        staging / TSA_CERT, new.public_bytes(serialization.Encoding.PEM), mode=_CERT_FILE_MODE
-    )
-    write_private_key(staging / TSA_KEY, key, passphrase)
-    os.replace(staging / TSA_KEY, pki_dir / TSA_KEY)
-    os.replace(staging / TSA_CERT, pki_dir / TSA_CERT)
-    staging.rmdir()
+    _retire(pki_dir / f"tsa-retired-{old.serial_number:x}.pem", old)
+    _install(pki_dir, ".tsa-rotation", TSA_CERT, TSA_KEY, new, key, passphrase)
     return new
 
 
@@ -266,16 +272,12 @@ def enroll_token_seal(
     agency_dir = pki_dir / AGENCIES_DIR / agency_code
     if not (agency_dir / SEAL_CERT).is_file():
         raise UnknownAgencyError(f"no seal certificate for agency {agency_code!r} in {pki_dir}")
-    _issuer(pki_dir, passphrase)  # proves the passphrase before the token is touched
+    issuer = _issuer(pki_dir, passphrase)  # proves the passphrase before the token is touched
     old = load_certificate(agency_dir / SEAL_CERT)
-    new = certify_seal_key(pki_dir, passphrase, agency_code, generate_token_key(key), now=now)
+    new = _issue_seal_like(pki_dir, issuer, agency_code, old, generate_token_key(key), _now(now))
     retired = agency_dir / RETIRED_DIR
     retired.mkdir(mode=0o700, exist_ok=True)
-    write_new_file(
-        retired / f"{old.serial_number:x}.pem",
-        old.public_bytes(serialization.Encoding.PEM),
-        mode=_CERT_FILE_MODE,
-    )
+    _retire(retired / f"{old.serial_number:x}.pem", old)
     write_token_config(agency_dir, key)
     tmp = agency_dir / f".{SEAL_CERT}.tmp"
     tmp.unlink(missing_ok=True)
