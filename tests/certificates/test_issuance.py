@@ -7,14 +7,10 @@ import hashlib
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from certificates.agencies import AGENCIES
 from certificates.errors import AgencyNotAllowed, RevocationRefused
@@ -24,6 +20,7 @@ from certificates.production import Produced, ProduceJob
 from certificates.store import Store
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError
 from ledger import AgencyRecord, EmbeddedLedger, LedgerUnavailable
+from tests.ledger.ledger_helpers import make_node
 
 
 @dataclass
@@ -57,26 +54,9 @@ class FlakyLedger:
         return getattr(self.inner, name)
 
 
-def _node() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test ledger node")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
 @pytest.fixture()
 def env(tmp_path: Path) -> Iterator[tuple[IssuanceService, Store, FlakyLedger, FakeProducer, Path]]:
-    key, cert = _node()
+    key, cert = make_node("test ledger node")
     registry = [
         AgencyRecord(
             a.code,

@@ -8,39 +8,18 @@ import json
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from typer.testing import CliRunner
 
 from certificates.audit import AuditEvent, AuditLog
 from certificates.store import Store
 from ledger import AgencyRecord, EmbeddedLedger, LedgerRefused
+from tests.ledger.ledger_helpers import make_node
 from verify_api.cli import app as cli_app
 
 from .conftest import World
-
-
-def _node() -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "audit test node")])
-    now = datetime.now(UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
 
 
 @pytest.fixture()
@@ -66,7 +45,7 @@ def log(tmp_path: Path) -> Iterator[tuple[AuditLog, Path]]:
 
 @pytest.fixture()
 def ledger(tmp_path: Path) -> Iterator[EmbeddedLedger]:
-    key, cert = _node()
+    key, cert = make_node("audit test node")
     registry = [AgencyRecord("market-regulation", "MarketRegulationMSP", "市场", "Market", (), ())]
     led = EmbeddedLedger.create(
         tmp_path / "ledger.db", node_key=key, node_cert=cert, registry=registry

@@ -111,9 +111,9 @@ def test_requests_without_a_credential_are_denied_and_audited(world: World) -> N
 def test_certificate_clients_register_a_fingerprint(world: World, tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.serialization import Encoding
 
-    from tests.lookup.test_audit import _node
+    from tests.ledger.ledger_helpers import make_node
 
-    _, cert = _node()
+    _, cert = make_node("mtls client")
     pem = tmp_path / "client.pem"
     pem.write_bytes(cert.public_bytes(Encoding.PEM))
     r = CliRunner().invoke(
