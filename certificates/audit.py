@@ -40,7 +40,8 @@ from sqlalchemy import text
 from ledger import Ledger, LedgerError
 from ledger.interface import AuditAnchor
 
-from .errors import CertificateError
+from ._audit_model import AuditEntry, AuditEvent, AuditUnavailable, entry_body
+from ._audit_remote import RemoteAuditWriter
 from .store import Store
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "AuditLog",
     "AuditReport",
     "AuditUnavailable",
+    "RemoteAuditWriter",
     "entry_hash",
 ]
 
@@ -62,40 +64,6 @@ _RETRIES = 50
 # and never more than _PATIENCE_MAX seconds.
 _PATIENCE_SHARE = 1.0
 _PATIENCE_MAX = 0.002
-
-
-class AuditUnavailable(CertificateError):
-    """An entry could not be written; the caller must not report the action as done."""
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEvent:
-    """What happened, as the caller reports it."""
-
-    action: str  # issue | revoke | verify | view | lookup | details | agreement-* | ...
-    result: str  # allowed | denied | ok | not-found | error
-    client_id: str = "public"
-    agency: str | None = None
-    cert_id: str | None = None
-    cert_type: str | None = None
-    purpose: str | None = None
-    fields: tuple[str, ...] = ()
-    reason: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    seq: int
-    at: str
-    event: AuditEvent
-    prev_hash: str
-    hash: str
-
-    def body(self) -> dict[str, Any]:
-        return _body(self.seq, self.at, self.event)
-
-    def to_json(self) -> dict[str, Any]:
-        return {**self.body(), "prev_hash": self.prev_hash, "hash": self.hash}
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,22 +82,6 @@ class AuditReport:
             "anchored_seq": self.anchored_seq,
             "reason": self.reason,
         }
-
-
-def _body(seq: int, at: str, e: AuditEvent) -> dict[str, Any]:
-    return {
-        "seq": seq,
-        "at": at,
-        "client_id": e.client_id,
-        "agency": e.agency,
-        "action": e.action,
-        "cert_id": e.cert_id,
-        "cert_type": e.cert_type,
-        "purpose": e.purpose,
-        "fields": list(e.fields),
-        "result": e.result,
-        "reason": e.reason,
-    }
 
 
 def _unwrap(result: list[AuditEntry] | BaseException) -> list[AuditEntry]:
@@ -269,6 +221,9 @@ class AuditLog:
 
     store: Store
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    # Set in server workers: entries go to the audit writer service (one writer process for
+    # all workers) instead of this process's writer thread. Reading and checking stay here.
+    remote: RemoteAuditWriter | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _queue: list[_Waiting] = field(default_factory=list, repr=False)
     _writer: threading.Thread | None = field(default=None, repr=False)
@@ -304,6 +259,8 @@ class AuditLog:
     def record(self, event: AuditEvent) -> AuditEntry:
         """Append one entry and return once it is durably stored; safe across threads and
         processes."""
+        if self.remote is not None:
+            return self.remote.record([event])[0]
         slot: list[list[AuditEntry] | BaseException] = []
         with self._lock:
             self._enqueue(_Waiting((event,), slot=slot))
@@ -316,6 +273,8 @@ class AuditLog:
         that commits them without blocking the loop."""
         if not events:
             return []
+        if self.remote is not None:
+            return await self.remote.record_async(events)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[AuditEntry]] = loop.create_future()
         with self._lock:
@@ -346,14 +305,9 @@ class AuditLog:
             outcome: list[AuditEntry] | BaseException
             started = time.monotonic()
             try:
-                outcome = self._write_batch(events)
+                outcome = self.append_batch(events)
             except AuditUnavailable as exc:  # handed to every waiter, who re-raises it
                 outcome = exc
-            except Exception as exc:  # the database failed: fail closed, with the same error
-                log.error("cannot write the audit log: %s", type(exc).__name__)
-                outcome = AuditUnavailable("the audit log cannot be written; nothing was recorded")
-                outcome.__cause__ = exc
-                self.close()  # a fresh connection and head for the next batch
             company = len(batch)
             patience = min(_PATIENCE_MAX, (time.monotonic() - started) * _PATIENCE_SHARE)
             self._release(batch, outcome)
@@ -398,6 +352,19 @@ class AuditLog:
                     slot.append(mine)
                 self._done.notify_all()
 
+    def append_batch(self, events: list[AuditEvent]) -> list[AuditEntry]:
+        """Chain and durably write ``events`` as one transaction, all or nothing; the writer
+        of this process and the audit writer service (``audit_service``) both call this.
+        Raises :class:`AuditUnavailable` when nothing was written."""
+        try:
+            return self._write_batch(events)
+        except AuditUnavailable:
+            raise
+        except Exception as exc:  # the database failed: fail closed, with the same error
+            log.error("cannot write the audit log: %s", type(exc).__name__)
+            self._reset()  # a fresh connection and head for the next batch
+            raise AuditUnavailable("the audit log cannot be written; nothing was recorded") from exc
+
     def _write_batch(self, events: list[AuditEvent]) -> list[AuditEntry]:
         # One writer at a time in this process; other processes are kept apart by SQLite's
         # write lock and the primary key on seq.
@@ -430,7 +397,7 @@ class AuditLog:
         params: list[Any] = []
         for event in events:
             seq += 1
-            digest = entry_hash(prev, _body(seq, at, event))
+            digest = entry_hash(prev, entry_body(seq, at, event))
             params += (
                 seq,
                 at,
@@ -471,6 +438,11 @@ class AuditLog:
 
     def close(self) -> None:
         """Close the log's own connection (the writer thread opens another if needed)."""
+        if self.remote is not None:
+            self.remote.close()
+        self._reset()
+
+    def _reset(self) -> None:
         with self._write_lock:
             conn, self._conn, self._head = self._conn, None, None
             if conn is not None:

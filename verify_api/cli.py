@@ -442,17 +442,31 @@ def serve(
         f"serving {home.root} on {scheme}://{host}:{port}  "
         f"(API docs: {scheme}://{host}:{port}/docs)"
     )
-    # No access log: request lines carry verification tokens in their query strings.
-    uvicorn.run(
-        "verify_api.app:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        access_log=False,
-        log_level="warning",
-        **tls_options,
-    )
+    # One audit writer process for every worker (verify_api.audit_writer), started before
+    # them and stopped after them.
+    from .audit_writer import SOCKET_ENV, AuditWriterProcess
+
+    writer = AuditWriterProcess(home.root)
+    try:
+        writer.start()
+    except ConfigurationError as exc:
+        writer.stop()
+        _fail(str(exc), EXIT_CONFIG)
+    os.environ[SOCKET_ENV] = writer.socket_path
+    try:
+        # No access log: request lines carry verification tokens in their query strings.
+        uvicorn.run(
+            "verify_api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_level="warning",
+            **tls_options,
+        )
+    finally:
+        writer.stop()
 
 
 def _serve_tls(

@@ -85,3 +85,42 @@ def anchor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         typer.echo(json.dumps({"anchored_seq": seq}))
     else:
         typer.echo(f"audit head anchored at entry {seq}")
+
+
+@audit_app.command("writer", hidden=True)
+def writer(
+    socket_path: Annotated[str, typer.Option("--socket", help="Unix socket to listen on")],
+    parent: Annotated[
+        int | None, typer.Option("--parent", help="stop when this process (the server) ends")
+    ] = None,
+) -> None:
+    """The audit writer service for server workers (`certledger serve` starts it)."""
+    import signal
+
+    from certificates.audit import AuditLog
+    from certificates.audit_service import AuditWriterService
+    from certificates.errors import ConfigurationError
+    from certificates.store import Store
+
+    from .cli import EXIT_CONFIG, _fail, _home
+
+    try:
+        store = Store.open(_home().database)
+    except ConfigurationError as exc:
+        _fail(str(exc), EXIT_CONFIG)
+    audit = AuditLog(store)
+    import os
+
+    orphaned = (lambda: os.getppid() != parent) if parent is not None else None
+    service = AuditWriterService(audit, socket_path, orphaned=orphaned)
+    # SIGTERM (serve stopping) ends the loop after the batch being written is answered.
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    signal.signal(signal.SIGINT, lambda *_: service.stop())
+    try:
+        service.bind()
+        service.serve_forever()
+    except OSError as exc:
+        _fail(f"cannot serve the audit log on {socket_path}: {exc.strerror}", EXIT_CONFIG)
+    finally:
+        audit.close()
+        store.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from cryptography import x509
 
-from certificates.audit import AuditLog
+from certificates.audit import AuditLog, RemoteAuditWriter
 from certificates.clients import ClientRegistry
 from certificates.errors import ConfigurationError
 from certificates.holder_key import HolderKey
@@ -43,6 +43,7 @@ from signing import (
 from signing.hsm import HSM_PIN_ENV, open_token_signer, read_token_config
 from signing.ltv import PublishedCrls
 
+from .audit_writer import SOCKET_ENV
 from .unreachable import UnreachableLedger
 
 __all__ = ["SEAL_LEVEL_ENV", "Runtime", "build_local_producer", "open_runtime"]
@@ -226,6 +227,10 @@ def _add_sharing(rt: Runtime, passphrase: Secret | None) -> None:
     without it a lookup is refused, never answered unkeyed."""
     rt.clients = ClientRegistry(rt.store)
     rt.audit = AuditLog(rt.store)
+    socket_path = os.environ.get(SOCKET_ENV)
+    if socket_path:
+        # A worker of `certledger serve`: one writer process appends for every worker.
+        rt.audit.remote = RemoteAuditWriter(socket_path)
     rt._closers.append(rt.audit.close)  # its own connection; runs before the store's closer
     holder_key = HolderKey.load(rt.home.holder_key, passphrase) if passphrase else None
     rt.sharing = SharingService(

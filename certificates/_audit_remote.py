@@ -1,0 +1,252 @@
+"""The worker's end of the audit writer service (``audit_service``).
+
+Event-loop callers (the lookup routes) share one connection per loop: every entry recorded in
+one turn of the loop goes out as one frame, and the one reply releases all of those callers at
+once, so the per-request cost on the loop is a list append and a future. Threads (synchronous
+routes, background work) use blocking connections from a small pool.
+
+Failing closed: if the writer cannot be reached, does not answer in time, or answers with an
+error, the callers get :class:`AuditUnavailable` and their actions are not reported as done.
+A request whose reply never came may or may not have been written; the audit log then holds an
+entry for an answer that was not given, never the other way round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import cast
+
+from . import _audit_wire as wire
+from ._audit_model import AuditEntry, AuditEvent, AuditUnavailable
+
+__all__ = ["RemoteAuditWriter"]
+
+# How long a caller waits for its commit before giving up (the writer itself retries a busy
+# database for about a second; anything much longer is a stuck writer).
+REPLY_TIMEOUT = 15.0
+_POOL = 8
+
+_UNREACHABLE = "the audit writer cannot be reached; nothing was recorded"
+_STALLED = "the audit writer did not answer in time; the action was not recorded"
+_LOST = "the connection to the audit writer was lost; the action was not recorded"
+
+
+@dataclass(eq=False, slots=True)
+class _Sent:
+    events: list[AuditEvent]
+    waiters: list[tuple[asyncio.Future[list[AuditEntry]], int]]
+    at: float
+
+
+class _Channel(asyncio.Protocol):
+    """One event loop's connection. Replies come back in request order (FIFO)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._inbox = bytearray()
+        self._sent: deque[_Sent] = deque()
+        self._events: list[AuditEvent] = []
+        self._waiters: list[tuple[asyncio.Future[list[AuditEntry]], int]] = []
+        self._flush_soon = False
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    @property
+    def open(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    # -- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports do not subclass asyncio.Transport; they implement it.
+        self._transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        self._inbox += data
+        try:
+            frames = wire.split_frames(self._inbox)
+            for payload in frames:
+                if not self._sent:
+                    raise wire.WireError("a reply to no request")
+                sent = self._sent.popleft()
+                outcome = wire.decode_reply(payload, sent.events)
+                if isinstance(outcome, str):
+                    _fail(sent.waiters, AuditUnavailable(outcome))
+                    continue
+                i = 0
+                for future, n in sent.waiters:
+                    if not future.done():  # a cancelled caller's entries are written anyway
+                        future.set_result(outcome[i : i + n])
+                    i += n
+        except wire.WireError:
+            self._abort(_LOST)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        self._abort(_LOST)
+
+    # -- callers ---------------------------------------------------------------------------
+
+    def submit(self, events: Sequence[AuditEvent]) -> asyncio.Future[list[AuditEntry]]:
+        future: asyncio.Future[list[AuditEntry]] = self._loop.create_future()
+        self._events += events
+        self._waiters.append((future, len(events)))
+        if not self._flush_soon:
+            self._flush_soon = True
+            self._loop.call_soon(self._flush)
+        return future
+
+    def _flush(self) -> None:
+        self._flush_soon = False
+        events, waiters = self._events, self._waiters
+        self._events, self._waiters = [], []
+        if not waiters:
+            return
+        if not self.open:
+            _fail(waiters, AuditUnavailable(_LOST))
+            return
+        assert self._transport is not None
+        self._sent.append(_Sent(events, waiters, time.monotonic()))
+        self._transport.write(wire.encode_events(events))
+        if self._watchdog is None:
+            self._watchdog = self._loop.call_later(REPLY_TIMEOUT, self._check_stalled)
+
+    def _check_stalled(self) -> None:
+        self._watchdog = None
+        if not self._sent:
+            return
+        waited = time.monotonic() - self._sent[0].at
+        if waited >= REPLY_TIMEOUT:
+            # Replies are matched by order, so a stalled connection cannot be resumed.
+            self._abort(_STALLED)
+        else:
+            self._watchdog = self._loop.call_later(REPLY_TIMEOUT - waited, self._check_stalled)
+
+    def _abort(self, message: str) -> None:
+        sent, self._sent = self._sent, deque()
+        for s in sent:
+            _fail(s.waiters, AuditUnavailable(message))
+        if self._transport is not None:
+            self._transport.abort()
+            self._transport = None
+
+
+def _fail(waiters: list[tuple[asyncio.Future[list[AuditEntry]], int]], exc: Exception) -> None:
+    for future, _ in waiters:
+        if not future.done():
+            future.set_exception(exc)
+
+
+class RemoteAuditWriter:
+    """Records audit entries through the audit writer service listening at ``path``."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._channels: dict[asyncio.AbstractEventLoop, _Channel] = {}
+        self._connecting: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+        self._idle: list[socket.socket] = []
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"RemoteAuditWriter({self.path!r})"
+
+    # -- from an event loop ----------------------------------------------------------------
+
+    async def record_async(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        loop = asyncio.get_running_loop()
+        channel = self._channels.get(loop)
+        if channel is None or not channel.open:
+            channel = await self._connect(loop)
+        return await channel.submit(events)
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Channel:
+        for old in [lp for lp in self._channels if lp.is_closed()]:  # tests run many loops
+            self._channels.pop(old, None)
+            self._connecting.pop(old, None)
+        lock = self._connecting.setdefault(loop, asyncio.Lock())
+        async with lock:  # one connection per loop, however many callers arrive at once
+            channel = self._channels.get(loop)
+            if channel is not None and channel.open:
+                return channel
+            try:
+                _, protocol = await asyncio.wait_for(
+                    loop.create_unix_connection(lambda: _Channel(loop), self.path),
+                    REPLY_TIMEOUT,
+                )
+            except (OSError, TimeoutError) as exc:
+                raise AuditUnavailable(_UNREACHABLE) from exc
+            self._channels[loop] = protocol
+            return protocol
+
+    # -- from a thread ---------------------------------------------------------------------
+
+    def record(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
+        sock = self._take()
+        try:
+            sock.sendall(wire.encode_events(events))
+            payload = _read_frame(sock)
+            outcome = wire.decode_reply(payload, events)
+        except (OSError, wire.WireError) as exc:
+            sock.close()
+            raise AuditUnavailable(_STALLED if isinstance(exc, TimeoutError) else _LOST) from exc
+        self._give_back(sock)
+        if isinstance(outcome, str):
+            raise AuditUnavailable(outcome)
+        return outcome
+
+    def _take(self) -> socket.socket:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(REPLY_TIMEOUT)
+        try:
+            sock.connect(self.path)
+        except OSError as exc:
+            sock.close()
+            raise AuditUnavailable(_UNREACHABLE) from exc
+        return sock
+
+    def _give_back(self, sock: socket.socket) -> None:
+        with self._lock:
+            if len(self._idle) < _POOL:
+                self._idle.append(sock)
+                return
+        sock.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for sock in idle:
+            sock.close()
+        for channel in list(self._channels.values()):
+            if channel.open:
+                with contextlib.suppress(RuntimeError):  # its loop may be closed already
+                    channel._abort(_LOST)
+        self._channels.clear()
+        self._connecting.clear()
+
+
+def _read_frame(sock: socket.socket) -> bytes:
+    header = _read_exactly(sock, wire.HEADER.size)
+    (n,) = wire.HEADER.unpack(header)
+    if n > wire.MAX_FRAME:
+        raise wire.WireError("reply larger than the limit")
+    return _read_exactly(sock, n)
+
+
+def _read_exactly(sock: socket.socket, n: int) -> bytes:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionResetError("the audit writer closed the connection")
+        buf += chunk
+    return bytes(buf)
