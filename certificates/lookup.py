@@ -57,6 +57,7 @@ AGREEMENT_CACHE_TTL = 1.0  # seconds
 RECORD_CACHE_TTL = 1.0  # seconds
 _MAX_DECISIONS = 4096  # per agreement snapshot: bounds memory against made-up purposes
 _MAX_RECORDS = 65536
+_MAX_RELEASED = 16384
 _PREFIX_TYPES = {t.id_prefix: t for t in CERTIFICATE_TYPES.values()}
 
 
@@ -68,6 +69,13 @@ class Decision:
     en: str
     fields: tuple[str, ...] = ()
     agreement_ids: tuple[str, ...] = ()
+    # What the audit entry gives as the reason: the code and the agreements relied on. Made
+    # once per decision (decisions are cached), not once per lookup.
+    reason: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ids = self.agreement_ids
+        object.__setattr__(self, "reason", f"{self.code} {','.join(ids)}" if ids else self.code)
 
 
 @dataclass(slots=True)
@@ -108,6 +116,13 @@ class AgreementError(CertificateError):
         self.status, self.code, self.zh, self.en = status, code, zh, en
 
 
+@functools.lru_cache(maxsize=256)
+def _own_agency(fields: tuple[str, ...]) -> Decision:
+    # One object per type's field list, so answers built from it can be reused (see
+    # SharingService._released_once).
+    return Decision(True, "OWN_AGENCY", "本机构证照。", "Own agency.", fields)
+
+
 def _deny(code: str, zh: str, en: str) -> Decision:
     return Decision(False, code, zh, en)
 
@@ -144,6 +159,9 @@ class SharingService:
         self._agreements_generation = 0
         self._records_generation = 0
         self._records: dict[str, tuple[float, _Stored]] = {}
+        # (decision, stored) -> the released fields: both are cached objects, so the same pair
+        # recurs for every lookup within a cache period and the answer is built once.
+        self._released: dict[tuple[int, int], tuple[Decision, _Stored, dict[str, Any]]] = {}
         # Set by the edge to tell issuing agencies about foreign lookups (webhooks):
         # notify(event, cert_id, issuer, details). Never given a holder identifier.
         self.notify: Callable[[str, str, str, dict[str, Any]], object] | None = None
@@ -155,10 +173,10 @@ class SharingService:
 
     def _snapshot(self, *, fresh: bool = False) -> _Snapshot:
         started = time.monotonic()
+        snap = self._cache  # read without the lock: a snapshot is replaced whole
+        if not fresh and snap is not None and started - snap.read_at < AGREEMENT_CACHE_TTL:
+            return snap
         with self._lock:
-            snap = self._cache
-            if not fresh and snap is not None and started - snap.read_at < AGREEMENT_CACHE_TTL:
-                return snap
             generation = self._agreements_generation
         try:
             items = self._ledger.agreements()
@@ -274,7 +292,7 @@ class SharingService:
     def decide(self, who: Principal, ctype: CertificateType, purpose: str) -> Decision:
         if ctype.agency == who.agency:
             # An agency reads its own certificates in full; purpose is still recorded.
-            return Decision(True, "OWN_AGENCY", "本机构证照。", "Own agency.", ctype.field_names)
+            return _own_agency(ctype.field_names)
         try:
             snap = self._snapshot()
         except LedgerUnavailableError:
@@ -391,7 +409,7 @@ class SharingService:
                 result="not-found",
             )
             return decision, None
-        body = self._release(ctype, decision, stored)
+        body = self._released_once(ctype, decision, stored)
         self._record(
             sink, who, "details", decision, cert_id=cert_id, cert_type=ctype.code, purpose=purpose
         )
@@ -474,6 +492,22 @@ class SharingService:
         valid = str(valid_until) if valid_until else None
         return _Stored(cert_id, data, agency, valid, ledger_status, reason), ledger_read
 
+    def _released_once(
+        self, ctype: CertificateType, decision: Decision, stored: _Stored
+    ) -> dict[str, Any]:
+        """As :meth:`_release`, reused while ``decision`` and ``stored`` are (the entry holds
+        both, so their ids cannot be reused meanwhile). Callers get a shared dict: read only."""
+        key = (id(decision), id(stored))
+        hit = self._released.get(key)
+        if hit is not None:
+            return hit[2]
+        body = self._release(ctype, decision, stored)
+        with self._lock:
+            if len(self._released) >= _MAX_RELEASED:
+                self._released.clear()
+            self._released[key] = (decision, stored, body)
+        return body
+
     @staticmethod
     def _release(ctype: CertificateType, decision: Decision, stored: _Stored) -> dict[str, Any]:
         data = stored.data
@@ -500,17 +534,17 @@ class SharingService:
         purpose: str | None = None,
         result: str | None = None,
     ) -> None:
+        # Positional: this runs once per lookup and keyword construction costs more.
         event = AuditEvent(
-            action=action,
-            result=result or ("allowed" if decision.allowed else "denied"),
-            client_id=who.client_id,
-            agency=who.agency,
-            cert_id=cert_id,
-            cert_type=cert_type,
-            purpose=purpose,
-            fields=decision.fields if decision.allowed and result is None else (),
-            reason=decision.code
-            + (f" {','.join(decision.agreement_ids)}" if decision.agreement_ids else ""),
+            action,
+            result or ("allowed" if decision.allowed else "denied"),
+            who.client_id,
+            who.agency,
+            cert_id,
+            cert_type,
+            purpose,
+            decision.fields if decision.allowed and result is None else (),
+            decision.reason,
         )
         if sink is not None:
             sink.append(event)

@@ -58,6 +58,11 @@ def peer_certificate_fingerprint(scope: Mapping[str, Any]) -> str | None:
     return hashlib.sha256(der).hexdigest()
 
 
+def _host(request: Request) -> str:
+    client = request.scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
 def _unauthorised(code: str, zh: str, en: str) -> HTTPException:
     return HTTPException(
         401,
@@ -106,10 +111,10 @@ class ClientAuth:
 
     def _cached(self, key: str, load: Callable[[], Principal | None]) -> Principal | None:
         now = time.monotonic()
-        with self._lock:
-            hit = self._cache.get(key)
-            if hit and hit[0] > now:
-                return hit[1]
+        # Read without the lock: a dict read is atomic, and entries are replaced whole.
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
         principal = load()
         if principal is not None:
             with self._lock:
@@ -140,16 +145,15 @@ class ClientAuth:
     async def authenticate(self, request: Request, authorization: str | None) -> Principal:
         """Runs on the event loop: a cached token costs no thread hop and no I/O; a miss is one
         indexed read, cheaper than the hop (the same trade as the public status route)."""
-        host = request.client.host if request.client else "unknown"
         if authorization is None:
             fingerprint = peer_certificate_fingerprint(request.scope)
             if fingerprint is not None:
-                return await self._authenticate_certificate(host, fingerprint)
-        if not authorization or not authorization.lower().startswith("bearer "):
+                return await self._authenticate_certificate(_host(request), fingerprint)
+        if not authorization or authorization[:7].lower() != "bearer ":
             # A malformed credential header skips the public per-IP limit (it is not a public
             # call), so it counts against the IP here like a wrong token.
             if authorization:
-                self._count_failure(host)
+                self._count_failure(_host(request))
             if self._audit is not None:
                 # A denial like any other: who tried (nobody known), what (method and path).
                 await self._audit.record_async(
@@ -170,7 +174,7 @@ class ClientAuth:
         token = authorization[7:].strip()
         principal = self._lookup(token) if token else None
         if principal is None:
-            self._count_failure(host)
+            self._count_failure(_host(request))
             if self._audit is not None:
                 await self._audit.record_async(
                     [AuditEvent("authenticate", "denied", "unknown", reason="BAD_TOKEN")]
@@ -198,7 +202,7 @@ class ClientAuth:
         return self._admit(principal)
 
     def _admit(self, principal: Principal) -> Principal:
-        if self._client_limiter is not None:
+        if self._client_limiter is not None and self._client_limiter.enabled:
             wait = self._client_limiter.hit(principal.client_id)
             if wait > 0:
                 raise self._too_many(wait)

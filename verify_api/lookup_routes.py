@@ -165,6 +165,10 @@ class DetailsEndpoint:
     def __init__(self, rt: Runtime, auth: ClientAuth) -> None:
         self._rt = rt
         self.verifier: Callable[..., Awaitable[Principal]] = auth.require("verifier")
+        # (id(body), purpose) -> (body, encoded answer). The sharing service hands out the
+        # same body object while its decision and record are cached, so each answer is
+        # encoded once per cache period; holding the body keeps its id from being reused.
+        self._encoded: dict[tuple[int, str], tuple[dict[str, Any], bytes]] = {}
 
     async def answer(self, who: Principal, cert_id: str, purpose: str) -> Response:
         # Runs on the event loop: the decision and the reads come from short-lived caches or
@@ -181,7 +185,11 @@ class DetailsEndpoint:
         await _write_audit(self._rt, events)
         if body is None:
             return _json(_NOT_FOUND, 404)
-        return _json(
+        key = (id(body), purpose)
+        hit = self._encoded.get(key)
+        if hit is not None:
+            return _JsonResponse(hit[1])
+        raw = _encode(
             {
                 **body,
                 "purpose": purpose,
@@ -189,8 +197,13 @@ class DetailsEndpoint:
                 "agreements": list(decision.agreement_ids),
             }
         )
+        if len(self._encoded) >= _MAX_ENCODED:
+            self._encoded.clear()
+        self._encoded[key] = (body, raw)
+        return _JsonResponse(raw)
 
 
+_MAX_ENCODED = 16384
 _DETAILS_PREFIX = "/api/v1/certificates/"
 _DETAILS_SUFFIX = "/details"
 _PURPOSE_QUERY = re.compile(rb"purpose=[a-z0-9][a-z0-9_-]{0,63}")  # the route's _CODE, raw
