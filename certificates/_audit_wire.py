@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Any
 
 import orjson
 
@@ -69,30 +68,29 @@ def split_frames(buf: bytearray) -> list[bytes]:
     return out
 
 
-def _row(e: AuditEvent) -> list[Any]:
-    return [
-        e.action,
-        e.result,
-        e.client_id,
-        e.agency,
-        e.cert_id,
-        e.cert_type,
-        e.purpose,
-        e.fields,
-        e.reason,
-    ]
-
-
 def encode_events(events: Sequence[AuditEvent]) -> bytes:
-    return frame(orjson.dumps([_row(e) for e in events]))
+    # An event is a tuple of strings, None and one tuple of strings: JSON arrays as they are.
+    return frame(orjson.dumps([tuple(e) for e in events]))
 
 
-def _text(value: Any, *, optional: bool) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or len(value) > _MAX_TEXT:
-        raise WireError("an event field is not a string of at most 1000 characters")
-    return value
+def _bad_text(value: object) -> bool:
+    return type(value) is not str or len(value) > _MAX_TEXT
+
+
+def _event(row: object) -> AuditEvent:
+    if type(row) is not list or len(row) != 9:
+        raise WireError("an event is not a list of nine values")
+    action, result, client_id, agency, cert_id, cert_type, purpose, fields, reason = row
+    if _bad_text(action) or _bad_text(result) or _bad_text(client_id):
+        raise WireError("an event's action, result or client is not a short string")
+    for value in (agency, cert_id, cert_type, purpose, reason):
+        if value is not None and _bad_text(value):
+            raise WireError("an event field is neither null nor a short string")
+    if type(fields) is not list or len(fields) > _MAX_FIELDS or any(map(_bad_text, fields)):
+        raise WireError("an event's field names are not a list of short strings")
+    return AuditEvent(
+        action, result, client_id, agency, cert_id, cert_type, purpose, tuple(fields), reason
+    )
 
 
 def decode_events(payload: bytes) -> list[AuditEvent]:
@@ -100,29 +98,9 @@ def decode_events(payload: bytes) -> list[AuditEvent]:
         rows = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
         raise WireError("the request is not JSON") from exc
-    if not isinstance(rows, list) or not rows or len(rows) > MAX_EVENTS:
+    if type(rows) is not list or not rows or len(rows) > MAX_EVENTS:
         raise WireError("the request is not a non-empty list of events")
-    events: list[AuditEvent] = []
-    for row in rows:
-        if not isinstance(row, list) or len(row) != 9:
-            raise WireError("an event is not a list of nine values")
-        fields = row[7]
-        if not isinstance(fields, list) or len(fields) > _MAX_FIELDS:
-            raise WireError("an event's field list is not a list")
-        events.append(
-            AuditEvent(
-                action=_text(row[0], optional=False),  # type: ignore[arg-type]
-                result=_text(row[1], optional=False),  # type: ignore[arg-type]
-                client_id=_text(row[2], optional=False),  # type: ignore[arg-type]
-                agency=_text(row[3], optional=True),
-                cert_id=_text(row[4], optional=True),
-                cert_type=_text(row[5], optional=True),
-                purpose=_text(row[6], optional=True),
-                fields=tuple(_text(f, optional=False) for f in fields),  # type: ignore[misc]
-                reason=_text(row[8], optional=True),
-            )
-        )
-    return events
+    return [_event(row) for row in rows]
 
 
 def encode_reply(entries: Sequence[AuditEntry]) -> bytes:

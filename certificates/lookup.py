@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import text
@@ -116,6 +116,20 @@ class AgreementError(CertificateError):
         self.status, self.code, self.zh, self.en = status, code, zh, en
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_day: list[tuple[int, date]] = [(-1, date.min)]
+
+
+def _utc_today() -> date:
+    """Today's UTC date; the date object is made once a day (this runs for every lookup)."""
+    day = int(time.time() // 86400)
+    cached = _day[0]
+    if cached[0] != day:
+        cached = (day, date.fromordinal(_EPOCH_ORDINAL + day))
+        _day[0] = cached
+    return cached[1]
+
+
 @functools.lru_cache(maxsize=256)
 def _own_agency(fields: tuple[str, ...]) -> Decision:
     # One object per type's field list, so answers built from it can be reused (see
@@ -151,7 +165,7 @@ class SharingService:
         self._ledger = ledger
         self._audit = audit
         self._holder_key = holder_key
-        self._today = today or (lambda: datetime.now(UTC).date())
+        self._today = today or _utc_today
         self._cache: _Snapshot | None = None
         self._lock = threading.Lock()
         # Bumped by every change made through this process, under the lock: a read that began
@@ -163,8 +177,9 @@ class SharingService:
         # recurs for every lookup within a cache period and the answer is built once.
         self._released: dict[tuple[int, int], tuple[Decision, _Stored, dict[str, Any]]] = {}
         # Set by the edge to tell issuing agencies about foreign lookups (webhooks):
-        # notify(event, cert_id, issuer, details). Never given a holder identifier.
-        self.notify: Callable[[str, str, str, dict[str, Any]], object] | None = None
+        # notify(event, cert_id, issuer, details), details as a function called only when
+        # someone subscribed. Never given a holder identifier.
+        self.notify: Callable[[str, str, str, Callable[[], dict[str, Any]]], object] | None = None
 
     # -- agreements ----------------------------------------------------------------------
 
@@ -425,7 +440,7 @@ class SharingService:
             "lookup.foreign",
             cert_id,
             ctype.agency,
-            {
+            lambda: {
                 "cert_type": ctype.code,
                 "by_agency": who.agency,
                 "purpose": purpose,

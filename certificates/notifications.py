@@ -142,10 +142,10 @@ class Subscriptions:
 
     def _active_subscriptions(self) -> list[_Active]:
         started = time.monotonic()
+        cached = self._active  # read without the lock: replaced whole, never changed
+        if cached is not None and started - cached[0] < TARGETS_CACHE_TTL:
+            return cached[1]
         with self._lock:
-            cached = self._active
-            if cached is not None and started - cached[0] < TARGETS_CACHE_TTL:
-                return cached[1]
             generation = self._generation
         with self._store.session() as s:
             rows = s.exec(

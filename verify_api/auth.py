@@ -101,7 +101,11 @@ class ClientAuth:
             self._cache.clear()
 
     def _lookup(self, token: str) -> Principal | None:
-        return self._cached(token_digest(token), lambda: self._clients.by_token(token))
+        key = token_digest(token)
+        hit = self._cache.get(key)  # the common case first, without making the loader
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        return self._cached(key, lambda: self._clients.by_token(token))
 
     def _lookup_certificate(self, fingerprint: str) -> Principal | None:
         # "cert:" keeps fingerprints and token digests (both SHA-256 hex) apart in the cache.
@@ -216,7 +220,7 @@ class ClientAuth:
             request: Request, authorization: Annotated[str | None, Header()] = None
         ) -> Principal:
             principal = await self.authenticate(request, authorization)
-            if not (principal.roles & wanted):
+            if wanted.isdisjoint(principal.roles):
                 if self._audit is not None:
                     await self._audit.record_async(
                         [

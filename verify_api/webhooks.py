@@ -69,13 +69,25 @@ class WebhookDispatcher:
 
     # -- producing -----------------------------------------------------------------------
 
-    def emit(self, event: str, cert_id: str, issuer: str, details: dict[str, Any]) -> int:
-        """Queue ``event`` for every subscription it reaches; returns how many."""
+    def emit(
+        self,
+        event: str,
+        cert_id: str,
+        issuer: str,
+        details: dict[str, Any] | Callable[[], dict[str, Any]],
+    ) -> int:
+        """Queue ``event`` for every subscription it reaches; returns how many. ``details``
+        may be a function, called only when some subscription is reached (foreign lookups
+        emit on every request, and most reach nobody)."""
         try:
             targets = self._subs.targets(event, cert_id, issuer)
         except Exception:  # notifications must never break the request that caused them
             log.exception("cannot read webhook subscriptions")
             return 0
+        if not targets:
+            return 0
+        if callable(details):
+            details = details()
         now = time.monotonic()
         items = []
         for sub_id, _url, _secret in targets:

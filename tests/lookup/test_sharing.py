@@ -360,3 +360,26 @@ def test_cli_agreements_add_list_revoke(world: World) -> None:
     assert world.rt.sharing is not None
     [a] = [a for a in world.rt.sharing.agreements(fresh=True) if a.agreement_id == created["id"]]
     assert a.status == "revoked"
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        datetime(2026, 11, 28, 23, 59, 59, 999000, tzinfo=UTC),
+        datetime(2026, 11, 29, 0, 0, 0, tzinfo=UTC),
+        datetime(2028, 2, 29, 12, 0, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC),
+    ],
+)
+def test_the_cached_utc_date_follows_the_clock(
+    instant: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Agreements expire at midnight UTC exactly; the date the decisions use is cached per
+    # day, so it must turn over with the clock, in both directions.
+    import certificates.lookup as lookup
+
+    monkeypatch.setattr(lookup.time, "time", lambda: instant.timestamp())
+    assert lookup._utc_today() == instant.date()
+    later = instant + timedelta(seconds=1)
+    monkeypatch.setattr(lookup.time, "time", lambda: later.timestamp())
+    assert lookup._utc_today() == later.date()
