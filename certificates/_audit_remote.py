@@ -33,6 +33,7 @@ __all__ = ["RemoteAuditWriter"]
 REPLY_TIMEOUT = 15.0
 _POOL = 8
 
+_CONFIRMED: list[AuditEntry] = []  # what write_async callers are released with (unused)
 _UNREACHABLE = "the audit writer cannot be reached; nothing was recorded"
 _STALLED = "the audit writer did not answer in time; the action was not recorded"
 _LOST = "the connection to the audit writer was lost; the action was not recorded"
@@ -43,6 +44,7 @@ class _Sent:
     events: list[AuditEvent]
     waiters: list[tuple[asyncio.Future[list[AuditEntry]], int]]
     at: float
+    entries_wanted: bool
 
 
 class _Channel(asyncio.Protocol):
@@ -55,6 +57,7 @@ class _Channel(asyncio.Protocol):
         self._sent: deque[_Sent] = deque()
         self._events: list[AuditEvent] = []
         self._waiters: list[tuple[asyncio.Future[list[AuditEntry]], int]] = []
+        self._entries_wanted = False
         self._flush_soon = False
         self._watchdog: asyncio.TimerHandle | None = None
 
@@ -76,6 +79,15 @@ class _Channel(asyncio.Protocol):
                 if not self._sent:
                     raise wire.WireError("a reply to no request")
                 sent = self._sent.popleft()
+                if not sent.entries_wanted:  # write_async callers only: confirmation is all
+                    error = wire.check_reply(payload, len(sent.events))
+                    if error is not None:
+                        _fail(sent.waiters, AuditUnavailable(error))
+                        continue
+                    for future, _ in sent.waiters:
+                        if not future.done():  # a cancelled caller's entries are written
+                            future.set_result(_CONFIRMED)
+                    continue
                 outcome = wire.decode_reply(payload, sent.events)
                 if isinstance(outcome, str):
                     _fail(sent.waiters, AuditUnavailable(outcome))
@@ -94,10 +106,13 @@ class _Channel(asyncio.Protocol):
 
     # -- callers ---------------------------------------------------------------------------
 
-    def submit(self, events: Sequence[AuditEvent]) -> asyncio.Future[list[AuditEntry]]:
+    def submit(
+        self, events: Sequence[AuditEvent], *, entries: bool
+    ) -> asyncio.Future[list[AuditEntry]]:
         future: asyncio.Future[list[AuditEntry]] = self._loop.create_future()
         self._events += events
         self._waiters.append((future, len(events)))
+        self._entries_wanted = self._entries_wanted or entries
         if not self._flush_soon:
             self._flush_soon = True
             self._loop.call_soon(self._flush)
@@ -105,15 +120,15 @@ class _Channel(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_soon = False
-        events, waiters = self._events, self._waiters
-        self._events, self._waiters = [], []
+        events, waiters, wanted = self._events, self._waiters, self._entries_wanted
+        self._events, self._waiters, self._entries_wanted = [], [], False
         if not waiters:
             return
         if not self.open:
             _fail(waiters, AuditUnavailable(_LOST))
             return
         assert self._transport is not None
-        self._sent.append(_Sent(events, waiters, time.monotonic()))
+        self._sent.append(_Sent(events, waiters, time.monotonic(), wanted))
         self._transport.write(wire.encode_events(events))
         if self._watchdog is None:
             self._watchdog = self._loop.call_later(REPLY_TIMEOUT, self._check_stalled)
@@ -164,7 +179,16 @@ class RemoteAuditWriter:
         channel = self._channels.get(loop)
         if channel is None or not channel.open:
             channel = await self._connect(loop)
-        return await channel.submit(events)
+        return await channel.submit(events, entries=True)
+
+    async def write_async(self, events: Sequence[AuditEvent]) -> None:
+        """As :meth:`record_async`, returning once written, without the entries (the lookup
+        path has no use for them, and building them is work on its event loop)."""
+        loop = asyncio.get_running_loop()
+        channel = self._channels.get(loop)
+        if channel is None or not channel.open:
+            channel = await self._connect(loop)
+        await channel.submit(events, entries=False)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Channel:
         for old in [lp for lp in self._channels if lp.is_closed()]:  # tests run many loops

@@ -26,6 +26,7 @@ __all__ = [
     "HEADER",
     "MAX_FRAME",
     "WireError",
+    "check_reply",
     "decode_events",
     "decode_reply",
     "encode_error",
@@ -112,8 +113,7 @@ def encode_error(message: str) -> bytes:
     return frame(orjson.dumps({"error": message}))
 
 
-def decode_reply(payload: bytes, events: Sequence[AuditEvent]) -> list[AuditEntry] | str:
-    """The entries for ``events`` (the request this reply answers), or the writer's error."""
+def _reply(payload: bytes, n: int) -> tuple[int, str, str, list[str]] | str:
     try:
         reply = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
@@ -124,8 +124,23 @@ def decode_reply(payload: bytes, events: Sequence[AuditEvent]) -> list[AuditEntr
         seq, at, prev, hashes = reply
     except (TypeError, ValueError) as exc:
         raise WireError("the reply is not [seq, at, prev, hashes]") from exc
-    if not isinstance(hashes, list) or len(hashes) != len(events):
+    if type(hashes) is not list or len(hashes) != n or type(seq) is not int:
         raise WireError("the reply does not answer the request it follows")
+    return seq, at, prev, hashes
+
+
+def check_reply(payload: bytes, n: int) -> str | None:
+    """``None`` when the reply confirms ``n`` entries written, else the writer's error."""
+    reply = _reply(payload, n)
+    return reply if isinstance(reply, str) else None
+
+
+def decode_reply(payload: bytes, events: Sequence[AuditEvent]) -> list[AuditEntry] | str:
+    """The entries for ``events`` (the request this reply answers), or the writer's error."""
+    reply = _reply(payload, len(events))
+    if isinstance(reply, str):
+        return reply
+    seq, at, prev, hashes = reply
     out: list[AuditEntry] = []
     for event, digest in zip(events, hashes, strict=True):
         out.append(AuditEntry(seq, at, event, prev, digest))

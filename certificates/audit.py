@@ -281,6 +281,17 @@ class AuditLog:
             self._enqueue(_Waiting(tuple(events), loop, future))
         return await future
 
+    async def write_async(self, events: Sequence[AuditEvent]) -> None:
+        """As :meth:`record_async`, for callers that need only to know the entries are
+        durable (the lookup routes): through the audit writer service, the entries are then
+        not built at all."""
+        if not events:
+            return
+        if self.remote is not None:
+            await self.remote.write_async(events)
+        else:
+            await self.record_async(events)
+
     def _enqueue(self, item: _Waiting) -> None:
         # Called with self._lock held.
         if self._writer is None or not self._writer.is_alive():

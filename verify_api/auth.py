@@ -160,7 +160,7 @@ class ClientAuth:
                 self._count_failure(_host(request))
             if self._audit is not None:
                 # A denial like any other: who tried (nobody known), what (method and path).
-                await self._audit.record_async(
+                await self._audit.write_async(
                     [
                         AuditEvent(
                             "authenticate",
@@ -180,7 +180,7 @@ class ClientAuth:
         if principal is None:
             self._count_failure(_host(request))
             if self._audit is not None:
-                await self._audit.record_async(
+                await self._audit.write_async(
                     [AuditEvent("authenticate", "denied", "unknown", reason="BAD_TOKEN")]
                 )
             raise _unauthorised(
@@ -195,7 +195,7 @@ class ClientAuth:
             # registered. Counted and audited like a wrong token.
             self._count_failure(host)
             if self._audit is not None:
-                await self._audit.record_async(
+                await self._audit.write_async(
                     [AuditEvent("authenticate", "denied", "unknown", reason="BAD_CERTIFICATE")]
                 )
             raise _unauthorised(
@@ -222,7 +222,7 @@ class ClientAuth:
             principal = await self.authenticate(request, authorization)
             if wanted.isdisjoint(principal.roles):
                 if self._audit is not None:
-                    await self._audit.record_async(
+                    await self._audit.write_async(
                         [
                             AuditEvent(
                                 "authorise",

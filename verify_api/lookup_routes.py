@@ -150,7 +150,7 @@ async def _write_audit(rt: Runtime, events: list[AuditEvent]) -> None:
     # The answer leaves only after its audit entries are durable (fail closed); awaited, so
     # waiting for the group commit does not hold the event loop.
     if events and rt.audit is not None:
-        await rt.audit.record_async(events)
+        await rt.audit.write_async(events)
 
 
 class DetailsEndpoint:
