@@ -8,6 +8,7 @@ twice.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -213,6 +214,11 @@ class Store:
             from .errors import ConfigurationError
 
             raise ConfigurationError(f"certificate database {path.name} is missing")
+        if create and not path.exists():
+            # Owner only, before SQLite creates it with the umask's mode: the database holds
+            # the certificates' personal data (and SQLite gives its -wal and -shm files the
+            # database file's permissions).
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         store = cls(f"sqlite:///{path}")
         SQLModel.metadata.create_all(store._engine)
         return store
