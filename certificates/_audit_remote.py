@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import select
 import socket
 import threading
 import time
@@ -110,6 +111,11 @@ class _Channel(asyncio.Protocol):
         self, events: Sequence[AuditEvent], *, entries: bool
     ) -> asyncio.Future[list[AuditEntry]]:
         future: asyncio.Future[list[AuditEntry]] = self._loop.create_future()
+        try:
+            wire.check_events(events)
+        except wire.WireError as exc:  # this caller's own fault; the frame stays good
+            future.set_exception(AuditUnavailable(f"the audit entry was refused: {exc}"))
+            return future
         self._events += events
         self._waiters.append((future, len(events)))
         self._entries_wanted = self._entries_wanted or entries
@@ -212,23 +218,49 @@ class RemoteAuditWriter:
     # -- from a thread ---------------------------------------------------------------------
 
     def record(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
-        sock = self._take()
         try:
-            sock.sendall(wire.encode_events(events))
-            payload = _read_frame(sock)
-            outcome = wire.decode_reply(payload, events)
+            wire.check_events(events)
+        except wire.WireError as exc:
+            raise AuditUnavailable(f"the audit entry was refused: {exc}") from None
+        request = wire.encode_events(events)
+        sock, pooled = self._take()
+        try:
+            sock.sendall(request)
+        except OSError:
+            # A pooled connection the writer closed (it was restarted) fails here, before
+            # anything was written: once more on a fresh one.
+            sock.close()
+            if not pooled:
+                raise AuditUnavailable(_LOST) from None
+            sock, _ = self._take(fresh=True)
+            try:
+                sock.sendall(request)
+            except OSError as exc:
+                sock.close()
+                raise AuditUnavailable(_LOST) from exc
+        try:
+            outcome = wire.decode_reply(_read_frame(sock), events)
         except (OSError, wire.WireError) as exc:
             sock.close()
             raise AuditUnavailable(_STALLED if isinstance(exc, TimeoutError) else _LOST) from exc
-        self._give_back(sock)
         if isinstance(outcome, str):
+            sock.close()  # the writer may close its end after an error: never reuse it
             raise AuditUnavailable(outcome)
+        self._give_back(sock)
         return outcome
 
-    def _take(self) -> socket.socket:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
+    def _take(self, *, fresh: bool = False) -> tuple[socket.socket, bool]:
+        """A connection, and whether it came from the pool."""
+        while not fresh:
+            with self._lock:
+                if not self._idle:
+                    break
+                sock = self._idle.pop()
+            # An idle connection has nothing to read; if it has, the writer closed it.
+            if select.select([sock], [], [], 0)[0]:
+                sock.close()
+                continue
+            return sock, True
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(REPLY_TIMEOUT)
         try:
@@ -236,7 +268,7 @@ class RemoteAuditWriter:
         except OSError as exc:
             sock.close()
             raise AuditUnavailable(_UNREACHABLE) from exc
-        return sock
+        return sock, False
 
     def _give_back(self, sock: socket.socket) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ __all__ = [
     "HEADER",
     "MAX_FRAME",
     "WireError",
+    "check_events",
     "check_reply",
     "decode_events",
     "decode_reply",
@@ -40,7 +41,8 @@ HEADER = struct.Struct(">I")
 # One frame holds what one event loop tick or one writer batch produced; far below this.
 MAX_FRAME = 8 * 1024 * 1024
 MAX_EVENTS = 50_000
-_MAX_TEXT = 1000
+# Far above what the service writes (20 joined purposes or types come to 1,299 characters).
+_MAX_TEXT = 4096
 _MAX_FIELDS = 200
 
 
@@ -53,12 +55,15 @@ def frame(payload: bytes) -> bytes:
 
 
 def split_frames(buf: bytearray) -> list[bytes]:
-    """Remove and return the complete frames at the start of ``buf``."""
+    """Remove and return the complete frames at the start of ``buf``. An oversize header
+    raises, but only once the frames before it have been returned (the next call raises)."""
     out: list[bytes] = []
     start, end = 0, len(buf)
     while end - start >= 4:
         (n,) = HEADER.unpack_from(buf, start)
         if n > MAX_FRAME:
+            if out:
+                break
             raise WireError(f"frame of {n} bytes is larger than the limit")
         if end - start - 4 < n:
             break
@@ -78,20 +83,41 @@ def _bad_text(value: object) -> bool:
     return type(value) is not str or len(value) > _MAX_TEXT
 
 
+def _check(
+    action: object,
+    result: object,
+    client_id: object,
+    optional: tuple[object, ...],
+    fields: list[object] | tuple[object, ...],
+) -> None:
+    if _bad_text(action) or _bad_text(result) or _bad_text(client_id):
+        raise WireError("an event's action, result or client is not a short string")
+    for value in optional:
+        if value is not None and _bad_text(value):
+            raise WireError("an event field is neither null nor a short string")
+    if len(fields) > _MAX_FIELDS or any(map(_bad_text, fields)):
+        raise WireError("an event's field names are not a list of short strings")
+
+
 def _event(row: object) -> AuditEvent:
     if type(row) is not list or len(row) != 9:
         raise WireError("an event is not a list of nine values")
     action, result, client_id, agency, cert_id, cert_type, purpose, fields, reason = row
-    if _bad_text(action) or _bad_text(result) or _bad_text(client_id):
-        raise WireError("an event's action, result or client is not a short string")
-    for value in (agency, cert_id, cert_type, purpose, reason):
-        if value is not None and _bad_text(value):
-            raise WireError("an event field is neither null nor a short string")
-    if type(fields) is not list or len(fields) > _MAX_FIELDS or any(map(_bad_text, fields)):
+    if type(fields) is not list:
         raise WireError("an event's field names are not a list of short strings")
+    _check(action, result, client_id, (agency, cert_id, cert_type, purpose, reason), fields)
     return AuditEvent(
         action, result, client_id, agency, cert_id, cert_type, purpose, tuple(fields), reason
     )
+
+
+def check_events(events: Sequence[AuditEvent]) -> None:
+    """Refuse (``WireError``) what the writer would refuse, before it joins a frame: one
+    caller's bad event must not fail the other callers whose events share the frame."""
+    for e in events:
+        if type(e.fields) is not tuple:
+            raise WireError("an event's field names are not a tuple of short strings")
+        _check(e.action, e.result, e.client_id, (*e[3:7], e.reason), e.fields)
 
 
 def decode_events(payload: bytes) -> list[AuditEvent]:
@@ -129,6 +155,11 @@ def _reply(payload: bytes, n: int) -> tuple[int, str, str, list[str]] | str:
     return seq, at, prev, hashes
 
 
+def _checked_entries(at: object, prev: object, hashes: Sequence[object]) -> None:
+    if type(at) is not str or type(prev) is not str or any(type(h) is not str for h in hashes):
+        raise WireError("the reply's time or hashes are not strings")
+
+
 def check_reply(payload: bytes, n: int) -> str | None:
     """``None`` when the reply confirms ``n`` entries written, else the writer's error."""
     reply = _reply(payload, n)
@@ -141,6 +172,7 @@ def decode_reply(payload: bytes, events: Sequence[AuditEvent]) -> list[AuditEntr
     if isinstance(reply, str):
         return reply
     seq, at, prev, hashes = reply
+    _checked_entries(at, prev, hashes)
     out: list[AuditEntry] = []
     for event, digest in zip(events, hashes, strict=True):
         out.append(AuditEntry(seq, at, event, prev, digest))

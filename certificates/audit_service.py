@@ -147,11 +147,14 @@ class AuditWriterService:
         if not data:
             self._drop(peer)
             return []
+        if peer.closing:  # refused a frame: nothing after it is read, let alone written
+            return []
         peer.inbox += data
         out: list[tuple[_Peer, list[AuditEvent]]] = []
         try:
-            for payload in wire.split_frames(peer.inbox):
-                out.append((peer, wire.decode_events(payload)))
+            while frames := wire.split_frames(peer.inbox):
+                for payload in frames:  # one by one: those before a bad one are kept
+                    out.append((peer, wire.decode_events(payload)))
         except wire.WireError as exc:
             # Whatever came before the bad frame is written and answered; the bad frame and
             # anything after it are not, and the peer is told why and disconnected.

@@ -96,7 +96,8 @@ class AuditWriterProcess:
             if self._stopping.is_set():
                 return
             log.error("the audit writer exited (status %s); restarting it", status)
-            time.sleep(_RESTART_DELAY)
+            if self._stopping.wait(_RESTART_DELAY):
+                return  # stopped meanwhile: no new writer after stop()
             try:
                 self._spawn()
             except ConfigurationError as exc:
@@ -114,6 +115,11 @@ class AuditWriterProcess:
                 proc.kill()
                 proc.wait()
         if self._supervisor is not None:
-            self._supervisor.join(timeout=5)
+            self._supervisor.join(timeout=_START_TIMEOUT + 5)
+        # A writer the supervisor was already starting when stop() began.
+        late = self._proc
+        if late is not None and late is not proc and late.poll() is None:
+            late.terminate()
+            late.wait(timeout=15)
         with contextlib.suppress(OSError):
             shutil.rmtree(self._dir)

@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,12 +105,18 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=60)
 
 
-def start_server(dep: Deployment, extra_env: dict[str, str] | None = None) -> Server:
+def start_server(
+    dep: Deployment, extra_env: dict[str, str] | None = None, *, args: Sequence[str] = ()
+) -> Server:
+    """`certledger serve` on the deployment's port (``args``: more options, e.g. workers)."""
     port = int(dep.base_url.rsplit(":", 1)[1])
     env = dict(dep.env, **(extra_env or {}))
     with (dep.home.parent / f"server-{port}.log").open("wb") as log:
         proc = subprocess.Popen(
-            [*CLI, "serve", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT
+            [*CLI, "serve", "--port", str(port), *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
