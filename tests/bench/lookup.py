@@ -1,7 +1,8 @@
 """Benchmark: cross-agency details lookups (authorisation + agreement check + audit write) against
 the bare public status endpoint, same server, same certificates, same run.
 
-    make bench-lookup            # or: python -m tests.bench.lookup [--seconds N] [--workers N]
+    make bench-lookup   # or: python -m tests.bench.lookup [--seconds N] [--workers N]
+                        #                                 [--connections 16,64]
 
 Not a timed test: it prints requests/s and p99 for each path and the cost of authorisation and
 audit relative to the status endpoint (target: at most 30 %). Load comes from wrk (Debian
@@ -97,10 +98,53 @@ def _wrk(
     assert m is not None, out
     p99 = float(m.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[m.group(2)]
     bad = re.search(r"Non-2xx or 3xx responses:\s*([0-9]+)", out)
-    return {"rps": rps, "p99_ms": p99, "non_2xx": float(bad.group(1)) if bad else 0.0}
+    total = re.search(r"([0-9]+) requests in", out)
+    return {
+        "rps": rps,
+        "p99_ms": p99,
+        "non_2xx": float(bad.group(1)) if bad else 0.0,
+        "requests": float(total.group(1)) if total else 0.0,
+    }
 
 
-def run(seconds: int, workers: int, certificates: int, connections: int = 16) -> dict[str, Any]:
+def _tree_cpu(root: int) -> float:
+    """CPU seconds (user + system) used so far by ``root`` and every process under it: the
+    server, its workers and its audit writer."""
+    parents: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[int(entry.name)] = int(fields[1])
+        times[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, parent in parents.items():
+            if parent == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(times.get(pid, 0.0) for pid in tree)
+
+
+def _measured(server: int, load: Any) -> dict[str, float]:
+    """Runs ``load`` (a wrk run) and adds the server's CPU time per answered request."""
+    before = _tree_cpu(server)
+    result: dict[str, float] = load()
+    used = _tree_cpu(server) - before
+    result["cpu_us"] = used / max(1.0, result["requests"]) * 1e6
+    return result
+
+
+def run(
+    seconds: int, workers: int, certificates: int, connections: tuple[int, ...] = (16, 64)
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make install`")
     work = Path(tempfile.mkdtemp(prefix="certledger-bench-lookup-"))
@@ -187,20 +231,26 @@ def run(seconds: int, workers: int, certificates: int, connections: int = 16) ->
                     f"/api/v1/certificates/{cid}/details?purpose=bench",
                     headers={"Authorization": f"Bearer {verifier}"},
                 ).raise_for_status()
-        status = _wrk(
-            base, [f"/api/v1/certificates/{i}" for i in ids], "", seconds, work, connections
-        )
-        details = _wrk(
-            base,
-            [f"/api/v1/certificates/{i}/details?purpose=bench" for i in ids],
-            verifier,
-            seconds,
-            work,
-            connections,
-        )
-        status_again = _wrk(
-            base, [f"/api/v1/certificates/{i}" for i in ids], "", seconds, work, connections
-        )
+        status_paths = [f"/api/v1/certificates/{i}" for i in ids]
+        details_paths = [f"/api/v1/certificates/{i}/details?purpose=bench" for i in ids]
+        levels = []
+        for conns in connections:  # one server; each level: status, details, status again
+            level: dict[str, Any] = {"connections": conns}
+            for name, paths, token in (
+                ("status", status_paths, ""),
+                ("details", details_paths, verifier),
+                ("status_again", status_paths, ""),
+            ):
+                level[name] = _measured(
+                    server.pid,
+                    lambda p=paths, t=token, n=conns: _wrk(base, p, t, seconds, work, n),
+                )
+            baseline = (level["status"]["rps"] + level["status_again"]["rps"]) / 2
+            baseline_cpu = (level["status"]["cpu_us"] + level["status_again"]["cpu_us"]) / 2
+            level["cost"] = 1 - level["details"]["rps"] / baseline
+            level["cpu_cost"] = 1 - baseline_cpu / level["details"]["cpu_us"]
+            level["meets_target"] = level["cost"] <= TARGET_COST
+            levels.append(level)
     finally:
         server.terminate()
         try:
@@ -208,8 +258,6 @@ def run(seconds: int, workers: int, certificates: int, connections: int = 16) ->
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-    baseline = (status["rps"] + status_again["rps"]) / 2
-    cost = 1 - details["rps"] / baseline
     verify = subprocess.run(
         [sys.executable, "-m", "verify_api", "audit", "verify", "--json"],
         env=env,
@@ -223,13 +271,8 @@ def run(seconds: int, workers: int, certificates: int, connections: int = 16) ->
         "workers": workers,
         "seconds": seconds,
         "certificates": certificates,
-        "connections": connections,
-        "status": status,
-        "status_again": status_again,
-        "details": details,
-        "cost": cost,
+        "levels": levels,
         "target_cost": TARGET_COST,
-        "meets_target": cost <= TARGET_COST,
         "audit_entries_verified": audit.get("entries_checked"),
         "audit_ok": audit.get("ok"),
     }
@@ -241,28 +284,32 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--certificates", type=int, default=20)
     ap.add_argument(
-        "--connections", type=int, default=16, help="wrk connections (closed loop) per path"
+        "--connections",
+        default="16,64",
+        help="wrk connections (closed loop) per path; a comma-separated list runs each level",
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    result = run(args.seconds, args.workers, args.certificates, args.connections)
+    levels = tuple(int(c) for c in args.connections.split(","))
+    result = run(args.seconds, args.workers, args.certificates, levels)
     if args.json:
         print(json.dumps(result, indent=2))
         return
-    print(
-        f"lookup benchmark: {args.workers} worker(s), {args.seconds} s per run, "
-        f"wrk -t2 -c{args.connections}"
-    )
-    for name in ("status", "details", "status_again"):
-        r = result[name]
+    print(f"lookup benchmark: {args.workers} worker(s), {args.seconds} s per run, wrk -t2")
+    for level in result["levels"]:
+        print(f"  {level['connections']} connections:")
+        for name in ("status", "details", "status_again"):
+            r = level[name]
+            print(
+                f"    {name:13s} {r['rps']:9.0f} req/s   p99 {r['p99_ms']:7.2f} ms   "
+                f"server CPU {r['cpu_us']:5.1f} us/request   non-2xx {int(r['non_2xx'])}"
+            )
         print(
-            f"  {name:13s} {r['rps']:9.0f} req/s   p99 {r['p99_ms']:7.2f} ms   "
-            f"non-2xx {int(r['non_2xx'])}"
+            f"    authorisation + agreement + audit cost: {level['cost']:.0%} of the status "
+            f"rate, {level['cpu_cost']:.0%} of the CPU per request "
+            f"(target <= {TARGET_COST:.0%} of the rate: "
+            f"{'met' if level['meets_target'] else 'NOT met'})"
         )
-    print(
-        f"  authorisation + agreement + audit cost: {result['cost']:.0%} of the status rate "
-        f"(target <= {TARGET_COST:.0%}: {'met' if result['meets_target'] else 'NOT met'})"
-    )
     print(
         f"  audit log after the run: {result['audit_entries_verified']} entries, "
         f"chain {'OK' if result['audit_ok'] else 'BROKEN'}"
