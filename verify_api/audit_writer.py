@@ -107,19 +107,22 @@ class AuditWriterProcess:
         """Stop the writer (after the workers): it finishes the batch it is writing."""
         self._stopping.set()
         proc = self._proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        _end(proc)
         if self._supervisor is not None:
             self._supervisor.join(timeout=_START_TIMEOUT + 5)
-        # A writer the supervisor was already starting when stop() began.
-        late = self._proc
-        if late is not None and late is not proc and late.poll() is None:
-            late.terminate()
-            late.wait(timeout=15)
+        if self._proc is not proc:  # one the supervisor was already starting when stop() began
+            _end(self._proc)
         with contextlib.suppress(OSError):
             shutil.rmtree(self._dir)
+
+
+def _end(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM (the writer answers the batch it is writing, then exits), SIGKILL if it hangs."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
