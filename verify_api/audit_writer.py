@@ -29,6 +29,7 @@ log = logging.getLogger("certledger.audit.writer")
 SOCKET_ENV = "CERTLEDGER_AUDIT_SOCKET"
 _START_TIMEOUT = 30.0
 _RESTART_DELAY = 0.5
+_SECRETS = frozenset({"CERTLEDGER_PASSPHRASE", "CERTLEDGER_HSM_PIN"})
 
 
 class AuditWriterProcess:
@@ -68,6 +69,8 @@ class AuditWriterProcess:
                 str(os.getpid()),
             ],
             stdin=subprocess.DEVNULL,
+            # It opens the database and nothing else: no key passphrase, no token PIN.
+            env={k: v for k, v in os.environ.items() if k not in _SECRETS},
         )
         deadline = time.monotonic() + _START_TIMEOUT
         while not self._listening():

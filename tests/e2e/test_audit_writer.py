@@ -160,6 +160,10 @@ def test_the_audit_writer_process(setup: Setup, workers: int) -> None:
         [writer] = wait_for("the audit writer", lambda: writer_children(server.proc.pid), 10)
         sock = socket_of(writer)
         assert os.path.exists(sock)
+        # It writes the database and needs no secret: the passphrase is not passed down.
+        environ = Path(f"/proc/{writer}/environ").read_bytes().split(b"\0")
+        assert any(v.startswith(b"CERTLEDGER_HOME=") for v in environ)
+        assert not any(v.startswith(b"CERTLEDGER_PASSPHRASE=") for v in environ)
         with server.client() as c:
             r = c.post(
                 "/api/v1/certificates",
