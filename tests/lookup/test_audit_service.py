@@ -977,3 +977,43 @@ def test_one_refused_event_fails_only_its_own_caller(svc: Service) -> None:
     refused, *others = run(main())
     assert isinstance(refused, Exception)
     assert not any(isinstance(o, BaseException) for o in others), others
+
+
+def test_the_client_refuses_exactly_what_the_writer_refuses() -> None:
+    # check_events decides the common case on a shortcut; it must never differ from the
+    # writer's own check (decode_events), on either side of the limits.
+    import random
+
+    rng = random.Random(5)
+    limit = wire._MAX_TEXT
+
+    def text() -> object:
+        return rng.choice(["", "x", "x" * (limit - 1), "x" * limit, "x" * (limit + 1), "名" * 3])
+
+    def optional() -> object:
+        return rng.choice([None, text(), 7])
+
+    for _ in range(3000):
+        n_fields = rng.choice([0, 1, 2, 3, wire._MAX_FIELDS, wire._MAX_FIELDS + 1])
+        event = AuditEvent(
+            text(),  # type: ignore[arg-type]
+            text(),  # type: ignore[arg-type]
+            rng.choice([text(), None]),  # type: ignore[arg-type]
+            optional(),  # type: ignore[arg-type]
+            optional(),  # type: ignore[arg-type]
+            optional(),  # type: ignore[arg-type]
+            optional(),  # type: ignore[arg-type]
+            tuple(rng.choice(["a", "b" * (limit + 1), 3]) for _ in range(n_fields)),  # type: ignore[misc]
+            optional(),  # type: ignore[arg-type]
+        )
+        try:
+            wire.decode_events(orjson.dumps([tuple(event)]))
+            writer_accepts = True
+        except wire.WireError:
+            writer_accepts = False
+        try:
+            wire.check_events([event])
+            client_accepts = True
+        except wire.WireError:
+            client_accepts = False
+        assert client_accepts == writer_accepts, event
