@@ -53,7 +53,12 @@ class Deployment:
         return proc
 
     def issue_permit(
-        self, data: Path, out: Path, *, extra_env: dict[str, str] | None = None
+        self,
+        data: Path,
+        out: Path,
+        *,
+        check: bool = False,
+        extra_env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """`certledger issue --json` of a road transport permit (agency transport)."""
         return self.cli(
@@ -67,6 +72,7 @@ class Deployment:
             "--out",
             str(out),
             "--json",
+            check=check,
             extra_env=extra_env,
         )
 

@@ -60,31 +60,11 @@ def test_verify_exit_codes(
 def test_bad_issue_input_exits_nonzero_with_reason(cli_dep: Deployment, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text("{not json", "utf-8")
-    r = cli_dep.cli(
-        "issue",
-        "--agency",
-        "transport",
-        "--type",
-        "road-transport-permit",
-        "--data",
-        str(bad),
-        "--out",
-        str(tmp_path / "x.pdf"),
-    )
+    r = cli_dep.issue_permit(bad, tmp_path / "x.pdf")
     assert r.returncode >= 3 and "not valid JSON" in r.stderr and "Traceback" not in r.stderr
     empty = tmp_path / "empty.json"
     empty.write_text("{}", "utf-8")
-    r = cli_dep.cli(
-        "issue",
-        "--agency",
-        "transport",
-        "--type",
-        "road-transport-permit",
-        "--data",
-        str(empty),
-        "--out",
-        str(tmp_path / "x.pdf"),
-    )
+    r = cli_dep.issue_permit(empty, tmp_path / "x.pdf")
     assert r.returncode >= 3 and "Traceback" not in r.stderr
     assert not (tmp_path / "x.pdf").exists()
 

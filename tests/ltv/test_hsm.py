@@ -168,17 +168,6 @@ def test_deployment_seals_with_an_enrolled_token_key(token: Path, tmp_path: Path
 
     # Without the PIN the agency cannot seal (fail closed at start-up), and says why.
     no_pin = dict(env, CERTLEDGER_HSM_PIN="")
-    refused = dep.cli(
-        "issue",
-        "--agency",
-        "transport",
-        "--type",
-        "road-transport-permit",
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "x.pdf"),
-        extra_env=no_pin,
-    )
+    refused = dep.issue_permit(data, tmp_path / "x.pdf", extra_env=no_pin)
     assert refused.returncode != 0
     assert "CERTLEDGER_HSM_PIN" in refused.stderr

@@ -65,17 +65,7 @@ def test_seal_revoke_since_revokes_the_window_in_one_transaction(tmp_path: Path)
     assert all(v.returncode == 1 for v in verdicts[1:])  # INVALID
 
     # The revoked key seals nothing any more.
-    refused = dep.cli(
-        "issue",
-        "--agency",
-        "transport",
-        "--type",
-        "road-transport-permit",
-        "--data",
-        str(data),
-        "--out",
-        str(tmp_path / "late.pdf"),
-    )
+    refused = dep.issue_permit(data, tmp_path / "late.pdf")
     assert refused.returncode != 0
     assert "is revoked" in refused.stderr
     assert "certledger seal" in refused.stderr  # says what to do

@@ -103,21 +103,7 @@ def test_ltv_renew_command_renews_stored_certificates(tmp_path: Path) -> None:
     data = tmp_path / "permit.json"
     data.write_text(json.dumps(example(catalogue, "road-transport-permit")), "utf-8")
     out = tmp_path / "permit.pdf"
-    issued = json.loads(
-        dep.cli(
-            "issue",
-            "--agency",
-            "transport",
-            "--type",
-            "road-transport-permit",
-            "--data",
-            str(data),
-            "--out",
-            str(out),
-            "--json",
-            check=True,
-        ).stdout
-    )
+    issued = json.loads(dep.issue_permit(data, out, check=True).stdout)
     nothing = json.loads(
         dep.cli("ltv", "renew", "--within-days", "30", "--json", check=True).stdout
     )
