@@ -26,6 +26,7 @@ import selectors
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -72,6 +73,8 @@ class AuditWriterService:
         # server by re-raising SIGTERM, so the server cannot always stop the writer itself).
         self._orphaned = orphaned
         self._stop = threading.Event()
+        self._drain_until: float | None = None
+        self._peers = 0
         self._sel = selectors.DefaultSelector()
         self._listener: socket.socket | None = None
 
@@ -91,7 +94,15 @@ class AuditWriterService:
         self._sel.register(sock, selectors.EVENT_READ, None)
 
     def stop(self) -> None:
+        """Stop after the batch being written is answered; requests not yet read are not
+        written (their callers get AuditUnavailable)."""
         self._stop.set()
+
+    def drain(self, timeout: float) -> None:
+        """Stop once every connected worker has gone (or after ``timeout`` seconds), serving
+        them until then. For SIGTERM: a service manager signals the server's workers and this
+        writer together, and the workers still finishing their last requests need it."""
+        self._drain_until = time.monotonic() + timeout
 
     def serve_forever(self) -> None:
         if self._listener is None:
@@ -100,6 +111,10 @@ class AuditWriterService:
             while not self._stop.is_set():
                 if self._orphaned is not None and self._orphaned():
                     log.warning("the server that started the audit writer is gone; stopping")
+                    break
+                if self._drain_until is not None and (
+                    self._peers == 0 or time.monotonic() > self._drain_until
+                ):
                     break
                 ready = self._sel.select(timeout=0.2)
                 requests: list[tuple[_Peer, list[AuditEvent]]] = []
@@ -136,6 +151,7 @@ class AuditWriterService:
                 continue
             sock.setblocking(False)
             self._sel.register(sock, selectors.EVENT_READ, _Peer(sock))
+            self._peers += 1
 
     def _read(self, peer: _Peer) -> list[tuple[_Peer, list[AuditEvent]]]:
         try:
@@ -187,6 +203,7 @@ class AuditWriterService:
         if peer.closed:
             return
         peer.closed = True
+        self._peers -= 1
         with contextlib.suppress(KeyError, ValueError):
             self._sel.unregister(peer.sock)
         peer.sock.close()

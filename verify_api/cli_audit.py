@@ -11,6 +11,9 @@ from ledger import LedgerError
 
 __all__ = ["audit_app"]
 
+# How long a signalled audit writer keeps serving workers that are still finishing requests.
+DRAIN_SECONDS = 30.0
+
 audit_app = typer.Typer(help="The audit log: who looked at what, why, and when.")
 
 
@@ -113,8 +116,9 @@ def writer(
 
     orphaned = (lambda: os.getppid() != parent) if parent is not None else None
     service = AuditWriterService(audit, socket_path, orphaned=orphaned)
-    # SIGTERM (serve stopping) ends the loop after the batch being written is answered.
-    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    # SIGTERM: serve stopping it after its workers, or a service manager signalling the whole
+    # group at once; either way it serves the workers still connected until they have gone.
+    signal.signal(signal.SIGTERM, lambda *_: service.drain(DRAIN_SECONDS))
     signal.signal(signal.SIGINT, lambda *_: service.stop())
     try:
         service.bind()

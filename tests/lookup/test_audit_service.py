@@ -1017,3 +1017,68 @@ def test_the_client_refuses_exactly_what_the_writer_refuses() -> None:
         except wire.WireError:
             client_accepts = False
         assert client_accepts == writer_accepts, event
+
+
+def test_a_draining_writer_serves_its_workers_until_they_have_gone(svc: Service) -> None:
+    # SIGTERM to the whole service group: the workers finish their last requests, and those
+    # must still be audited, so the writer only stops once they have disconnected.
+    worker = _audit_remote.RemoteAuditWriter(svc.path)
+    assert worker.record([ev("before")])[0].seq == 1
+    svc.service.drain(BOUND)
+    time.sleep(0.5)  # more than one turn of the service's loop (its select waits 0.2 s)
+    assert svc.thread.is_alive()
+    assert worker.record([ev("while draining")])[0].seq == 2  # still served
+    worker.close()  # the worker exits: its connections close
+    svc.thread.join(BOUND)
+    assert not svc.thread.is_alive()
+    assert not os.path.exists(svc.path)
+    assert [e.event.client_id for e in stored(svc)] == ["before", "while draining"]
+
+
+def test_a_draining_writer_stops_after_its_timeout(svc: Service) -> None:
+    worker = _audit_remote.RemoteAuditWriter(svc.path)
+    worker.record([ev("connected")])  # and stays connected (pooled), never exiting
+    started = time.monotonic()
+    svc.service.drain(0.5)
+    svc.thread.join(BOUND)
+    assert not svc.thread.is_alive()
+    assert 0.4 < time.monotonic() - started < 5
+    worker.close()
+
+
+def test_sigterm_lets_the_writer_process_serve_its_last_requests(
+    tmp_path: Path, socket_dir: str
+) -> None:
+    # `certledger audit writer` as `serve` starts it, signalled as a service manager signals
+    # a whole group: it keeps serving the connected worker and exits when that has gone.
+    home = tmp_path / "home"
+    home.mkdir()
+    Store.open(home / "certificates.db", create=True).close()
+    path = os.path.join(socket_dir, "a.sock")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CERTLEDGER_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "verify_api", "--home", str(home), "audit", "writer",
+         "--socket", path],
+        cwd=ROOT,
+        env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(path):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        worker = _audit_remote.RemoteAuditWriter(path)
+        try:
+            assert worker.record([ev("before")])[0].seq == 1
+            proc.terminate()
+            time.sleep(0.5)  # more than one turn of its loop
+            assert proc.poll() is None
+            assert worker.record([ev("after the signal")])[0].seq == 2
+        finally:
+            worker.close()
+        assert proc.wait(BOUND) == 0
+        assert not os.path.exists(path)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(BOUND)
