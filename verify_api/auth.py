@@ -101,25 +101,23 @@ class ClientAuth:
             self._cache.clear()
 
     def _lookup(self, token: str) -> Principal | None:
-        key = token_digest(token)
-        hit = self._cache.get(key)  # the common case first, without making the loader
-        if hit is not None and hit[0] > time.monotonic():
-            return hit[1]
-        return self._cached(key, lambda: self._clients.by_token(token))
+        return self._cached(token_digest(token), self._clients.by_token, token)
 
     def _lookup_certificate(self, fingerprint: str) -> Principal | None:
         # "cert:" keeps fingerprints and token digests (both SHA-256 hex) apart in the cache.
-        return self._cached(
-            f"cert:{fingerprint}", lambda: self._clients.by_certificate(fingerprint)
-        )
+        return self._cached(f"cert:{fingerprint}", self._clients.by_certificate, fingerprint)
 
-    def _cached(self, key: str, load: Callable[[], Principal | None]) -> Principal | None:
+    def _cached(
+        self, key: str, load: Callable[[str], Principal | None], credential: str
+    ) -> Principal | None:
+        # The loader and its argument are passed apart, so a hit (every request but the first
+        # in a second) builds no closure.
         now = time.monotonic()
         # Read without the lock: a dict read is atomic, and entries are replaced whole.
         hit = self._cache.get(key)
         if hit is not None and hit[0] > now:
             return hit[1]
-        principal = load()
+        principal = load(credential)
         if principal is not None:
             with self._lock:
                 if len(self._cache) > 10_000:
