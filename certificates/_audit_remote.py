@@ -181,20 +181,19 @@ class RemoteAuditWriter:
     # -- from an event loop ----------------------------------------------------------------
 
     async def record_async(self, events: Sequence[AuditEvent]) -> list[AuditEntry]:
-        loop = asyncio.get_running_loop()
-        channel = self._channels.get(loop)
-        if channel is None or not channel.open:
-            channel = await self._connect(loop)
+        channel = self._open_channel() or await self._connect(asyncio.get_running_loop())
         return await channel.submit(events, entries=True)
 
     async def write_async(self, events: Sequence[AuditEvent]) -> None:
         """As :meth:`record_async`, returning once written, without the entries (the lookup
         path has no use for them, and building them is work on its event loop)."""
-        loop = asyncio.get_running_loop()
-        channel = self._channels.get(loop)
-        if channel is None or not channel.open:
-            channel = await self._connect(loop)
+        channel = self._open_channel() or await self._connect(asyncio.get_running_loop())
         await channel.submit(events, entries=False)
+
+    def _open_channel(self) -> _Channel | None:
+        """The running loop's connection if it is open (the common case: no await)."""
+        channel = self._channels.get(asyncio.get_running_loop())
+        return channel if channel is not None and channel.open else None
 
     async def _connect(self, loop: asyncio.AbstractEventLoop) -> _Channel:
         for old in [lp for lp in self._channels if lp.is_closed()]:  # tests run many loops
