@@ -154,9 +154,9 @@ _SELECT_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _ROWS_PER_INSERT = 64
 
 
-@functools.lru_cache(maxsize=2 * _ROWS_PER_INSERT)
-def _insert_rows(n: int, mark: str) -> str:
-    row = "(" + ", ".join([mark] * len(_COLUMN_NAMES)) + ")"
+@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
+def _insert_rows(n: int) -> str:
+    row = "(" + ", ".join(["?"] * len(_COLUMN_NAMES)) + ")"
     return f"INSERT INTO audit_log ({_COLUMNS}) VALUES " + ", ".join([row] * n)  # noqa: S608
 
 
@@ -426,16 +426,15 @@ class AuditLog:
             )
             out.append(AuditEntry(seq, at, event, prev, digest))
             prev = digest
-        mark = "?" if self.store.is_sqlite else "%s"
         if len(events) <= _ROWS_PER_INSERT:
-            cur.execute(_insert_rows(len(events), mark), params)
+            cur.execute(_insert_rows(len(events)), params)
         else:  # several statements: one explicit transaction, still all or nothing
             width = len(_COLUMN_NAMES)
-            cur.execute("BEGIN IMMEDIATE" if self.store.is_sqlite else "BEGIN")
+            cur.execute("BEGIN IMMEDIATE")
             try:
                 for start in range(0, len(events), _ROWS_PER_INSERT):
                     n = min(_ROWS_PER_INSERT, len(events) - start)
-                    cur.execute(_insert_rows(n, mark), params[start * width : (start + n) * width])
+                    cur.execute(_insert_rows(n), params[start * width : (start + n) * width])
                 cur.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(Exception):

@@ -1,4 +1,4 @@
-"""Local store of issued certificates (SQLModel; SQLite by default, PostgreSQL in production).
+"""Local store of issued certificates (SQLModel on SQLite, in WAL mode with full fsync).
 
 The store keeps what must never reach the ledger: the certificate data and the sealed PDF. A row is
 written as `pending` right after sealing and before anchoring, so a crash between the two loses
@@ -201,12 +201,11 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 class Store:
-    def __init__(self, url: str) -> None:
+    def __init__(self, path: Path) -> None:
         self._engine: Engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}
+            f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30}
         )
-        if url.startswith("sqlite"):
-            event.listen(self._engine, "connect", _sqlite_pragmas)
+        event.listen(self._engine, "connect", _sqlite_pragmas)
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> Store:
@@ -219,7 +218,7 @@ class Store:
             # the certificates' personal data (and SQLite gives its -wal and -shm files the
             # database file's permissions).
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        store = cls(f"sqlite:///{path}")
+        store = cls(path)
         SQLModel.metadata.create_all(store._engine)
         return store
 
@@ -231,10 +230,6 @@ class Store:
         with Session(self._engine, expire_on_commit=False) as session:
             yield session
 
-    @property
-    def is_sqlite(self) -> bool:
-        return self._engine.dialect.name == "sqlite"
-
     def autocommit_connection(self) -> Any:
         """A DB-API connection of the caller's own (out of the pool; the caller closes it), in
         autocommit mode: each statement is its own transaction unless the caller begins one.
@@ -244,10 +239,7 @@ class Store:
         fairy.detach()
         conn: Any = fairy.dbapi_connection
         assert conn is not None
-        if self.is_sqlite:
-            conn.isolation_level = None
-        else:
-            conn.autocommit = True
+        conn.isolation_level = None
         return conn
 
     @property
