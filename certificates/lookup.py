@@ -52,11 +52,15 @@ __all__ = ["AccessDenied", "AgreementError", "Decision", "SharingService", "agre
 #   ledger status for at most this long, so a certificate revoked by another process may show
 #   its previous status for up to this many seconds (as the public status endpoint may); one
 #   revoked through this process is dropped at once (``forget_certificate``). A failed ledger
-#   read is never kept.
+#   read is never kept. Lookups by holder read each certificate the same way, and reuse which
+#   certificates a holder has (by the holder's keyed digest, never the identifier) for as long,
+#   so a certificate issued by another process may be missing from them for up to this many
+#   seconds; one issued through this process is found at once (``forget_holders``).
 AGREEMENT_CACHE_TTL = 1.0  # seconds
 RECORD_CACHE_TTL = 1.0  # seconds
 _MAX_DECISIONS = 4096  # per agreement snapshot: bounds memory against made-up purposes
 _MAX_RECORDS = 65536
+_MAX_HOLDERS = 65536
 _MAX_RELEASED = 16384
 _PREFIX_TYPES = {t.id_prefix: t for t in CERTIFICATE_TYPES.values()}
 
@@ -173,6 +177,9 @@ class SharingService:
         self._agreements_generation = 0
         self._records_generation = 0
         self._records: dict[str, tuple[float, _Stored]] = {}
+        self._holders_generation = 0
+        # (type, holder digest) -> (expiry, ids of that holder's certificates, oldest first)
+        self._holders: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
         # (decision, stored) -> the released fields: both are cached objects, so the same pair
         # recurs for every lookup within a cache period and the answer is built once.
         self._released: dict[tuple[int, int], tuple[Decision, _Stored, dict[str, Any]]] = {}
@@ -213,6 +220,14 @@ class SharingService:
         with self._lock:
             self._records_generation += 1
             self._records.pop(cert_id, None)
+
+    def forget_holders(self) -> None:
+        """Drop which certificates each holder has (after issuing here): the holder of a new
+        certificate is not known here, only its digest is, and issuing is rare next to
+        looking up."""
+        with self._lock:
+            self._holders_generation += 1
+            self._holders.clear()
 
     def create_agreement(
         self,
@@ -353,21 +368,11 @@ class SharingService:
             raise AccessDenied(decision)
         if self._holder_key is None:
             raise CertificateError("holder lookups need the key passphrase")
-        digest = self._holder_key.digest(holder)
-        with self._store.session() as s:
-            rows = (
-                s.connection()
-                .execute(
-                    text(
-                        "SELECT id, data_json, agency, valid_until, state, status, status_reason "
-                        "FROM certificates WHERE holder_digest = :d AND cert_type = :t "
-                        "ORDER BY issued_at"
-                    ),
-                    {"d": digest, "t": ctype.code},
-                )
-                .all()
-            )
-        results = [self._release(ctype, decision, self._load(*r)[0]) for r in rows]
+        results = []
+        for cert_id in self._held(ctype, self._holder_key.digest(holder)):
+            stored = self._stored(cert_id, ctype)
+            if stored is not None:
+                results.append(self._released_once(ctype, decision, stored))
         # One entry per certificate released, so `audit show --certificate` finds each; the
         # holder is never recorded, only what was released.
         if results:
@@ -448,6 +453,35 @@ class SharingService:
                 "agreements": list(decision.agreement_ids),
             },
         )
+
+    def _held(self, ctype: CertificateType, digest: str) -> tuple[str, ...]:
+        """Ids of the certificates of ``ctype`` whose holder has ``digest``, oldest first,
+        reused for up to RECORD_CACHE_TTL (see there)."""
+        started = time.monotonic()
+        key = (ctype.code, digest)
+        hit = self._holders.get(key)
+        if hit is not None and hit[0] > started:
+            return hit[1]
+        generation = self._holders_generation
+        with self._store.session() as s:
+            ids = tuple(
+                s.connection()
+                .execute(
+                    text(
+                        "SELECT id FROM certificates WHERE holder_digest = :d AND cert_type = :t "
+                        "ORDER BY issued_at, id"
+                    ),
+                    {"d": digest, "t": ctype.code},
+                )
+                .scalars()
+            )
+        expires = started + RECORD_CACHE_TTL * (0.5 + 0.5 * random.random())  # noqa: S311
+        with self._lock:
+            if self._holders_generation == generation:  # nothing issued here meanwhile
+                if len(self._holders) >= _MAX_HOLDERS:
+                    self._holders.clear()
+                self._holders[key] = (expires, ids)
+        return ids
 
     def _stored(self, cert_id: str, ctype: CertificateType) -> _Stored | None:
         """The certificate as stored and on the ledger, reused for up to RECORD_CACHE_TTL (see

@@ -44,7 +44,7 @@ from signing import SealReport, Secret
 
 from .auth import ClientAuth
 from .limits import BodyLimitMiddleware
-from .lookup_routes import DetailsEndpoint, DetailsFastPath, install_sharing_routes
+from .lookup_routes import LookupEndpoints, LookupFastPath, install_sharing_routes
 from .pages import PageFacts, not_found_page, verification_page
 from .pki_routes import pki_router
 from .ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
@@ -231,9 +231,9 @@ def create_app(
         lifespan=lifespan,
     )
     _install_error_handlers(app)
-    details_endpoint = DetailsEndpoint(rt, auth)
+    lookup_endpoints = LookupEndpoints(rt, auth)
     # Innermost: run after the rate limits, before routing.
-    app.add_middleware(DetailsFastPath, endpoint=details_endpoint, api=app)
+    app.add_middleware(LookupFastPath, endpoints=lookup_endpoints, api=app)
     app.add_middleware(StatusFastPath, cache=status_cache)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_upload_bytes)
     app.add_middleware(
@@ -352,6 +352,8 @@ def create_app(
                 )
             )
             raise
+        if rt.sharing is not None:  # so lookups by holder here find it at once
+            rt.sharing.forget_holders()
         audit(AuditEvent("issue", "ok", who.client_id, agency, issued.cert_id, issued.cert_type))
         return _json(
             {
@@ -433,7 +435,7 @@ def create_app(
         )
         return _json({"id": cid, "status": "revoked", "reason": body.reason.strip()})
 
-    install_sharing_routes(app, rt, auth, subscriptions, details_endpoint)
+    install_sharing_routes(app, rt, auth, subscriptions, lookup_endpoints)
 
     # -- time-stamp authority ----------------------------------------------------------------
 

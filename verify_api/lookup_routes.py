@@ -37,7 +37,7 @@ from certificates.notifications import EVENTS, Subscriptions
 from .auth import ClientAuth
 from .runtime import Runtime
 
-__all__ = ["DetailsEndpoint", "DetailsFastPath", "canonical_id", "install_sharing_routes"]
+__all__ = ["LookupEndpoints", "LookupFastPath", "canonical_id", "install_sharing_routes"]
 
 log = logging.getLogger("certledger.api.sharing")
 
@@ -153,24 +153,31 @@ async def _write_audit(rt: Runtime, events: list[AuditEvent]) -> None:
         await rt.audit.write_async(events)
 
 
-class DetailsEndpoint:
-    """``GET /api/v1/certificates/{id}/details?purpose=P``: one certificate's allowed fields.
+class LookupEndpoints:
+    """``GET /api/v1/certificates/{id}/details?purpose=P`` (one certificate's allowed fields)
+    and ``/api/v1/lookup`` (the certificates of a type held by a holder).
 
-    The one implementation of the route: the FastAPI route and :class:`DetailsFastPath` both
+    The one implementation of these routes: the FastAPI routes and :class:`LookupFastPath` both
     authenticate with :attr:`verifier` (``ClientAuth.require("verifier")``, the dependency the
-    route declares) and answer with :meth:`answer`, so authentication, roles, rate limits, the
-    agreement decision, field filtering and the audit entry cannot differ between them.
+    routes declare) and answer with :meth:`details` or :meth:`lookup`, so authentication,
+    roles, rate limits, the agreement decision, field filtering and the audit entries cannot
+    differ between them.
     """
 
     def __init__(self, rt: Runtime, auth: ClientAuth) -> None:
         self._rt = rt
         self.verifier: Callable[..., Awaitable[Principal]] = auth.require("verifier")
-        # (id(body), purpose) -> (body, encoded answer). The sharing service hands out the
-        # same body object while its decision and record are cached, so each answer is
-        # encoded once per cache period; holding the body keeps its id from being reused.
+        # What the sharing service hands out is the same objects while its decision and
+        # records are cached, so each answer is encoded once per cache period; the entry holds
+        # those objects, which keeps their ids from being reused.
+        # details: (id(body), purpose) -> (body, encoded answer)
         self._encoded: dict[tuple[int, str], tuple[dict[str, Any], bytes]] = {}
+        # lookup: (id(decision), type, purpose, ids of the bodies) -> (decision, bodies, answer)
+        self._encoded_lookups: dict[
+            tuple[Any, ...], tuple[Decision, list[dict[str, Any]], bytes]
+        ] = {}
 
-    async def answer(self, who: Principal, cert_id: str, purpose: str) -> Response:
+    async def details(self, who: Principal, cert_id: str, purpose: str) -> Response:
         # Runs on the event loop: the decision and the reads come from short-lived caches or
         # a few indexed SQLite reads, and the audit write is awaited (group commit).
         cid = canonical_id(cert_id)
@@ -202,48 +209,97 @@ class DetailsEndpoint:
         self._encoded[key] = (body, raw)
         return _JsonResponse(raw)
 
+    async def lookup(self, who: Principal, type: str, holder: str, purpose: str) -> Response:
+        # As details: cached decisions and records, the audit entries awaited.
+        events: list[AuditEvent] = []
+        try:
+            decision, results = _sharing(self._rt).lookup(who, type, holder, purpose, sink=events)
+        except AccessDenied as exc:
+            await _write_audit(self._rt, events)
+            return _denied(exc.decision)
+        await _write_audit(self._rt, events)
+        key = (id(decision), type, purpose, *map(id, results))
+        hit = self._encoded_lookups.get(key)
+        if hit is not None:
+            return _JsonResponse(hit[2])
+        raw = _encode(
+            {
+                "type": type,
+                "purpose": purpose,
+                "basis": decision.code,
+                "agreements": list(decision.agreement_ids),
+                "certificates": results,
+            }
+        )
+        if len(self._encoded_lookups) >= _MAX_ENCODED:
+            self._encoded_lookups.clear()
+        self._encoded_lookups[key] = (decision, results, raw)
+        return _JsonResponse(raw)
+
 
 _MAX_ENCODED = 16384
 _DETAILS_PREFIX = "/api/v1/certificates/"
 _DETAILS_SUFFIX = "/details"
 _PURPOSE_QUERY = re.compile(rb"purpose=[a-z0-9][a-z0-9_-]{0,63}")  # the route's _CODE, raw
+_LOOKUP_PATH = "/api/v1/lookup"
+# type, holder and purpose in the documented order, each a value that needs no decoding and
+# that the route accepts as it is (type: at most 64 characters; holder: 1-64; purpose: _CODE).
+_LOOKUP_QUERY = re.compile(
+    rb"type=([a-z0-9-]{1,64})&holder=([0-9A-Za-z]{1,64})&purpose=([a-z0-9][a-z0-9_-]{0,63})"
+)
 
 
-class DetailsFastPath:
-    """Serves details requests without FastAPI's routing and parameter machinery, which costs
-    more than the answer (as :class:`verify_api.app.StatusFastPath` does for status).
+class LookupFastPath:
+    """Serves details and lookup requests without FastAPI's routing and parameter machinery,
+    which costs more than the answer (as :class:`verify_api.app.StatusFastPath` does for
+    status).
 
-    It takes only requests whose parameters need no parsing to be valid (one ``purpose`` query
-    parameter matching the route's pattern, nothing to decode, at most one ``Authorization``
-    header) and then calls exactly what the route calls: the ``verifier`` dependency, then
-    :meth:`DetailsEndpoint.answer`. Exceptions go to the app's own exception handlers, as
-    inside the route. Any other request (a missing or malformed purpose, an extra parameter)
-    goes on to the route unchanged, so its answers (422 and the rest) stay FastAPI's.
+    It takes only requests whose parameters need no parsing to be valid (for details one
+    ``purpose`` query parameter matching the route's pattern; for lookups ``type``, ``holder``
+    and ``purpose`` in that order, plain letters, digits and hyphens; nothing to decode, at most
+    one ``Authorization`` header) and then calls exactly what the route calls: the
+    ``verifier`` dependency, then :meth:`LookupEndpoints.details` or
+    :meth:`LookupEndpoints.lookup`. Exceptions go to the app's own exception handlers, as
+    inside the route. Any other request (a missing or malformed parameter, an extra one,
+    another order) goes on to the route unchanged, so its answers (422 and the rest) stay
+    FastAPI's.
     """
 
-    def __init__(self, app: ASGIApp, *, endpoint: DetailsEndpoint, api: FastAPI) -> None:
+    def __init__(self, app: ASGIApp, *, endpoints: LookupEndpoints, api: FastAPI) -> None:
         self.app = app
-        self.endpoint = endpoint
+        self.endpoints = endpoints
         self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
             path: str = scope["path"]
+            answer: Callable[[Principal], Awaitable[Response]] | None = None
             if path.endswith(_DETAILS_SUFFIX) and path.startswith(_DETAILS_PREFIX):
                 cert_id = path[len(_DETAILS_PREFIX) : -len(_DETAILS_SUFFIX)]
                 query: bytes = scope["query_string"]
                 if cert_id and "/" not in cert_id and _PURPOSE_QUERY.fullmatch(query):
-                    authorization: str | None = None
-                    single = True
-                    for name, value in scope["headers"]:
-                        if name == b"authorization":
-                            single = authorization is None
-                            authorization = value.decode("latin-1")
-                    if single:
-                        await self._serve(
-                            scope, receive, send, cert_id, query[8:].decode(), authorization
-                        )
-                        return
+                    answer = functools.partial(
+                        self.endpoints.details, cert_id=cert_id, purpose=query[8:].decode()
+                    )
+            elif path == _LOOKUP_PATH:
+                m = _LOOKUP_QUERY.fullmatch(scope["query_string"])
+                if m is not None:
+                    answer = functools.partial(
+                        self.endpoints.lookup,
+                        type=m[1].decode(),
+                        holder=m[2].decode(),
+                        purpose=m[3].decode(),
+                    )
+            if answer is not None:
+                authorization: str | None = None
+                single = True
+                for name, value in scope["headers"]:
+                    if name == b"authorization":
+                        single = authorization is None
+                        authorization = value.decode("latin-1")
+                if single:
+                    await self._serve(scope, receive, send, authorization, answer)
+                    return
         await self.app(scope, receive, send)
 
     async def _serve(
@@ -251,20 +307,19 @@ class DetailsFastPath:
         scope: Scope,
         receive: Receive,
         send: Send,
-        cert_id: str,
-        purpose: str,
         authorization: str | None,
+        answer: Callable[[Principal], Awaitable[Response]],
     ) -> None:
         request = Request(scope, receive)
         try:
-            who = await self.endpoint.verifier(request=request, authorization=authorization)
-            response = await self.endpoint.answer(who, cert_id, purpose)
+            who = await self.endpoints.verifier(request=request, authorization=authorization)
+            response = await answer(who)
         except Exception as exc:
             handler = self._handler(exc)
             if handler is None:
                 raise  # as from the route: the server's last-resort handler answers 500
-            answer = handler(request, exc)
-            response = await answer if inspect.isawaitable(answer) else answer
+            result = handler(request, exc)
+            response = await result if inspect.isawaitable(result) else result
         await response(scope, receive, send)
 
     def _handler(self, exc: Exception) -> Callable[[Request, Any], Any] | None:
@@ -286,13 +341,12 @@ def install_sharing_routes(
     rt: Runtime,
     auth: ClientAuth,
     subscriptions: Subscriptions,
-    details_endpoint: DetailsEndpoint | None = None,
+    endpoints: LookupEndpoints | None = None,
 ) -> None:
     issuer = auth.require("issuer")
-    verifier = auth.require("verifier")
     any_client = auth.require("issuer", "verifier", "admin")
     auditor = auth.require("admin")
-    details_endpoint = details_endpoint or DetailsEndpoint(rt, auth)
+    endpoints = endpoints or LookupEndpoints(rt, auth)
 
     def sharing() -> SharingService:
         return _sharing(rt)
@@ -330,34 +384,14 @@ def install_sharing_routes(
 
     # -- lookups -------------------------------------------------------------------------
 
-    async def write_audit(events: list[AuditEvent]) -> None:
-        await _write_audit(rt, events)
-
-    # Lookups run on the event loop: the decision and the reads are a few indexed SQLite
-    # reads (as on the public status route), and the audit write is awaited, so no request
-    # pays for a thread-pool hop.
-
-    async def run_lookup(who: Principal, type: str, holder: str, purpose: str) -> Response:
-        events: list[AuditEvent] = []
-        try:
-            decision, results = sharing().lookup(who, type, holder, purpose, sink=events)
-        except AccessDenied as exc:
-            await write_audit(events)
-            return _denied(exc.decision)
-        await write_audit(events)
-        return _json(
-            {
-                "type": type,
-                "purpose": purpose,
-                "basis": decision.code,
-                "agreements": list(decision.agreement_ids),
-                "certificates": results,
-            }
-        )
+    # Lookups run on the event loop: the decision and the reads come from short-lived caches
+    # or a few indexed SQLite reads (as on the public status route), and the audit write is
+    # awaited, so no request pays for a thread-pool hop. Usually answered by LookupFastPath,
+    # the same code without the routing.
 
     @app.get("/api/v1/lookup", tags=["sharing"])
     async def lookup(
-        who: Annotated[Principal, Depends(verifier)],
+        who: Annotated[Principal, Depends(endpoints.verifier)],
         type: Annotated[str, Query(max_length=64, description="certificate type code")],
         holder: Annotated[
             str,
@@ -370,24 +404,24 @@ def install_sharing_routes(
         ],
         purpose: Annotated[str, Query(pattern=_CODE, description="why you look it up")],
     ) -> Response:
-        return await run_lookup(who, type, holder, purpose)
+        return await endpoints.lookup(who, type, holder, purpose)
 
     @app.post("/api/v1/lookup", tags=["sharing"])
     async def lookup_post(
-        body: LookupRequest, who: Annotated[Principal, Depends(verifier)]
+        body: LookupRequest, who: Annotated[Principal, Depends(endpoints.verifier)]
     ) -> Response:
         """As GET, with the holder identifier in the body, out of every URL and access log."""
-        return await run_lookup(who, body.type, body.holder, body.purpose)
+        return await endpoints.lookup(who, body.type, body.holder, body.purpose)
 
     @app.get("/api/v1/certificates/{cert_id}/details", tags=["sharing"])
     async def details(
         cert_id: str,
-        who: Annotated[Principal, Depends(details_endpoint.verifier)],
+        who: Annotated[Principal, Depends(endpoints.verifier)],
         purpose: Annotated[str, Query(pattern=_CODE, description="why you look it up")],
     ) -> Response:
-        """One certificate's allowed fields (usually answered by DetailsFastPath, the same
+        """One certificate's allowed fields (usually answered by LookupFastPath, the same
         code without the routing)."""
-        return await details_endpoint.answer(who, cert_id, purpose)
+        return await endpoints.details(who, cert_id, purpose)
 
     # -- webhooks ------------------------------------------------------------------------
 

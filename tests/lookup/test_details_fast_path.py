@@ -1,10 +1,12 @@
-"""The details route and its ASGI fast path (verify_api.lookup_routes.DetailsFastPath) answer
-alike, every answer has a committed audit entry, and the caches behind them keep their
-staleness bounds (revocations made here apply at once, elsewhere within the TTL)."""
+"""The details and lookup routes and their ASGI fast path (verify_api.lookup_routes.LookupFastPath)
+answer alike, every answer has a committed audit entry, and the caches behind them keep their
+staleness bounds (revocations and issuances made here apply at once, elsewhere within the TTL)."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,12 +15,13 @@ import pytest
 
 from certificates.audit import AuditLog
 from certificates.clients import Principal
-from certificates.lookup import AGREEMENT_CACHE_TTL, SharingService
+from certificates.lookup import AGREEMENT_CACHE_TTL, RECORD_CACHE_TTL, SharingService
 from certificates.store import Store
 from certificates.types import CERTIFICATE_TYPES
+from certificates.types.codes import uscc_check_char
 from ledger.interface import Agreement
 from verify_api.app import create_app
-from verify_api.lookup_routes import DetailsFastPath
+from verify_api.lookup_routes import LookupFastPath
 from verify_api.ratelimit import RateLimits
 
 from .conftest import TestClient, World
@@ -47,13 +50,13 @@ def _grant(world: World, purpose: str, fields: list[str]) -> dict[str, Any]:
 def served_fast(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the fast path answered itself (rather than passing on to the route)."""
     seen: list[str] = []
-    serve = DetailsFastPath._serve
+    serve = LookupFastPath._serve
 
-    async def spy(self: DetailsFastPath, scope: Any, *args: Any) -> None:
+    async def spy(self: LookupFastPath, scope: Any, *args: Any) -> None:
         seen.append(scope["path"])
         await serve(self, scope, *args)
 
-    monkeypatch.setattr(DetailsFastPath, "_serve", spy)
+    monkeypatch.setattr(LookupFastPath, "_serve", spy)
     return seen
 
 
@@ -231,3 +234,155 @@ def test_rate_limited_answers_alike(world: World, served_fast: list[str]) -> Non
     assert fast.content == slow.content and fast.json()["detail"]["code"] == "RATE_LIMITED"
     assert fast.headers["retry-after"] == slow.headers["retry-after"]
     assert len(served_fast) == 2
+
+
+# -- lookups by holder ------------------------------------------------------------------------
+
+
+def _lookup_path(holder: str, purpose: str, ctype: str = CTYPE) -> str:
+    return f"/api/v1/lookup?type={ctype}&holder={holder}&purpose={purpose}"
+
+
+def test_lookup_fast_path_and_route_give_the_same_answers(
+    world: World, served_fast: list[str]
+) -> None:
+    _grant(world, "lookup-fastpath", ["name"])
+    holder = world.certs[CTYPE]["holder"]
+    transport = world.auth("transport", "verifier")
+    cases: list[tuple[str, str, str, dict[str, str], int]] = [
+        ("own agency", CTYPE, holder, world.auth("market-regulation", "verifier"), 200),
+        ("under the agreement", CTYPE, holder, transport, 200),
+        ("lower-case holder", CTYPE, holder.lower(), transport, 200),
+        ("nobody holds it", CTYPE, "91350100M000100Y43", transport, 200),
+        ("no agreement", "qualification-certificate", "110101199003074514", transport, 403),
+        ("unknown type", "no-such-type", holder, transport, 403),
+        ("anonymous", CTYPE, holder, {}, 401),
+        ("bad token", CTYPE, holder, {"Authorization": "Bearer clt_transport_nope"}, 401),
+        ("issuer role", CTYPE, holder, world.auth("transport", "issuer"), 403),
+    ]
+    for purpose in ("lookup-fastpath", "other-purpose"):
+        for name, ctype, who_holds, headers, status in cases:
+            path = _lookup_path(who_holds, purpose, ctype)
+            fast = world.client.get(path, headers=headers)
+            # An extra parameter is left to FastAPI's route (which ignores it).
+            slow = world.client.get(path + "&via=route", headers=headers)
+            if purpose == "other-purpose" and status == 200 and name != "own agency":
+                status = 403  # PURPOSE_NOT_ALLOWED
+            assert fast.status_code == slow.status_code == status, (name, purpose, fast.text)
+            assert fast.content == slow.content, name
+            for header in ("content-type", "content-length", "www-authenticate"):
+                assert fast.headers.get(header) == slow.headers.get(header), (name, header)
+    assert len(served_fast) == 2 * len(cases)
+    assert all(p == "/api/v1/lookup" for p in served_fast)
+    body = world.client.get(_lookup_path(holder, "lookup-fastpath"), headers=transport).json()
+    # (Other tests here issue more certificates to the example holder.)
+    assert world.certs[CTYPE]["id"] in [c["id"] for c in body["certificates"]]
+    assert all(set(c["fields"]) == {"name"} for c in body["certificates"])
+    assert body["basis"] == "AGREEMENT"
+
+
+def test_lookups_the_fast_path_does_not_take_go_to_the_route(
+    world: World, served_fast: list[str]
+) -> None:
+    holder = world.certs[CTYPE]["holder"]
+    headers = world.auth("market-regulation", "verifier")
+    found = [
+        f"/api/v1/lookup?purpose=p&type={CTYPE}&holder={holder}",  # another order
+        f"/api/v1/lookup?type={CTYPE}&holder=%20{holder}&purpose=p",  # to decode
+        f"/api/v1/lookup?type={CTYPE}&holder={holder}&purpose=p&purpose=p",  # repeated
+    ]
+    for path in found:
+        r = world.client.get(path, headers=headers)
+        assert r.status_code == 200, (path, r.text)
+        assert world.certs[CTYPE]["id"] in [c["id"] for c in r.json()["certificates"]]
+    for path in (
+        f"/api/v1/lookup?type={CTYPE}&holder={holder}",  # no purpose
+        f"/api/v1/lookup?type={CTYPE}&holder=&purpose=p",  # empty holder
+        f"/api/v1/lookup?type={CTYPE}&holder={holder}&purpose=Upper",
+        f"/api/v1/lookup?type={CTYPE}&holder={'9' * 65}&purpose=p",  # too long
+    ):
+        r = world.client.get(path, headers=headers)
+        assert r.status_code == 422 and r.json()["detail"]["code"] == "INVALID_REQUEST", path
+    assert served_fast == []
+
+
+def test_a_certificate_issued_here_is_found_by_holder_at_once(world: World) -> None:
+    first17 = "91350100M00020" + "999"
+    holder = first17 + uscc_check_char(first17)
+    verifier = world.auth("market-regulation", "verifier")
+    path = _lookup_path(holder, "new-holder")
+    assert world.client.get(path, headers=verifier).json()["certificates"] == []  # now cached
+    data = {**CERTIFICATE_TYPES[CTYPE].example, "credit_code": holder}
+    r = world.client.post(
+        "/api/v1/certificates",
+        json={"type": CTYPE, "data": data},
+        headers=world.auth("market-regulation", "issuer"),
+    )
+    assert r.status_code == 201, r.text
+    found = world.client.get(path, headers=verifier).json()["certificates"]
+    assert [c["id"] for c in found] == [r.json()["id"]]
+
+
+def test_a_certificate_issued_elsewhere_is_found_by_holder_within_the_ttl(world: World) -> None:
+    first17 = "91350100M00030" + "999"
+    holder = first17 + uscc_check_char(first17)
+    verifier = world.auth("market-regulation", "verifier")
+    path = _lookup_path(holder, "new-holder")
+    assert world.client.get(path, headers=verifier).json()["certificates"] == []
+    # Another process (the CLI, another worker) issues: straight through the pipeline.
+    assert world.rt.issuance is not None
+    issued = world.rt.issuance.issue(
+        "market-regulation", CTYPE, {**CERTIFICATE_TYPES[CTYPE].example, "credit_code": holder}
+    )
+    time.sleep(RECORD_CACHE_TTL + 0.1)
+    found = world.client.get(path, headers=verifier).json()["certificates"]
+    assert [c["id"] for c in found] == [issued.cert_id]
+
+
+def test_a_revocation_here_shows_in_lookups_at_once(world: World) -> None:
+    first17 = "91350100M00040" + "999"
+    holder = first17 + uscc_check_char(first17)
+    issuer = world.auth("market-regulation", "issuer")
+    data = {**CERTIFICATE_TYPES[CTYPE].example, "credit_code": holder}
+    r = world.client.post(
+        "/api/v1/certificates", json={"type": CTYPE, "data": data}, headers=issuer
+    )
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    path = _lookup_path(holder, "revocation-check")
+    verifier = world.auth("market-regulation", "verifier")
+    assert world.client.get(path, headers=verifier).json()["certificates"][0]["status"] == "active"
+    r = world.client.post(
+        f"/api/v1/certificates/{cid}/revoke", json={"reason": "closed"}, headers=issuer
+    )
+    assert r.status_code == 200, r.text
+    (answer,) = world.client.get(path, headers=verifier).json()["certificates"]
+    assert answer["status"] == "revoked" and answer["status_reason"] == "closed"
+
+
+def test_a_holder_read_racing_an_issuance_here_is_not_kept(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sharing = world.rt.sharing
+    assert sharing is not None
+    who = Principal("test", "market-regulation", frozenset({"verifier"}))
+    holder = world.certs[CTYPE]["holder"]
+    store = world.rt.store
+    session = store.session
+    race = [True]
+
+    @contextlib.contextmanager
+    def racing() -> Iterator[Any]:
+        if race.pop() if race else False:
+            sharing.forget_holders()  # an issuance here while the holder's ids are read
+        with session() as s:
+            yield s
+
+    sharing.forget_holders()
+    monkeypatch.setattr(store, "session", racing)
+    _, found = sharing.lookup(who, CTYPE, holder, "race-check", sink=[])
+    assert world.certs[CTYPE]["id"] in [c["id"] for c in found]
+    assert sharing._holders == {}  # the read that raced was not kept
+    _, again = sharing.lookup(who, CTYPE, holder, "race-check", sink=[])
+    assert again == found
+    assert len(sharing._holders) == 1  # an undisturbed one is
