@@ -19,7 +19,7 @@ from fastapi import Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certificates.audit import AuditEvent
 from certificates.clients import Principal
@@ -247,6 +247,25 @@ _LOOKUP_PATH = "/api/v1/lookup"
 _LOOKUP_QUERY = re.compile(
     rb"type=([a-z0-9-]{1,64})&holder=([0-9A-Za-z]{1,64})&purpose=([a-z0-9][a-z0-9_-]{0,63})"
 )
+# The same values in a POSTed body (LookupRequest), which the fast path reads whole.
+_LOOKUP_KEYS = {"type", "holder", "purpose"}
+_LOOKUP_TYPE = re.compile(r"[a-z0-9-]{1,64}")
+_LOOKUP_HOLDER = re.compile(r"[0-9A-Za-z]{1,64}")
+_LOOKUP_PURPOSE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_MAX_LOOKUP_BODY = 1024  # far above what three such values take
+
+
+class _Replay:
+    """A ``receive`` that first gives back the messages already read, then reads on."""
+
+    def __init__(self, messages: list[Message], receive: Receive) -> None:
+        self._messages = messages
+        self._receive = receive
+
+    async def __call__(self) -> Message:
+        if self._messages:
+            return self._messages.pop(0)
+        return await self._receive()
 
 
 class LookupFastPath:
@@ -256,13 +275,14 @@ class LookupFastPath:
 
     It takes only requests whose parameters need no parsing to be valid (for details one
     ``purpose`` query parameter matching the route's pattern; for lookups ``type``, ``holder``
-    and ``purpose`` in that order, plain letters, digits and hyphens; nothing to decode, at most
-    one ``Authorization`` header) and then calls exactly what the route calls: the
+    and ``purpose`` in that order, plain letters, digits and hyphens, or a POSTed
+    ``application/json`` object with exactly those three such values; nothing to decode, at
+    most one ``Authorization`` header) and then calls exactly what the route calls: the
     ``verifier`` dependency, then :meth:`LookupEndpoints.details` or
     :meth:`LookupEndpoints.lookup`. Exceptions go to the app's own exception handlers, as
     inside the route. Any other request (a missing or malformed parameter, an extra one,
-    another order) goes on to the route unchanged, so its answers (422 and the rest) stay
-    FastAPI's.
+    another order, another body) goes on to the route unchanged (a body it read is replayed),
+    so its answers (422 and the rest) stay FastAPI's.
     """
 
     def __init__(self, app: ASGIApp, *, endpoints: LookupEndpoints, api: FastAPI) -> None:
@@ -271,25 +291,15 @@ class LookupFastPath:
         self.api = api
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
-            path: str = scope["path"]
+        if scope["type"] == "http" and not scope.get("root_path"):
             answer: Callable[[Principal], Awaitable[Response]] | None = None
-            if path.endswith(_DETAILS_SUFFIX) and path.startswith(_DETAILS_PREFIX):
-                cert_id = path[len(_DETAILS_PREFIX) : -len(_DETAILS_SUFFIX)]
-                query: bytes = scope["query_string"]
-                if cert_id and "/" not in cert_id and _PURPOSE_QUERY.fullmatch(query):
-                    answer = functools.partial(
-                        self.endpoints.details, cert_id=cert_id, purpose=query[8:].decode()
-                    )
-            elif path == _LOOKUP_PATH:
-                m = _LOOKUP_QUERY.fullmatch(scope["query_string"])
-                if m is not None:
-                    answer = functools.partial(
-                        self.endpoints.lookup,
-                        type=m[1].decode(),
-                        holder=m[2].decode(),
-                        purpose=m[3].decode(),
-                    )
+            method = scope["method"]
+            if method == "GET":
+                answer = self._query(scope)
+            elif method == "POST" and scope["path"] == _LOOKUP_PATH:
+                # The body is read here; whatever this does not take goes on to the route
+                # with the body replayed, as if nothing had read it.
+                answer, receive = await self._posted(scope, receive)
             if answer is not None:
                 authorization: str | None = None
                 single = True
@@ -301,6 +311,70 @@ class LookupFastPath:
                     await self._serve(scope, receive, send, authorization, answer)
                     return
         await self.app(scope, receive, send)
+
+    def _query(self, scope: Scope) -> Callable[[Principal], Awaitable[Response]] | None:
+        path: str = scope["path"]
+        query: bytes = scope["query_string"]
+        if path.endswith(_DETAILS_SUFFIX) and path.startswith(_DETAILS_PREFIX):
+            cert_id = path[len(_DETAILS_PREFIX) : -len(_DETAILS_SUFFIX)]
+            if cert_id and "/" not in cert_id and _PURPOSE_QUERY.fullmatch(query):
+                return functools.partial(
+                    self.endpoints.details, cert_id=cert_id, purpose=query[8:].decode()
+                )
+        elif path == _LOOKUP_PATH:
+            m = _LOOKUP_QUERY.fullmatch(query)
+            if m is not None:
+                return functools.partial(
+                    self.endpoints.lookup,
+                    type=m[1].decode(),
+                    holder=m[2].decode(),
+                    purpose=m[3].decode(),
+                )
+        return None
+
+    async def _posted(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[Callable[[Principal], Awaitable[Response]] | None, Receive]:
+        """A lookup whose JSON body is exactly ``{"type", "holder", "purpose"}`` with plain
+        values (as the GET form), and the ``receive`` the rest of the app must use."""
+        content_types = [v for k, v in scope["headers"] if k == b"content-type"]
+        if content_types != [b"application/json"]:
+            return None, receive
+        messages: list[Message] = []
+        body = b""
+        complete = False
+        while len(body) <= _MAX_LOOKUP_BODY:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break  # the client went away: the route sees the same
+            body += message.get("body", b"")
+            if not message.get("more_body", False):
+                complete = True
+                break
+        replay = _Replay(messages, receive)
+        if not complete or len(body) > _MAX_LOOKUP_BODY:
+            return None, replay
+        try:
+            fields = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None, replay
+        if type(fields) is not dict or fields.keys() != _LOOKUP_KEYS:
+            return None, replay
+        ctype, holder, purpose = fields["type"], fields["holder"], fields["purpose"]
+        if not (
+            type(ctype) is str
+            and type(holder) is str
+            and type(purpose) is str
+            and _LOOKUP_TYPE.fullmatch(ctype)
+            and _LOOKUP_HOLDER.fullmatch(holder)
+            and _LOOKUP_PURPOSE.fullmatch(purpose)
+        ):
+            return None, replay
+        answer = functools.partial(
+            self.endpoints.lookup, type=ctype, holder=holder, purpose=purpose
+        )
+        return answer, replay
 
     async def _serve(
         self,

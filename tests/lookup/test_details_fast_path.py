@@ -5,12 +5,14 @@ staleness bounds (revocations and issuances made here apply at once, elsewhere w
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from certificates.audit import AuditLog
@@ -386,3 +388,68 @@ def test_a_holder_read_racing_an_issuance_here_is_not_kept(
     _, again = sharing.lookup(who, CTYPE, holder, "race-check", sink=[])
     assert again == found
     assert len(sharing._holders) == 1  # an undisturbed one is
+
+
+def test_posted_lookups_fast_and_by_the_route_answer_alike(
+    world: World, served_fast: list[str]
+) -> None:
+    _grant(world, "lookup-post", ["name"])
+    holder = world.certs[CTYPE]["holder"]
+    transport = world.auth("transport", "verifier")
+    cases: list[tuple[str, str, str, dict[str, str], int]] = [
+        ("own agency", CTYPE, holder, world.auth("market-regulation", "verifier"), 200),
+        ("under the agreement", CTYPE, holder, transport, 200),
+        ("nobody holds it", CTYPE, "91350100M000100Y43", transport, 200),
+        ("no agreement", "qualification-certificate", "110101199003074514", transport, 403),
+        ("unknown type", "no-such-type", holder, transport, 403),
+        ("anonymous", CTYPE, holder, {}, 401),
+        ("issuer role", CTYPE, holder, world.auth("transport", "issuer"), 403),
+    ]
+    for name, ctype, who_holds, headers, status in cases:
+        body = orjson.dumps({"type": ctype, "holder": who_holds, "purpose": "lookup-post"})
+        fast = world.client.post(
+            "/api/v1/lookup", content=body, headers={**headers, "content-type": "application/json"}
+        )
+        # Another content type (which FastAPI reads as JSON all the same) goes to the route.
+        slow = world.client.post(
+            "/api/v1/lookup",
+            content=body,
+            headers={**headers, "content-type": "application/json; charset=utf-8"},
+        )
+        assert fast.status_code == slow.status_code == status, (name, fast.text)
+        assert fast.content == slow.content, name
+        for header in ("content-type", "content-length", "www-authenticate"):
+            assert fast.headers.get(header) == slow.headers.get(header), (name, header)
+        get = world.client.get(_lookup_path(who_holds, "lookup-post", ctype), headers=headers)
+        assert get.content == fast.content, name  # and the GET form says the same
+    assert served_fast.count("/api/v1/lookup") == 2 * len(cases)  # the POSTs and the GETs
+
+
+def test_posted_lookups_the_fast_path_does_not_take_go_to_the_route_whole(
+    world: World, served_fast: list[str]
+) -> None:
+    holder = world.certs[CTYPE]["holder"]
+    headers = {**world.auth("market-regulation", "verifier"), "content-type": "application/json"}
+    plain = {"type": CTYPE, "holder": holder, "purpose": "p"}
+    found = [
+        orjson.dumps({**plain, "holder": f" {holder.lower()} "}),  # normalised by the service
+        orjson.dumps(plain) + b" " * 2000,  # longer than the fast path reads: replayed whole
+        json.dumps(plain, indent=2).encode(),  # the same values, however laid out: fast
+    ]
+    for body in found:
+        r = world.client.post("/api/v1/lookup", content=body, headers=headers)
+        assert r.status_code == 200, (body[:60], r.text)
+        assert world.certs[CTYPE]["id"] in [c["id"] for c in r.json()["certificates"]]
+    assert len(served_fast) == 1
+    for body in (
+        orjson.dumps({**plain, "extra": 1}),  # extra=forbid
+        orjson.dumps({**plain, "holder": 91350100}),  # not a string
+        orjson.dumps({**plain, "purpose": "Upper"}),
+        orjson.dumps({"type": CTYPE, "holder": holder}),
+        b'{"type": ',  # not JSON
+        b"",
+    ):
+        r = world.client.post("/api/v1/lookup", content=body, headers=headers)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["detail"]["code"] == "INVALID_REQUEST", body
+    assert len(served_fast) == 1
