@@ -11,8 +11,9 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
@@ -35,6 +36,7 @@ from certificates.errors import (
 )
 from certificates.home import Home
 from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
+from certificates.issuance import IssuanceService
 from certificates.lookup import AgreementError
 from certificates.notifications import SubscriptionError, Subscriptions
 from certificates.seal_cache import dump_seal_report, load_seal_report
@@ -68,9 +70,41 @@ class IssueRequest(BaseModel):
     data: dict[str, Any] = Field(description="field values; see GET /api/v1/types")
 
 
-class RevokeRequest(BaseModel):
+class StatusChangeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=500)
+
+
+@dataclass(frozen=True)
+class _StatusChange:
+    action: str  # the audit action
+    apply: Callable[[IssuanceService, str, str, str], None]  # (issuance, agency, id, reason)
+    status: str  # the status afterwards
+    not_issuer_zh: str
+    not_issuer_en: str
+
+
+_REVOKE = _StatusChange(
+    "revoke",
+    IssuanceService.revoke,
+    "revoked",
+    "只有发证机构可以撤销该证照。",
+    "Only the issuing agency may revoke this certificate.",
+)
+_SUSPEND = _StatusChange(
+    "suspend",
+    IssuanceService.suspend,
+    "suspended",
+    "只有发证机构可以暂停该证照。",
+    "Only the issuing agency may suspend this certificate.",
+)
+_REINSTATE = _StatusChange(
+    "reinstate",
+    IssuanceService.reinstate,
+    "active",
+    "只有发证机构可以恢复该证照。",
+    "Only the issuing agency may reinstate this certificate.",
+)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -404,10 +438,7 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{row.id}.pdf"'},
         )
 
-    @app.post("/api/v1/certificates/{cert_id}/revoke", tags=["agencies"])
-    def revoke(
-        cert_id: str, body: RevokeRequest, who: Annotated[Principal, Depends(issuer)]
-    ) -> Response:
+    def change_status(cert_id: str, reason: str, who: Principal, change: _StatusChange) -> Response:
         agency = who.agency
         issuance = _issuance(rt)
         cid = _canonical_id(cert_id)
@@ -417,23 +448,42 @@ def create_app(
             return _error(404, *_NOT_FOUND)
         owner = row.agency if row else record.agency  # type: ignore[union-attr]
         if owner != agency:
-            audit(AuditEvent("revoke", "denied", who.client_id, agency, cid, reason="NOT_ISSUER"))
-            return _error(
-                403,
-                "NOT_ISSUER",
-                "只有发证机构可以撤销该证照。",
-                "Only the issuing agency may revoke this certificate.",
+            audit(
+                AuditEvent(change.action, "denied", who.client_id, agency, cid, reason="NOT_ISSUER")
             )
+            return _error(403, "NOT_ISSUER", change.not_issuer_zh, change.not_issuer_en)
         assert cid is not None
-        issuance.revoke(agency, cid, body.reason)
+        reason = reason.strip()
+        change.apply(issuance, agency, cid, reason)
+        # What this process shows changes at once; other workers within their cache periods.
         status_cache.drop(cid)
         if rt.sharing is not None:
             rt.sharing.forget_certificate(cid)
-        audit(AuditEvent("revoke", "ok", who.client_id, agency, cid, reason=body.reason.strip()))
-        dispatcher.emit(
-            "status.changed", cid, agency, {"status": "revoked", "reason": body.reason.strip()}
-        )
-        return _json({"id": cid, "status": "revoked", "reason": body.reason.strip()})
+        audit(AuditEvent(change.action, "ok", who.client_id, agency, cid, reason=reason))
+        dispatcher.emit("status.changed", cid, agency, {"status": change.status, "reason": reason})
+        return _json({"id": cid, "status": change.status, "reason": reason})
+
+    @app.post("/api/v1/certificates/{cert_id}/revoke", tags=["agencies"])
+    def revoke(
+        cert_id: str, body: StatusChangeRequest, who: Annotated[Principal, Depends(issuer)]
+    ) -> Response:
+        """Revoke a certificate you issued, for good (the reason is public)."""
+        return change_status(cert_id, body.reason, who, _REVOKE)
+
+    @app.post("/api/v1/certificates/{cert_id}/suspend", tags=["agencies"])
+    def suspend(
+        cert_id: str, body: StatusChangeRequest, who: Annotated[Principal, Depends(issuer)]
+    ) -> Response:
+        """Suspend an active certificate you issued until it is reinstated (the reason is
+        public); it does not verify while suspended."""
+        return change_status(cert_id, body.reason, who, _SUSPEND)
+
+    @app.post("/api/v1/certificates/{cert_id}/reinstate", tags=["agencies"])
+    def reinstate(
+        cert_id: str, body: StatusChangeRequest, who: Annotated[Principal, Depends(issuer)]
+    ) -> Response:
+        """Make a suspended certificate you issued active again (the reason is public)."""
+        return change_status(cert_id, body.reason, who, _REINSTATE)
 
     install_sharing_routes(app, rt, auth, subscriptions, lookup_endpoints)
 
@@ -477,7 +527,7 @@ def anchor_audit_head(rt: Runtime) -> None:
     rt.audit.anchor(rt.ledger, agency)
 
 
-def _issuance(rt: Runtime) -> Any:
+def _issuance(rt: Runtime) -> IssuanceService:
     if rt.issuance is None:
         raise ConfigurationError(
             "this server was started without the key passphrase; it cannot issue"

@@ -315,27 +315,54 @@ def _parse_id(raw: str) -> str:
         _fail(f"not a certificate id: {exc}", EXIT_BAD_INPUT)
 
 
-@app.command()
-def revoke(
-    cert_id: Annotated[str, typer.Argument(help="certificate id")],
-    reason: Annotated[str, typer.Option(help="why it is revoked (shown to verifiers)")],
-) -> None:
-    """Revoke a certificate on the ledger (as its issuing agency)."""
+def _change_status(cert_id: str, reason: str, action: str, done: str) -> None:
+    """Apply ``action`` (revoke, suspend, reinstate) as the certificate's issuing agency."""
     cid = _parse_id(cert_id)
     rt = _runtime(keys=True)
     try:
         record = rt.ledger.get(cid)
         if record is None:
             _fail("no certificate with this id on the ledger", EXIT_BAD_INPUT)
-        rt.issuance.revoke(record.agency, cid, reason)
-        _audit(rt, "revoke", record.agency, cid, record.cert_type, reason=reason)
+        {
+            "revoke": rt.issuance.revoke,
+            "suspend": rt.issuance.suspend,
+            "reinstate": rt.issuance.reinstate,
+        }[action](record.agency, cid, reason)
+        _audit(rt, action, record.agency, cid, record.cert_type, reason=reason)
     except CertificateError as exc:
         _fail(str(exc), EXIT_LEDGER)
     except LedgerError as exc:
         _fail(str(exc), EXIT_LEDGER)
     finally:
         rt.close()
-    typer.echo(f"revoked {cid}")
+    typer.echo(f"{done} {cid}")
+
+
+@app.command()
+def revoke(
+    cert_id: Annotated[str, typer.Argument(help="certificate id")],
+    reason: Annotated[str, typer.Option(help="why it is revoked (shown to verifiers)")],
+) -> None:
+    """Revoke a certificate on the ledger (as its issuing agency); revocation is final."""
+    _change_status(cert_id, reason, "revoke", "revoked")
+
+
+@app.command()
+def suspend(
+    cert_id: Annotated[str, typer.Argument(help="certificate id")],
+    reason: Annotated[str, typer.Option(help="why it is suspended (shown to verifiers)")],
+) -> None:
+    """Suspend an active certificate (as its issuing agency) until it is reinstated."""
+    _change_status(cert_id, reason, "suspend", "suspended")
+
+
+@app.command()
+def reinstate(
+    cert_id: Annotated[str, typer.Argument(help="certificate id")],
+    reason: Annotated[str, typer.Option(help="why it is active again (shown to verifiers)")],
+) -> None:
+    """Make a suspended certificate active again (as its issuing agency)."""
+    _change_status(cert_id, reason, "reinstate", "reinstated")
 
 
 @app.command()

@@ -34,6 +34,17 @@ def _issue(world: World) -> str:
     return str(r.json()["id"])
 
 
+def _suspended(world: World) -> str:
+    cert_id = _issue(world)
+    r = world.client.post(
+        f"/api/v1/certificates/{cert_id}/suspend",
+        json={"reason": "matrix set-up"},
+        headers=world.auth(OWNER, "issuer"),
+    )
+    assert r.status_code == 200, r.text
+    return cert_id
+
+
 def _agreement(world: World) -> str:
     r = world.client.post(
         "/api/v1/agreements",
@@ -78,6 +89,16 @@ ENDPOINTS: dict[str, Call] = {
     "revoke": (
         "POST",
         lambda w: f"/api/v1/certificates/{_issue(w)}/revoke",
+        lambda w: {"reason": "matrix test"},
+    ),
+    "suspend": (
+        "POST",
+        lambda w: f"/api/v1/certificates/{_issue(w)}/suspend",
+        lambda w: {"reason": "matrix test"},
+    ),
+    "reinstate": (
+        "POST",
+        lambda w: f"/api/v1/certificates/{_suspended(w)}/reinstate",
         lambda w: {"reason": "matrix test"},
     ),
     "lookup": (
@@ -149,7 +170,9 @@ for _ep in ENDPOINTS:
     EXPECTED[(_ep, "anonymous")] = (401, 401)
     EXPECTED[(_ep, "bad-token")] = (401, 401)
 for _role in ("issuer", "verifier", "admin"):
-    for _ep in ("issue", "pdf", "revoke", "agreement-create", "agreement-revoke"):
+    for _ep in ("issue", "pdf", "revoke", "suspend", "reinstate"):
+        EXPECTED[(_ep, _role)] = (403, 403)
+    for _ep in ("agreement-create", "agreement-revoke"):
         EXPECTED[(_ep, _role)] = (403, 403)
     for _ep in ("lookup", "lookup-post", "details"):
         EXPECTED[(_ep, _role)] = (403, 403)
@@ -165,6 +188,8 @@ for _role in ("issuer", "verifier", "admin"):
 EXPECTED[("issue", "issuer")] = (201, 403)  # transport may not issue HR's type
 EXPECTED[("pdf", "issuer")] = (200, 403)
 EXPECTED[("revoke", "issuer")] = (200, 403)
+EXPECTED[("suspend", "issuer")] = (200, 403)
+EXPECTED[("reinstate", "issuer")] = (200, 403)
 EXPECTED[("agreement-create", "issuer")] = (201, 403)
 EXPECTED[("agreement-revoke", "issuer")] = (200, 403)
 EXPECTED[("lookup", "verifier")] = (200, 403)  # foreign: no agreement
@@ -209,6 +234,8 @@ def test_matrix_covers_every_route(world: World) -> None:
         "/api/v1/certificates",
         "/api/v1/certificates/{cert_id}/pdf",
         "/api/v1/certificates/{cert_id}/revoke",
+        "/api/v1/certificates/{cert_id}/suspend",
+        "/api/v1/certificates/{cert_id}/reinstate",
         "/api/v1/lookup",
         "/api/v1/certificates/{cert_id}/details",
         "/api/v1/agreements",

@@ -158,22 +158,31 @@ def test_foreign_lookup_and_status_change_are_delivered_signed_with_retries(
             assert event["fields"] == ["operator"]
             assert data["credit_code"] not in body.decode()  # no holder identifier
 
-            r = c.post(
-                f"/api/v1/certificates/{cid}/revoke",
-                json={"reason": "operator closed"},
-                headers=world.auth("transport", "issuer"),
-            )
-            assert r.status_code == 200
-            wait_for(lambda: len(receiver.delivered()) >= 3)
+            changes = [
+                ("suspend", "suspended", "inspection due"),
+                ("reinstate", "active", "inspection passed"),
+                ("revoke", "revoked", "operator closed"),
+            ]
+            for action, _, reason in changes:
+                r = c.post(
+                    f"/api/v1/certificates/{cid}/{action}",
+                    json={"reason": reason},
+                    headers=world.auth("transport", "issuer"),
+                )
+                assert r.status_code == 200, (action, r.text)
+            wait_for(lambda: len(receiver.delivered()) >= 1 + 2 * len(changes))
             status_events = [
                 json.loads(b)
                 for _, b in receiver.delivered()
                 if json.loads(b)["event"] == "status.changed"
             ]
-            assert {e["subscription"] for e in status_events} == {issuer_sub, receiver_sub}
-            for e in status_events:
-                assert e["cert_id"] == cid
-                assert e["status"] == "revoked" and e["reason"] == "operator closed"
+            assert len(status_events) == 2 * len(changes)
+            for sub in (issuer_sub, receiver_sub):  # each subscriber hears every change
+                heard = {
+                    (e["status"], e["reason"]) for e in status_events if e["subscription"] == sub
+                }
+                assert heard == {(status, reason) for _, status, reason in changes}
+            assert all(e["cert_id"] == cid for e in status_events)
             # Each delivery verifies under its own subscription's secret, and no other.
             secrets_by_sub = {issuer_sub: issuer_secret, receiver_sub: receiver_secret}
             for h, b in receiver.delivered():
