@@ -454,7 +454,17 @@ def create_app(
             return _error(403, "NOT_ISSUER", change.not_issuer_zh, change.not_issuer_en)
         assert cid is not None
         reason = reason.strip()
-        change.apply(issuance, agency, cid, reason)
+        try:
+            change.apply(issuance, agency, cid, reason)
+        except RevocationRefused:
+            # Not the caller's right but the certificate's state (e.g. already revoked):
+            # recorded too, then answered 409 with the ledger's reason by the handler.
+            audit(
+                AuditEvent(
+                    change.action, "denied", who.client_id, agency, cid, reason="LEDGER_REFUSED"
+                )
+            )
+            raise
         # What this process shows changes at once; other workers within their cache periods.
         status_cache.drop(cid)
         if rt.sharing is not None:

@@ -110,12 +110,14 @@ def test_status_changes_are_audited(server: Server, issued: dict[str, Any]) -> N
     assert _change(server, cid, "suspend", "audit check").status_code == 200
     assert _change(server, cid, "reinstate", "audit check over").status_code == 200
     assert _change(server, cid, "suspend", "not mine", agency="transport").status_code == 403
+    assert _change(server, cid, "reinstate", "while active").status_code == 409
     shown = server.deployment.cli("audit", "show", "--certificate", cid, "--json", check=True)
     rows = json.loads(shown.stdout)["entries"]
     entries = [(e["action"], e["result"], e["reason"]) for e in rows]
     assert ("suspend", "ok", "audit check") in entries
     assert ("reinstate", "ok", "audit check over") in entries
     assert ("suspend", "denied", "NOT_ISSUER") in entries
+    assert ("reinstate", "denied", "LEDGER_REFUSED") in entries
 
 
 def test_cli_suspend_and_reinstate(server: Server, issued: dict[str, Any]) -> None:
