@@ -253,6 +253,11 @@ _LOOKUP_TYPE = re.compile(r"[a-z0-9-]{1,64}")
 _LOOKUP_HOLDER = re.compile(r"[0-9A-Za-z]{1,64}")
 _LOOKUP_PURPOSE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 _MAX_LOOKUP_BODY = 1024  # far above what three such values take
+# What common clients send for JSON (.NET's JsonContent and older Spring add the charset);
+# anything else, also JSON in other spellings, goes to the route.
+_JSON_CONTENT_TYPES = frozenset(
+    {b"application/json", b"application/json; charset=utf-8", b"application/json;charset=UTF-8"}
+)
 
 
 class _Replay:
@@ -338,7 +343,7 @@ class LookupFastPath:
         """A lookup whose JSON body is exactly ``{"type", "holder", "purpose"}`` with plain
         values (as the GET form), and the ``receive`` the rest of the app must use."""
         content_types = [v for k, v in scope["headers"] if k == b"content-type"]
-        if content_types != [b"application/json"]:
+        if len(content_types) != 1 or content_types[0] not in _JSON_CONTENT_TYPES:
             return None, receive
         messages: list[Message] = []
         body = b""
