@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import text
 
@@ -63,6 +63,55 @@ _MAX_RECORDS = 65536
 _MAX_HOLDERS = 65536
 _MAX_RELEASED = 16384
 _PREFIX_TYPES = {t.id_prefix: t for t in CERTIFICATE_TYPES.values()}
+_K = TypeVar("_K")
+_V = TypeVar("_V")
+_A = TypeVar("_A")
+
+
+class _ShortCache(Generic[_K, _V]):
+    """Values kept for up to RECORD_CACHE_TTL (see there), at most ``size`` of them.
+
+    ``forget`` drops a key (or all) at once, and a load that was under way meanwhile is not
+    kept, since it may predate the change. Reads take no lock: a dict read is atomic, and
+    entries are replaced whole."""
+
+    def __init__(self, size: int, lock: threading.Lock) -> None:
+        self._size = size
+        self._lock = lock
+        self._generation = 0
+        self._data: dict[_K, tuple[float, _V]] = {}
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(self, key: _K, load: Callable[[_A], tuple[_V, bool]], arg: _A) -> _V:
+        """The kept value, else ``load(arg)``: a value and whether it may be kept. The loader
+        and its argument come apart, so a hit (nearly every call) builds no closure."""
+        started = time.monotonic()
+        hit = self._data.get(key)
+        if hit is not None and hit[0] > started:
+            return hit[1]
+        generation = self._generation
+        value, keep = load(arg)
+        if keep:
+            # Expiry counted from before the load; jittered down (50-100 %) so entries filled
+            # together do not all expire together.
+            expires = started + RECORD_CACHE_TTL * (0.5 + 0.5 * random.random())  # noqa: S311
+            with self._lock:
+                if self._generation == generation:  # nothing forgotten meanwhile
+                    if len(self._data) >= self._size:
+                        self._data.clear()
+                    self._data[key] = (expires, value)
+        return value
+
+    def forget(self, key: _K | None = None) -> None:
+        """Drop ``key``, or everything; loads under way now are not kept."""
+        with self._lock:
+            self._generation += 1
+            if key is None:
+                self._data.clear()
+            else:
+                self._data.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,11 +224,12 @@ class SharingService:
         # Bumped by every change made through this process, under the lock: a read that began
         # before the change is then not cached (it may predate it).
         self._agreements_generation = 0
-        self._records_generation = 0
-        self._records: dict[str, tuple[float, _Stored]] = {}
-        self._holders_generation = 0
-        # (type, holder digest) -> (expiry, ids of that holder's certificates, oldest first)
-        self._holders: dict[tuple[str, str], tuple[float, tuple[str, ...]]] = {}
+        # id -> the certificate as stored and on the ledger (None: not stored, not kept)
+        self._records: _ShortCache[str, _Stored | None] = _ShortCache(_MAX_RECORDS, self._lock)
+        # (type, holder digest) -> ids of that holder's certificates, oldest first
+        self._holders: _ShortCache[tuple[str, str], tuple[str, ...]] = _ShortCache(
+            _MAX_HOLDERS, self._lock
+        )
         # (decision, stored) -> the released fields: both are cached objects, so the same pair
         # recurs for every lookup within a cache period and the answer is built once.
         self._released: dict[tuple[int, int], tuple[Decision, _Stored, dict[str, Any]]] = {}
@@ -217,17 +267,13 @@ class SharingService:
 
     def forget_certificate(self, cert_id: str) -> None:
         """Drop what this process keeps about ``cert_id`` (after revoking it here)."""
-        with self._lock:
-            self._records_generation += 1
-            self._records.pop(cert_id, None)
+        self._records.forget(cert_id)
 
     def forget_holders(self) -> None:
         """Drop which certificates each holder has (after issuing here): the holder of a new
         certificate is not known here, only its digest is, and issuing is rare next to
         looking up."""
-        with self._lock:
-            self._holders_generation += 1
-            self._holders.clear()
+        self._holders.forget()
 
     def create_agreement(
         self,
@@ -457,12 +503,11 @@ class SharingService:
     def _held(self, ctype: CertificateType, digest: str) -> tuple[str, ...]:
         """Ids of the certificates of ``ctype`` whose holder has ``digest``, oldest first,
         reused for up to RECORD_CACHE_TTL (see there)."""
-        started = time.monotonic()
         key = (ctype.code, digest)
-        hit = self._holders.get(key)
-        if hit is not None and hit[0] > started:
-            return hit[1]
-        generation = self._holders_generation
+        return self._holders.get(key, self._read_held, key)
+
+    def _read_held(self, key: tuple[str, str]) -> tuple[tuple[str, ...], bool]:
+        code, digest = key
         with self._store.session() as s:
             ids = tuple(
                 s.connection()
@@ -471,26 +516,19 @@ class SharingService:
                         "SELECT id FROM certificates WHERE holder_digest = :d AND cert_type = :t "
                         "ORDER BY issued_at, id"
                     ),
-                    {"d": digest, "t": ctype.code},
+                    {"d": digest, "t": code},
                 )
                 .scalars()
             )
-        expires = started + RECORD_CACHE_TTL * (0.5 + 0.5 * random.random())  # noqa: S311
-        with self._lock:
-            if self._holders_generation == generation:  # nothing issued here meanwhile
-                if len(self._holders) >= _MAX_HOLDERS:
-                    self._holders.clear()
-                self._holders[key] = (expires, ids)
-        return ids
+        return ids, True
 
     def _stored(self, cert_id: str, ctype: CertificateType) -> _Stored | None:
         """The certificate as stored and on the ledger, reused for up to RECORD_CACHE_TTL (see
         there). The id determines the type, so the id alone is the key."""
-        started = time.monotonic()
-        hit = self._records.get(cert_id)
-        if hit is not None and hit[0] > started:
-            return hit[1]
-        generation = self._records_generation
+        return self._records.get(cert_id, self._read_stored, (cert_id, ctype.code))
+
+    def _read_stored(self, key: tuple[str, str]) -> tuple[_Stored | None, bool]:
+        cert_id, code = key
         with self._store.session() as s:
             row = (
                 s.connection()
@@ -499,23 +537,14 @@ class SharingService:
                         "SELECT id, data_json, agency, valid_until, state, status, status_reason "
                         "FROM certificates WHERE id = :id AND cert_type = :t"
                     ),
-                    {"id": cert_id, "t": ctype.code},
+                    {"id": cert_id, "t": code},
                 )
                 .first()
             )
         if row is None:
-            return None  # not kept: an id issued a moment later is found at once
+            return None, False  # not kept: an id issued a moment later is found at once
         stored, ledger_read = self._load(*row)
-        if ledger_read:
-            # Expiry counted from before the reads; jittered down (50-100 %) so entries filled
-            # together do not all expire together.
-            expires = started + RECORD_CACHE_TTL * (0.5 + 0.5 * random.random())  # noqa: S311
-            with self._lock:
-                if self._records_generation == generation:  # no revocation here meanwhile
-                    if len(self._records) >= _MAX_RECORDS:
-                        self._records.clear()
-                    self._records[cert_id] = (expires, stored)
-        return stored
+        return stored, ledger_read  # a failed ledger read is not kept
 
     def _load(
         self,
