@@ -245,13 +245,11 @@ def _lookup_path(holder: str, purpose: str, ctype: str = CTYPE) -> str:
     return f"/api/v1/lookup?type={ctype}&holder={holder}&purpose={purpose}"
 
 
-def test_lookup_fast_path_and_route_give_the_same_answers(
-    world: World, served_fast: list[str]
-) -> None:
-    _grant(world, "lookup-fastpath", ["name"])
+def _lookup_cases(world: World) -> list[tuple[str, str, str, dict[str, str], int]]:
+    """(name, type, holder, headers, status) for the purpose the test granted."""
     holder = world.certs[CTYPE]["holder"]
     transport = world.auth("transport", "verifier")
-    cases: list[tuple[str, str, str, dict[str, str], int]] = [
+    return [
         ("own agency", CTYPE, holder, world.auth("market-regulation", "verifier"), 200),
         ("under the agreement", CTYPE, holder, transport, 200),
         ("lower-case holder", CTYPE, holder.lower(), transport, 200),
@@ -262,6 +260,13 @@ def test_lookup_fast_path_and_route_give_the_same_answers(
         ("bad token", CTYPE, holder, {"Authorization": "Bearer clt_transport_nope"}, 401),
         ("issuer role", CTYPE, holder, world.auth("transport", "issuer"), 403),
     ]
+
+
+def test_lookup_fast_path_and_route_give_the_same_answers(
+    world: World, served_fast: list[str]
+) -> None:
+    _grant(world, "lookup-fastpath", ["name"])
+    cases = _lookup_cases(world)
     for purpose in ("lookup-fastpath", "other-purpose"):
         for name, ctype, who_holds, headers, status in cases:
             path = _lookup_path(who_holds, purpose, ctype)
@@ -276,6 +281,7 @@ def test_lookup_fast_path_and_route_give_the_same_answers(
                 assert fast.headers.get(header) == slow.headers.get(header), (name, header)
     assert len(served_fast) == 2 * len(cases)
     assert all(p == "/api/v1/lookup" for p in served_fast)
+    holder, transport = world.certs[CTYPE]["holder"], world.auth("transport", "verifier")
     body = world.client.get(_lookup_path(holder, "lookup-fastpath"), headers=transport).json()
     # (Other tests here issue more certificates to the example holder.)
     assert world.certs[CTYPE]["id"] in [c["id"] for c in body["certificates"]]
@@ -401,17 +407,7 @@ def test_posted_lookups_fast_and_by_the_route_answer_alike(
     world: World, served_fast: list[str]
 ) -> None:
     _grant(world, "lookup-post", ["name"])
-    holder = world.certs[CTYPE]["holder"]
-    transport = world.auth("transport", "verifier")
-    cases: list[tuple[str, str, str, dict[str, str], int]] = [
-        ("own agency", CTYPE, holder, world.auth("market-regulation", "verifier"), 200),
-        ("under the agreement", CTYPE, holder, transport, 200),
-        ("nobody holds it", CTYPE, "91350100M000100Y43", transport, 200),
-        ("no agreement", "qualification-certificate", "110101199003074514", transport, 403),
-        ("unknown type", "no-such-type", holder, transport, 403),
-        ("anonymous", CTYPE, holder, {}, 401),
-        ("issuer role", CTYPE, holder, world.auth("transport", "issuer"), 403),
-    ]
+    cases = _lookup_cases(world)
     for i, (name, ctype, who_holds, headers, status) in enumerate(cases):
         body = orjson.dumps({"type": ctype, "holder": who_holds, "purpose": "lookup-post"})
         fast = world.client.post(
