@@ -112,6 +112,39 @@ def test_revoked_certificate_page_is_red_with_reason(
     page.close()
 
 
+def test_suspended_certificate_page_says_so_until_reinstated(
+    browser: Any, server: Server, issued: dict[str, Any]
+) -> None:
+    dep = server.deployment
+
+    def change(action: str, reason: str) -> None:
+        with server.client() as c:
+            r = c.post(
+                f"/api/v1/certificates/{issued['id']}/{action}",
+                headers=dep.auth("market-regulation"),
+                json={"reason": reason},
+            )
+        assert r.status_code == 200, r.text
+
+    change("suspend", "annual inspection overdue")
+    page, status = open_page(browser, issued["verify_url"] + "&lang=en", [])
+    assert status == 200
+    verdict = page.locator("section.verdict")
+    assert verdict.get_attribute("data-verdict") == "INVALID"
+    assert verdict.evaluate("e => getComputedStyle(e).backgroundColor") == RED
+    facts = page.inner_text("dl")
+    assert "Suspended" in facts and "In force" not in facts
+    assert "annual inspection overdue" in page.inner_text("details")
+    page.close()
+    change("reinstate", "inspection done")
+    page, status = open_page(browser, issued["verify_url"] + "&lang=en", [])
+    verdict = page.locator("section.verdict")
+    assert verdict.get_attribute("data-verdict") == "VALID"
+    assert verdict.evaluate("e => getComputedStyle(e).backgroundColor") == GREEN
+    assert "In force" in page.inner_text("dl")
+    page.close()
+
+
 def test_wrong_token_page(browser: Any, issued: dict[str, Any]) -> None:
     url = issued["verify_url"].split("?")[0] + "?t=guess"
     page, status = open_page(browser, url, [])
