@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
@@ -51,6 +52,7 @@ from .pages import PageFacts, not_found_page, verification_page
 from .pki_routes import pki_router
 from .ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
 from .runtime import Runtime, open_runtime
+from .shared_limits import TABLE_ENV, SharedBuckets
 from .webhooks import WebhookDispatcher
 
 __all__ = ["create_app", "create_app_from_env"]
@@ -196,19 +198,26 @@ def create_app(
     background_anchoring: bool = True,
     limits: RateLimits | None = None,
     webhooks: WebhookDispatcher | None = None,
+    shared_limits: SharedBuckets | None = None,
 ) -> FastAPI:
+    """The application. ``shared_limits``: the server's rate-limit table when it runs several
+    workers (the buckets then hold for the whole server, not per worker)."""
     limits = limits or RateLimits.from_env()
     subscriptions = Subscriptions(rt.store)
     dispatcher = webhooks or WebhookDispatcher(subscriptions)
     if rt.sharing is not None:
         rt.sharing.notify = dispatcher.emit
-    ip_limiter = RateLimiter(limits.public_rate, limits.public_burst)
+    ip_limiter = RateLimiter(
+        limits.public_rate, limits.public_burst, shared=shared_limits, namespace="ip:"
+    )
     assert rt.clients is not None and rt.audit is not None
     audit_log = rt.audit
     auth = ClientAuth(
         rt.clients,
         audit=audit_log,
-        client_limiter=RateLimiter(limits.client_rate, limits.client_burst),
+        client_limiter=RateLimiter(
+            limits.client_rate, limits.client_burst, shared=shared_limits, namespace="client:"
+        ),
         ip_limiter=ip_limiter,
         limit_loopback=limits.limit_loopback,
     )
@@ -699,7 +708,13 @@ def create_app_from_env() -> FastAPI:
         else None
     )
     rt = open_runtime(home, passphrase=passphrase)
-    app = create_app(rt)
+    table = os.environ.get(TABLE_ENV)
+    try:
+        shared = SharedBuckets(Path(table)) if table else None
+    except (OSError, ValueError) as exc:
+        # Without the table each worker would allow the whole rate: refuse to start instead.
+        raise ConfigurationError(f"cannot open the shared rate-limit table: {exc}") from None
+    app = create_app(rt, shared_limits=shared)
     # Everything built so far (the framework, the models, the keys) lives as long as the
     # worker. Frozen out of the collector, it is not traversed again by every full
     # collection: these took 50-85 ms each under load, a few times a minute, and were the

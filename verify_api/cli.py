@@ -7,7 +7,9 @@ import csv
 import json
 import logging
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -480,6 +482,7 @@ def serve(
         writer.stop()
         _fail(str(exc), EXIT_CONFIG)
     os.environ[SOCKET_ENV] = writer.socket_path
+    limits_dir = _shared_rate_limits(workers)
     try:
         # No access log: request lines carry verification tokens in their query strings.
         uvicorn.run(
@@ -494,6 +497,22 @@ def serve(
         )
     finally:
         writer.stop()
+        if limits_dir is not None:
+            shutil.rmtree(limits_dir, ignore_errors=True)
+
+
+def _shared_rate_limits(workers: int) -> Path | None:
+    """With several workers, one rate-limit table for all of them (verify_api.shared_limits),
+    in a directory of this server's own; with one, the worker keeps its buckets in memory."""
+    from .shared_limits import TABLE_ENV, SharedBuckets
+
+    os.environ.pop(TABLE_ENV, None)
+    if workers <= 1:
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="certledger-limits-"))  # 0700
+    SharedBuckets.create(directory / "buckets").close()
+    os.environ[TABLE_ENV] = str(directory / "buckets")
+    return directory
 
 
 def _serve_tls(

@@ -1,8 +1,8 @@
 """Abuse limits: token buckets per client (authenticated calls) and per IP (public calls).
 
-In-process, per worker: with N workers a caller gets up to N times the rate, which is fine for
-abuse limiting (it bounds load and enumeration speed, it is not a quota). Over the limit the
-answer is 429 with ``Retry-After``.
+In one process the buckets live in memory; a server with several workers shares them through
+``verify_api.shared_limits`` so the rate holds for the whole server, not per worker. Over the
+limit the answer is 429 with ``Retry-After``.
 
 Loopback peers are exempt from the per-IP limit by default: behind a local reverse proxy every
 request comes from 127.0.0.1, so a per-IP limit there would throttle everyone as one caller;
@@ -21,6 +21,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from .shared_limits import SharedBuckets
 
 __all__ = ["PublicRateLimitMiddleware", "RateLimiter", "RateLimits", "is_loopback", "too_many"]
 
@@ -52,13 +54,23 @@ class RateLimits:
 
 
 class RateLimiter:
-    """Token buckets by key, bounded in memory (least recently used keys are dropped)."""
+    """Token buckets by key, bounded in memory (least recently used keys are dropped), or
+    taken from ``shared`` (the server's table, under ``namespace``) when given."""
 
-    def __init__(self, rate: float, burst: float) -> None:
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        *,
+        shared: SharedBuckets | None = None,
+        namespace: str = "",
+    ) -> None:
         self._rate = rate
         self._burst = max(burst, 1.0)
         self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._shared = shared
+        self._namespace = namespace
 
     @property
     def enabled(self) -> bool:
@@ -68,6 +80,8 @@ class RateLimiter:
         """Take one token; 0.0 when allowed, else seconds until a token is available."""
         if self._rate <= 0:
             return 0.0  # a rate of 0 switches the limit off
+        if self._shared is not None:
+            return self._shared.take(self._namespace + key, self._rate, self._burst)
         now = time.monotonic()
         with self._lock:
             tokens, last = self._buckets.pop(key, (self._burst, now))
