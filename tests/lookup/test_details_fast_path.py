@@ -48,6 +48,14 @@ def _grant(world: World, purpose: str, fields: list[str]) -> dict[str, Any]:
     return dict(r.json())
 
 
+def _assert_alike(fast: httpx.Response, slow: httpx.Response, status: int, case: object) -> None:
+    """The fast path's answer is the route's, byte for byte, with the same headers."""
+    assert fast.status_code == slow.status_code == status, (case, fast.text)
+    assert fast.content == slow.content, case
+    for header in ("content-type", "content-length", "www-authenticate"):
+        assert fast.headers.get(header) == slow.headers.get(header), (case, header)
+
+
 @pytest.fixture()
 def served_fast(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The paths the fast path answered itself (rather than passing on to the route)."""
@@ -87,10 +95,7 @@ def test_fast_path_and_route_give_the_same_answers(world: World, served_fast: li
             slow = world.client.get(f"{path}?purpose={purpose}&via=route", headers=headers)
             if purpose == "other-purpose" and status == 200 and name != "own agency":
                 status = 403  # PURPOSE_NOT_ALLOWED
-            assert fast.status_code == slow.status_code == status, (name, purpose, fast.text)
-            assert fast.content == slow.content, name
-            for header in ("content-type", "content-length", "www-authenticate"):
-                assert fast.headers.get(header) == slow.headers.get(header), (name, header)
+            _assert_alike(fast, slow, status, (name, purpose))
     assert len(served_fast) == 2 * len(cases)  # every fast request went the fast way
     assert all("via" not in p for p in served_fast)
     # The agreement's fields and nothing else, the same way round.
@@ -275,10 +280,7 @@ def test_lookup_fast_path_and_route_give_the_same_answers(
             slow = world.client.get(path + "&via=route", headers=headers)
             if purpose == "other-purpose" and status == 200 and name != "own agency":
                 status = 403  # PURPOSE_NOT_ALLOWED
-            assert fast.status_code == slow.status_code == status, (name, purpose, fast.text)
-            assert fast.content == slow.content, name
-            for header in ("content-type", "content-length", "www-authenticate"):
-                assert fast.headers.get(header) == slow.headers.get(header), (name, header)
+            _assert_alike(fast, slow, status, (name, purpose))
     assert len(served_fast) == 2 * len(cases)
     assert all(p == "/api/v1/lookup" for p in served_fast)
     holder, transport = world.certs[CTYPE]["holder"], world.auth("transport", "verifier")
@@ -421,10 +423,7 @@ def test_posted_lookups_fast_and_by_the_route_answer_alike(
             content=body,
             headers={**headers, "content-type": "Application/JSON; charset=utf-8"},
         )
-        assert fast.status_code == slow.status_code == status, (name, fast.text)
-        assert fast.content == slow.content, name
-        for header in ("content-type", "content-length", "www-authenticate"):
-            assert fast.headers.get(header) == slow.headers.get(header), (name, header)
+        _assert_alike(fast, slow, status, name)
         get = world.client.get(_lookup_path(who_holds, "lookup-post", ctype), headers=headers)
         assert get.content == fast.content, name  # and the GET form says the same
     assert served_fast.count("/api/v1/lookup") == 2 * len(cases)  # the POSTs and the GETs
