@@ -707,13 +707,14 @@ def create_app_from_env() -> FastAPI:
         if os.environ.get("CERTLEDGER_PASSPHRASE")
         else None
     )
-    rt = open_runtime(home, passphrase=passphrase)
     table = os.environ.get(TABLE_ENV)
     try:
         shared = SharedBuckets(Path(table)) if table else None
     except (OSError, ValueError) as exc:
-        # Without the table each worker would allow the whole rate: refuse to start instead.
+        # Without the table each worker would allow the whole rate: refuse to start instead
+        # (checked first, so a refused start leaves no runtime open).
         raise ConfigurationError(f"cannot open the shared rate-limit table: {exc}") from None
+    rt = open_runtime(home, passphrase=passphrase)
     app = create_app(rt, shared_limits=shared)
     # Everything built so far (the framework, the models, the keys) lives as long as the
     # worker. Frozen out of the collector, it is not traversed again by every full
