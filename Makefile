@@ -68,13 +68,13 @@ fabric-bin:
 	@bash network/build.sh >/dev/null
 
 fabric-up: python-deps fabric-bin
-	CERTLEDGER_HOME=$(FABRIC_HOME_DIR) $(PY) -m verify_api.cli_network up
+	CERTLEDGER_HOME=$(FABRIC_HOME_DIR) $(PY) -m verify_api.cli.network up
 
 fabric-down: python-deps
-	CERTLEDGER_HOME=$(FABRIC_HOME_DIR) $(PY) -m verify_api.cli_network down
+	CERTLEDGER_HOME=$(FABRIC_HOME_DIR) $(PY) -m verify_api.cli.network down
 
 fabric-status: python-deps
-	CERTLEDGER_HOME=$(FABRIC_HOME_DIR) $(PY) -m verify_api.cli_network status
+	CERTLEDGER_HOME=$(FABRIC_HOME_DIR) $(PY) -m verify_api.cli.network status
 
 bench-fabric: python-deps fabric-bin
 	@mkdir -p build

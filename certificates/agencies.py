@@ -41,6 +41,6 @@ def agency(code: str) -> Agency:
         return AGENCIES[code]
     except KeyError:
         known = ", ".join(sorted(AGENCIES))
-        from .errors import CertificateError
+        from certificates.errors import CertificateError
 
         raise CertificateError(f"unknown agency {code!r}; known agencies: {known}") from None

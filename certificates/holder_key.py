@@ -20,9 +20,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from certificates.errors import ConfigurationError
 from signing import Secret
-
-from .errors import ConfigurationError
 
 __all__ = ["HolderKey"]
 

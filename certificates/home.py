@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import ConfigurationError, NotInitialisedError
+from certificates.errors import ConfigurationError, NotInitialisedError
 
 __all__ = ["DEFAULT_MAX_UPLOAD", "Home", "Settings"]
 

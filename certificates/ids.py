@@ -32,9 +32,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Self
 
-from .agencies import AGENCIES
-from .errors import CertificateError
-from .types import CERTIFICATE_TYPES
+from certificates.agencies import AGENCIES
+from certificates.errors import CertificateError
+from certificates.types import CERTIFICATE_TYPES
 
 __all__ = [
     "AGENCY_ID_CODES",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .report import Message
+from certificates.verification.report import Message
 
 __all__ = ["M"]
 

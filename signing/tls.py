@@ -69,7 +69,7 @@ SERVER_CERT = "tls/server.pem"
 SERVER_KEY = "tls/server.key.pem"
 CLIENT_CA = ISSUING_CERT
 """The one CA whose certificates the server accepts from TLS clients (see
-``verify_api.tls``): the issuing CA, not the root, so that no other CA the root might certify
+``verify_api.http.tls``): the issuing CA, not the root, so that no other CA the root might certify
 could ever mint API credentials."""
 
 _CERT_FILE_MODE = 0o644

@@ -1,3 +1,3 @@
-from .cli import main
+from verify_api.cli.main import main
 
 main()

@@ -11,9 +11,8 @@ import random
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from certificates.agencies import AGENCIES
-from certificates.audit import AuditEvent, AuditUnavailable
-from certificates.clients import Principal
+from certificates.audit.log import AuditEvent, AuditUnavailable
 from certificates.errors import (
     AgencyNotAllowed,
     CertificateError,
@@ -37,23 +35,23 @@ from certificates.errors import (
 )
 from certificates.home import Home
 from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
-from certificates.issuance import IssuanceService
-from certificates.lookup import AgreementError
-from certificates.notifications import SubscriptionError, Subscriptions
-from certificates.seal_cache import dump_seal_report, load_seal_report
-from certificates.store import PublicView
+from certificates.notifications.dispatcher import WebhookDispatcher
+from certificates.notifications.subscriptions import SubscriptionError, Subscriptions
+from certificates.sharing.clients import Principal
+from certificates.sharing.lookup import AgreementError
+from certificates.status import NotIssuer, StatusChange
+from certificates.store.database import PublicView
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
+from certificates.verification.seal_cache import dump_seal_report, load_seal_report
 from signing import SealReport, Secret
-
-from .auth import ClientAuth
-from .limits import BodyLimitMiddleware
-from .lookup_routes import LookupEndpoints, LookupFastPath, install_sharing_routes
-from .pages import PageFacts, not_found_page, verification_page
-from .pki_routes import pki_router
-from .ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
-from .runtime import Runtime, open_runtime
-from .shared_limits import TABLE_ENV, SharedBuckets
-from .webhooks import WebhookDispatcher
+from verify_api.http.auth import ClientAuth
+from verify_api.http.limits import BodyLimitMiddleware
+from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
+from verify_api.http.shared_limits import TABLE_ENV, SharedBuckets
+from verify_api.routes.pages import PageFacts, not_found_page, verification_page
+from verify_api.routes.pki import pki_router
+from verify_api.routes.sharing import LookupEndpoints, LookupFastPath, install_sharing_routes
+from verify_api.runtime import Runtime, open_runtime
 
 __all__ = ["create_app", "create_app_from_env"]
 
@@ -75,38 +73,6 @@ class IssueRequest(BaseModel):
 class StatusChangeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(min_length=1, max_length=500)
-
-
-@dataclass(frozen=True)
-class _StatusChange:
-    action: str  # the audit action
-    apply: Callable[[IssuanceService, str, str, str], None]  # (issuance, agency, id, reason)
-    status: str  # the status afterwards
-    not_issuer_zh: str
-    not_issuer_en: str
-
-
-_REVOKE = _StatusChange(
-    "revoke",
-    IssuanceService.revoke,
-    "revoked",
-    "只有发证机构可以撤销该证照。",
-    "Only the issuing agency may revoke this certificate.",
-)
-_SUSPEND = _StatusChange(
-    "suspend",
-    IssuanceService.suspend,
-    "suspended",
-    "只有发证机构可以暂停该证照。",
-    "Only the issuing agency may suspend this certificate.",
-)
-_REINSTATE = _StatusChange(
-    "reinstate",
-    IssuanceService.reinstate,
-    "active",
-    "只有发证机构可以恢复该证照。",
-    "Only the issuing agency may reinstate this certificate.",
-)
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -203,14 +169,13 @@ def create_app(
     """The application. ``shared_limits``: the server's rate-limit table when it runs several
     workers (the buckets then hold for the whole server, not per worker)."""
     limits = limits or RateLimits.from_env()
-    subscriptions = Subscriptions(rt.store)
-    dispatcher = webhooks or WebhookDispatcher(subscriptions)
-    if rt.sharing is not None:
-        rt.sharing.notify = dispatcher.emit
+    # The server's own delivery thread and callback policy (read when the app is made).
+    dispatcher = webhooks or WebhookDispatcher(Subscriptions(rt.store))
+    rt.use_webhooks(dispatcher)
+    subscriptions = rt.subscriptions
     ip_limiter = RateLimiter(
         limits.public_rate, limits.public_burst, shared=shared_limits, namespace="ip:"
     )
-    assert rt.clients is not None and rt.audit is not None
     audit_log = rt.audit
     auth = ClientAuth(
         rt.clients,
@@ -227,6 +192,9 @@ def create_app(
         audit_log.record(event)
 
     status_cache = _TTLCache(65536, STATUS_TTL)
+    if rt.status is not None:
+        # What this process shows changes at once; other workers within their cache periods.
+        rt.status.on_change(status_cache.drop)
     # What the local store says about a certificate (type, issuer, masked subject, dates)
     # never changes once written, so it is kept longer; only the ledger status is re-read
     # when a status answer expires.
@@ -379,25 +347,7 @@ def create_app(
 
     @app.post("/api/v1/certificates", tags=["agencies"], status_code=201)
     def issue(body: IssueRequest, who: Annotated[Principal, Depends(issuer)]) -> Response:
-        issuance = _issuance(rt)
-        agency = who.agency
-        try:
-            issued = issuance.issue(agency, body.type, body.data)
-        except AgencyNotAllowed:
-            audit(
-                AuditEvent(
-                    "issue",
-                    "denied",
-                    who.client_id,
-                    agency,
-                    cert_type=body.type[:64],
-                    reason="TYPE_NOT_ALLOWED",
-                )
-            )
-            raise
-        if rt.sharing is not None:  # so lookups by holder here find it at once
-            rt.sharing.forget_holders()
-        audit(AuditEvent("issue", "ok", who.client_id, agency, issued.cert_id, issued.cert_type))
+        issued = rt.issuing().issue_as(who, body.type, body.data)
         return _json(
             {
                 "id": issued.cert_id,
@@ -447,47 +397,19 @@ def create_app(
             headers={"Content-Disposition": f'attachment; filename="{row.id}.pdf"'},
         )
 
-    def change_status(cert_id: str, reason: str, who: Principal, change: _StatusChange) -> Response:
-        agency = who.agency
-        issuance = _issuance(rt)
+    def change_status(cert_id: str, reason: str, who: Principal, change: StatusChange) -> Response:
         cid = _canonical_id(cert_id)
-        row = rt.store.public_view(cid) if cid else None
-        record = rt.ledger.get(cid) if cid and row is None else None
-        if row is None and record is None:
+        if cid is None:
             return _error(404, *_NOT_FOUND)
-        owner = row.agency if row else record.agency  # type: ignore[union-attr]
-        if owner != agency:
-            audit(
-                AuditEvent(change.action, "denied", who.client_id, agency, cid, reason="NOT_ISSUER")
-            )
-            return _error(403, "NOT_ISSUER", change.not_issuer_zh, change.not_issuer_en)
-        assert cid is not None
-        reason = reason.strip()
-        try:
-            change.apply(issuance, agency, cid, reason)
-        except RevocationRefused:
-            # Not the caller's right but the certificate's state (e.g. already revoked):
-            # recorded too, then answered 409 with the ledger's reason by the handler.
-            audit(
-                AuditEvent(
-                    change.action, "denied", who.client_id, agency, cid, reason="LEDGER_REFUSED"
-                )
-            )
-            raise
-        # What this process shows changes at once; other workers within their cache periods.
-        status_cache.drop(cid)
-        if rt.sharing is not None:
-            rt.sharing.forget_certificate(cid)
-        audit(AuditEvent(change.action, "ok", who.client_id, agency, cid, reason=reason))
-        dispatcher.emit("status.changed", cid, agency, {"status": change.status, "reason": reason})
-        return _json({"id": cid, "status": change.status, "reason": reason})
+        done = rt.statuses().change(who, cid, change, reason)
+        return _json({"id": done.cert_id, "status": done.status, "reason": done.reason})
 
     @app.post("/api/v1/certificates/{cert_id}/revoke", tags=["agencies"])
     def revoke(
         cert_id: str, body: StatusChangeRequest, who: Annotated[Principal, Depends(issuer)]
     ) -> Response:
         """Revoke a certificate you issued, for good (the reason is public)."""
-        return change_status(cert_id, body.reason, who, _REVOKE)
+        return change_status(cert_id, body.reason, who, StatusChange.REVOKE)
 
     @app.post("/api/v1/certificates/{cert_id}/suspend", tags=["agencies"])
     def suspend(
@@ -495,14 +417,14 @@ def create_app(
     ) -> Response:
         """Suspend an active certificate you issued until it is reinstated (the reason is
         public); it does not verify while suspended."""
-        return change_status(cert_id, body.reason, who, _SUSPEND)
+        return change_status(cert_id, body.reason, who, StatusChange.SUSPEND)
 
     @app.post("/api/v1/certificates/{cert_id}/reinstate", tags=["agencies"])
     def reinstate(
         cert_id: str, body: StatusChangeRequest, who: Annotated[Principal, Depends(issuer)]
     ) -> Response:
         """Make a suspended certificate you issued active again (the reason is public)."""
-        return change_status(cert_id, body.reason, who, _REINSTATE)
+        return change_status(cert_id, body.reason, who, StatusChange.REINSTATE)
 
     install_sharing_routes(app, rt, auth, subscriptions, lookup_endpoints)
 
@@ -524,7 +446,7 @@ def create_app(
         body = await request.body()
         return Response(rt.tsa.respond(body), media_type="application/timestamp-reply")
 
-    app.include_router(pki_router(rt))  # CRL, OCSP and CA certificate (verify_api.pki_routes)
+    app.include_router(pki_router(rt))  # CRL, OCSP and CA certificate (verify_api.routes.pki)
     return app
 
 
@@ -544,14 +466,6 @@ def anchor_audit_head(rt: Runtime) -> None:
             return
         agency = registry[0].code
     rt.audit.anchor(rt.ledger, agency)
-
-
-def _issuance(rt: Runtime) -> IssuanceService:
-    if rt.issuance is None:
-        raise ConfigurationError(
-            "this server was started without the key passphrase; it cannot issue"
-        )
-    return rt.issuance
 
 
 def _canonical_id(raw: str) -> str | None:
@@ -632,6 +546,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CertificateNotFound)
     async def _nf(_r: Request, _exc: CertificateNotFound) -> Response:
         return _error(404, *_NOT_FOUND)
+
+    @app.exception_handler(NotIssuer)
+    async def _not_issuer(_r: Request, exc: NotIssuer) -> Response:
+        return _error(403, "NOT_ISSUER", exc.zh, exc.en)
 
     @app.exception_handler(AgencyNotAllowed)
     async def _forbidden(_r: Request, exc: AgencyNotAllowed) -> Response:

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certificates.agencies import AGENCIES
-from certificates.clients import ClientRegistry, new_client_token
 from certificates.errors import ConfigurationError
 from certificates.holder_key import HolderKey
 from certificates.home import Home, Settings
-from certificates.store import Store
+from certificates.sharing.clients import ClientRegistry, new_client_token
+from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES
 from ledger import AgencyRecord, EmbeddedLedger
 from signing import AgencyIdentity, Secret, init_pki, load_pki

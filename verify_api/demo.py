@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from certificates.types import CERTIFICATE_TYPES
-
-from .runtime import Runtime
+from verify_api.runtime import Runtime
 
 __all__ = ["issue_samples", "sample_rows"]
 

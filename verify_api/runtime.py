@@ -15,18 +15,22 @@ from pathlib import Path
 
 from cryptography import x509
 
-from certificates.audit import AuditLog, RemoteAuditWriter
-from certificates.clients import ClientRegistry
+from certificates.audit.log import AuditLog, RemoteAuditWriter
 from certificates.errors import ConfigurationError
 from certificates.holder_key import HolderKey
 from certificates.home import Home, Settings
-from certificates.issuance import IssuanceService
-from certificates.lookup import SharingService
-from certificates.production import LocalProducer, PoolProducer, Producer
+from certificates.issuance.production import LocalProducer, PoolProducer, Producer
+from certificates.issuance.service import IssuanceService
+from certificates.notifications.dispatcher import WebhookDispatcher
+from certificates.notifications.subscriptions import Subscriptions
 from certificates.render import FontSet, JobRenderer, Renderer
-from certificates.store import Store
-from certificates.verification import Verifier
+from certificates.sharing.clients import ClientRegistry
+from certificates.sharing.lookup import SharingService
+from certificates.status.service import StatusService
+from certificates.store.database import Store
+from certificates.verification.verifier import Verifier
 from ledger import EmbeddedLedger, Ledger, LedgerUnavailable
+from ledger.unreachable import UnreachableLedger
 from signing import (
     InProcessRevocationSource,
     InProcessTimeStamper,
@@ -42,9 +46,7 @@ from signing import (
 )
 from signing.hsm import HSM_PIN_ENV, open_token_signer, read_token_config
 from signing.ltv import PublishedCrls
-
-from .audit_writer import SOCKET_ENV
-from .unreachable import UnreachableLedger
+from verify_api.http.audit_writer import SOCKET_ENV
 
 __all__ = ["SEAL_LEVEL_ENV", "Runtime", "build_local_producer", "open_runtime"]
 
@@ -53,25 +55,67 @@ SEAL_LEVEL_ENV = "CERTLEDGER_SEAL_LEVEL"
 
 @dataclass
 class Runtime:
+    """Everything one process of a deployment uses, built once by :func:`open_runtime`.
+
+    The services that need the keys (issuance, status changes) are there only when the
+    deployment was opened with the passphrase; :meth:`issuing` and :meth:`statuses` say so
+    with a typed error instead of an ``AttributeError`` deep in a request.
+    """
+
     home: Home
     settings: Settings
     store: Store
     ledger: Ledger
     verifier: Verifier
+    clients: ClientRegistry
+    audit: AuditLog
+    sharing: SharingService
+    subscriptions: Subscriptions
+    webhooks: WebhookDispatcher
     trust_roots: tuple[x509.Certificate, ...] = ()
     issuance: IssuanceService | None = None
+    status: StatusService | None = None
     tsa: TimeStampAuthority | None = None
     ocsp: OcspService | None = None
-    # Cross-agency sharing (issue 5): clients and roles, the audit log, agreements and lookups.
-    clients: ClientRegistry | None = None
-    audit: AuditLog | None = None
-    sharing: SharingService | None = None
+    deliver_on_close: float = 0.0
     _closers: list[Callable[[], None]] = field(default_factory=list)
 
+    def issuing(self) -> IssuanceService:
+        if self.issuance is None:
+            raise ConfigurationError(_NO_KEYS)
+        return self.issuance
+
+    def statuses(self) -> StatusService:
+        if self.status is None:
+            raise ConfigurationError(_NO_KEYS)
+        return self.status
+
+    def use_webhooks(self, dispatcher: WebhookDispatcher) -> None:
+        """Deliver every workflow's notifications through ``dispatcher`` (a server's, or a
+        test's with a short backoff)."""
+        self.webhooks = dispatcher
+        self.subscriptions = dispatcher.subscriptions
+        self.sharing.notify = dispatcher.emit
+        if self.status is not None:
+            self.status.notifier = dispatcher
+
     def close(self) -> None:
-        for closer in reversed(self._closers):
-            closer()
-        self._closers.clear()
+        """Release everything; a command first delivers the notifications it queued, for
+        at most ``deliver_on_close`` seconds (it has no delivery thread; what is left stays
+        in the outbox for the server to retry)."""
+        try:
+            if self.deliver_on_close > 0:
+                self.webhooks.drain(self.deliver_on_close)
+        finally:
+            for closer in reversed(self._closers):
+                closer()
+            self._closers.clear()
+
+
+_NO_KEYS = (
+    "this deployment was opened without the key passphrase; it can verify but not issue "
+    "or change a certificate's status"
+)
 
 
 def build_local_producer(home_root: str, passphrase: Secret) -> LocalProducer:
@@ -194,9 +238,35 @@ def open_runtime(
         # B-LTA still reaches the verdict, without any network fetching.
         revocation_data=PublishedCrls(home.pki),
     )
-    rt = Runtime(home, settings, store, ledger, verifier, tuple(trust_roots))
+    clients = ClientRegistry(store)
+    audit = AuditLog(store)
+    socket_path = os.environ.get(SOCKET_ENV)
+    if socket_path:
+        # A worker of `certledger serve`: one writer process appends for every worker.
+        audit.remote = RemoteAuditWriter(socket_path)
+    # Holder lookups need the holder key, so the passphrase; without it a lookup is refused,
+    # never answered unkeyed.
+    holder_key = HolderKey.load(home.holder_key, passphrase) if passphrase else None
+    sharing = SharingService(store=store, ledger=ledger, audit=audit, holder_key=holder_key)
+    subscriptions = Subscriptions(store)
+    webhooks = WebhookDispatcher(subscriptions)
+    sharing.notify = webhooks.emit
+    rt = Runtime(
+        home,
+        settings,
+        store,
+        ledger,
+        verifier,
+        clients=clients,
+        audit=audit,
+        sharing=sharing,
+        subscriptions=subscriptions,
+        webhooks=webhooks,
+        trust_roots=tuple(trust_roots),
+    )
     rt._closers.append(store.close)
     rt._closers.append(ledger.close)
+    rt._closers.append(audit.close)  # its own connection; runs before the store's closer
     if pki is not None and passphrase is not None:
         tsa = TimeStampAuthority(pki.tsa)
         producer: Producer
@@ -217,22 +287,10 @@ def open_runtime(
             holder_key=HolderKey.load(home.holder_key, passphrase),
             base_url=settings.base_url,
             fonts=FontSet.discover(),
+            audit=audit,
         )
-    _add_sharing(rt, passphrase)
+        rt.issuance.on_issued(sharing.forget_holders)  # lookups by holder find it at once
+        rt.status = StatusService(store=store, ledger=ledger, audit=audit, notifier=webhooks)
+        # A changed certificate is forgotten by this process's caches at once.
+        rt.status.on_change(sharing.forget_certificate)
     return rt
-
-
-def _add_sharing(rt: Runtime, passphrase: Secret | None) -> None:
-    """Clients, audit log and lookups. Holder lookups need the holder key, so the passphrase;
-    without it a lookup is refused, never answered unkeyed."""
-    rt.clients = ClientRegistry(rt.store)
-    rt.audit = AuditLog(rt.store)
-    socket_path = os.environ.get(SOCKET_ENV)
-    if socket_path:
-        # A worker of `certledger serve`: one writer process appends for every worker.
-        rt.audit.remote = RemoteAuditWriter(socket_path)
-    rt._closers.append(rt.audit.close)  # its own connection; runs before the store's closer
-    holder_key = HolderKey.load(rt.home.holder_key, passphrase) if passphrase else None
-    rt.sharing = SharingService(
-        store=rt.store, ledger=rt.ledger, audit=rt.audit, holder_key=holder_key
-    )

@@ -13,7 +13,7 @@ __all__ = ["JobRenderer", "RenderJob"]
 
 
 class RenderJob(Protocol):
-    """What a job must carry (`certificates.production.ProduceJob` does)."""
+    """What a job must carry (`certificates.issuance.production.ProduceJob` does)."""
 
     @property
     def cert_id(self) -> str: ...

@@ -18,10 +18,10 @@ from pyhanko.sign import fields, signers
 
 from certificates.agencies import agency as agency_info
 from certificates.ids import CertificateId
-from certificates.production import ProduceJob
+from certificates.issuance.production import ProduceJob
 from certificates.render import FontSet, JobRenderer, Renderer
-from certificates.report import Verdict
 from certificates.types import CERTIFICATE_TYPES, validate_for
+from certificates.verification.report import Verdict
 from signing import InProcessTimeStamper, Sealer, TimeStampAuthority, load_pki
 from signing.pki import AGENCIES_DIR, ISSUING_CERT, ROOT_CERT, SEAL_CERT, SEAL_KEY
 from verify_api.runtime import open_runtime

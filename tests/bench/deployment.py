@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from certificates.home import Home
-from certificates.issuance import Issued
+from certificates.issuance.service import Issued
 from signing import Secret
 
 from .procs import run_cli

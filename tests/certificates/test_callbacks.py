@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from certificates.callbacks import CallbackPolicy, CallbackRefused, pinned_request
+from certificates.notifications.callbacks import CallbackPolicy, CallbackRefused, pinned_request
 
 PUBLIC = "93.184.216.34"
 

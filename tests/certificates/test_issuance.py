@@ -13,11 +13,15 @@ from pathlib import Path
 import pytest
 
 from certificates.agencies import AGENCIES
+from certificates.audit import AuditLog
 from certificates.errors import AgencyNotAllowed, RevocationRefused
 from certificates.holder_key import HolderKey
-from certificates.issuance import BatchValidationError, IssuanceService
-from certificates.production import Produced, ProduceJob
-from certificates.store import Store
+from certificates.issuance.production import Produced, ProduceJob
+from certificates.issuance.service import BatchValidationError, IssuanceService
+from certificates.notifications import Silent
+from certificates.sharing.clients import Principal
+from certificates.status import StatusChange, StatusService
+from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError
 from ledger import AgencyRecord, EmbeddedLedger, LedgerUnavailable
 from tests.ledger.ledger_helpers import make_node
@@ -169,16 +173,18 @@ def test_no_personal_data_reaches_the_ledger(env) -> None:  # type: ignore[no-un
 
 def test_revocation_needs_a_reason_and_the_issuer(env) -> None:  # type: ignore[no-untyped-def]
     service, store, ledger, _p, _ = env
+    statuses = StatusService(store=store, ledger=ledger, audit=AuditLog(store), notifier=Silent())
+    hr, transport = Principal.operator("human-resources"), Principal.operator("transport")
     issued = service.issue("human-resources", "qualification-certificate", _qc())
     with pytest.raises(RevocationRefused):
-        service.revoke("human-resources", issued.cert_id, "   ")
+        statuses.change(hr, issued.cert_id, StatusChange.REVOKE, "   ")
     with pytest.raises(RevocationRefused):
-        service.revoke("transport", issued.cert_id, "not mine")
-    service.revoke("human-resources", issued.cert_id, "fraud")
+        statuses.change(transport, issued.cert_id, StatusChange.REVOKE, "not mine")
+    statuses.change(hr, issued.cert_id, StatusChange.REVOKE, "fraud")
     assert ledger.get(issued.cert_id).status == "revoked"
     assert store.get(issued.cert_id).status == "revoked"
     with pytest.raises(RevocationRefused):
-        service.revoke("human-resources", issued.cert_id, "again")
+        statuses.change(hr, issued.cert_id, StatusChange.REVOKE, "again")
 
 
 def test_reprs_hide_personal_data_and_tokens(env) -> None:  # type: ignore[no-untyped-def]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from certificates.seal_cache import dump_seal_report, load_seal_report
+from certificates.verification.seal_cache import dump_seal_report, load_seal_report
 from signing import Outcome, SealReport
 
 

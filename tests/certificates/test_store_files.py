@@ -6,7 +6,7 @@ import os
 import stat
 from pathlib import Path
 
-from certificates.store import Store
+from certificates.store.database import Store
 
 
 def test_a_new_database_and_its_journal_are_owner_only(tmp_path: Path) -> None:

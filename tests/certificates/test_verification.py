@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 import pytest
 
 from certificates.ids import CertificateId
-from certificates.report import CheckCode, CheckStatus, Verdict, combine
-from certificates.verification import Verifier
+from certificates.verification.report import CheckCode, CheckStatus, Verdict, combine
+from certificates.verification.verifier import Verifier
 from ledger import AgencyRecord, LedgerRecord, LedgerUnavailable
 from signing import Outcome, SealReport
 

@@ -20,6 +20,9 @@ import pytest
 
 PASSPHRASE = "e2e test passphrase, not a secret"
 CLI = [sys.executable, "-m", "verify_api"]
+# The same command line, killed right after storing sealed certificates (tests/crash_cli.py).
+CRASHING_CLI = [sys.executable, "-m", "tests.crash_cli"]
+ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def free_port() -> int:
@@ -41,10 +44,12 @@ class Deployment:
         check: bool = False,
         extra_env: dict[str, str] | None = None,
         timeout: float = 240,
+        program: Sequence[str] = CLI,
     ) -> subprocess.CompletedProcess[str]:
         env = dict(self.env, **(extra_env or {}))
+        env["PYTHONPATH"] = ROOT  # so that `-m tests.crash_cli` finds the tests package
         proc = subprocess.run(
-            [*CLI, *args], env=env, capture_output=True, text=True, timeout=timeout
+            [*program, *args], env=env, capture_output=True, text=True, timeout=timeout
         )
         if check and proc.returncode != 0:
             raise AssertionError(
@@ -59,6 +64,7 @@ class Deployment:
         *,
         check: bool = False,
         extra_env: dict[str, str] | None = None,
+        program: Sequence[str] = CLI,
     ) -> subprocess.CompletedProcess[str]:
         """`certledger issue --json` of a road transport permit (agency transport)."""
         return self.cli(
@@ -74,6 +80,7 @@ class Deployment:
             "--json",
             check=check,
             extra_env=extra_env,
+            program=program,
         )
 
     def auth(self, agency: str) -> dict[str, str]:

@@ -31,7 +31,7 @@ from .conftest import (
 
 pytestmark = pytest.mark.e2e
 
-# The supervisor waits this long before restarting a writer (verify_api.audit_writer).
+# The supervisor waits this long before restarting a writer (verify_api.http.audit_writer).
 RESTART_DELAY = 0.5
 
 

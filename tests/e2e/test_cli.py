@@ -13,7 +13,7 @@ import pytest
 
 from tests.tamper import append_visible_content
 
-from .conftest import Deployment, example, make_deployment
+from .conftest import CLI, CRASHING_CLI, Deployment, example, make_deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -23,13 +23,21 @@ def cli_dep(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     return make_deployment(tmp_path_factory.mktemp("cli") / "home")
 
 
-def _issue(dep: Deployment, catalogue: list[dict[str, Any]], tmp: Path, **env: str) -> Any:
+def _issue(
+    dep: Deployment,
+    catalogue: list[dict[str, Any]],
+    tmp: Path,
+    *,
+    crash: bool = False,
+    **env: str,
+) -> Any:
     data = tmp / "data.json"
     data.write_text(
         json.dumps(example(catalogue, "road-transport-permit"), ensure_ascii=False), "utf-8"
     )
     out = tmp / "permit.pdf"
-    return dep.issue_permit(data, out, extra_env=env), out
+    program = CRASHING_CLI if crash else CLI
+    return dep.issue_permit(data, out, extra_env=env, program=program), out
 
 
 def test_verify_exit_codes(
@@ -81,7 +89,7 @@ def test_wrong_passphrase_is_a_clear_startup_error(
 def test_crash_between_seal_and_anchor_anchors_exactly_once(
     cli_dep: Deployment, catalogue: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    proc, out = _issue(cli_dep, catalogue, tmp_path, CERTLEDGER_TEST_CRASH_AFTER_STORE="1")
+    proc, out = _issue(cli_dep, catalogue, tmp_path, crash=True)
     assert proc.returncode == 137  # died right after storing the sealed certificate
     assert not out.exists()
     with sqlite3.connect(cli_dep.home / "certificates.db") as db:

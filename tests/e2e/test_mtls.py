@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from certificates.audit import AuditEvent
+from certificates.audit.log import AuditEvent
 from certificates.home import Home
 from verify_api.runtime import open_runtime
 

@@ -7,13 +7,18 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from tests.e2e.conftest import Deployment, example, free_port
+from tests.e2e.conftest import CLI, CRASHING_CLI, Deployment, example, free_port
 
 from .conftest import FabricNet, eventually
 
 
 def _issue(
-    dep: Deployment, net: FabricNet, catalogue: list[dict[str, Any]], tmp: Path, **env: str
+    dep: Deployment,
+    net: FabricNet,
+    catalogue: list[dict[str, Any]],
+    tmp: Path,
+    *,
+    crash: bool = False,
 ) -> tuple[Any, Path]:
     data = tmp / "data.json"
     data.write_text(
@@ -28,7 +33,8 @@ def _issue(
         "--out",
         str(out),
         "--json",
-        extra_env={**net.env(), **env},
+        extra_env=net.env(),
+        program=CRASHING_CLI if crash else CLI,
     )
     return proc, out
 
@@ -40,7 +46,7 @@ def test_crash_between_seal_and_anchor_anchors_exactly_once_on_fabric(
     tmp_path: Path,
 ) -> None:
     dep, env = fabric_deployment, fabric_net.env()
-    proc, out = _issue(dep, fabric_net, catalogue, tmp_path, CERTLEDGER_TEST_CRASH_AFTER_STORE="1")
+    proc, out = _issue(dep, fabric_net, catalogue, tmp_path, crash=True)
     assert proc.returncode == 137, proc.stderr
     assert not out.exists()
     with sqlite3.connect(dep.home / "certificates.db") as db:

@@ -18,7 +18,7 @@ def _status(net: FabricNet) -> tuple[int, list[dict[str, Any]]]:
         [
             sys.executable,
             "-m",
-            "verify_api.cli_network",
+            "verify_api.cli.network",
             "status",
             "--dir",
             str(net.root),

@@ -18,14 +18,14 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
-from certificates.callbacks import ALLOW_ENV
-from certificates.clients import ClientRegistry
 from certificates.home import Home
+from certificates.notifications.callbacks import ALLOW_ENV
+from certificates.sharing.clients import ClientRegistry
 from certificates.types import CERTIFICATE_TYPES
 from signing import Secret
 from verify_api.app import create_app
 from verify_api.bootstrap import init_home
-from verify_api.ratelimit import RateLimits
+from verify_api.http.ratelimit import RateLimits
 from verify_api.runtime import Runtime, open_runtime
 
 PASSPHRASE = "lookup test passphrase, not a secret"

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from certificates.audit import AuditEvent, AuditLog
-from certificates.store import Store
+from certificates.audit.log import AuditEvent, AuditLog
+from certificates.store.database import Store
 from ledger import AgencyRecord, EmbeddedLedger, LedgerRefused
 from tests.ledger.ledger_helpers import make_node
-from verify_api.cli import app as cli_app
+from verify_api.cli.main import app as cli_app
 
 from .conftest import World
 
@@ -104,7 +104,7 @@ def test_rewritten_chain_is_caught_by_the_anchored_head(
     # the chain is consistent again, but no longer matches the head on the ledger.
     _sql(path, "UPDATE audit_log SET purpose = 'other' WHERE seq = 3")
     rows = audit.entries()
-    from certificates.audit import GENESIS_HASH, entry_hash
+    from certificates.audit.log import GENESIS_HASH, entry_hash
 
     prev = GENESIS_HASH
     with sqlite3.connect(path) as db:

@@ -16,8 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from certificates.audit import AuditEvent, AuditLog, AuditUnavailable, canonical_body
-from certificates.store import Store
+from certificates.audit.log import AuditEvent, AuditLog, AuditUnavailable, canonical_body
+from certificates.store.database import Store
 
 _REFERENCE = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
 
@@ -121,8 +121,8 @@ _WORKER = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
-    from certificates.audit import AuditEvent, AuditLog
-    from certificates.store import Store
+    from certificates.audit.log import AuditEvent, AuditLog
+    from certificates.store.database import Store
 
     store = Store.open(Path(sys.argv[1]))
     audit = AuditLog(store)

@@ -27,11 +27,12 @@ from typing import Any, TypeVar
 import orjson
 import pytest
 
-from certificates import _audit_remote, audit_service
-from certificates import _audit_wire as wire
-from certificates.audit import AuditEntry, AuditEvent, AuditLog, AuditUnavailable
-from certificates.audit_service import AuditWriterService
-from certificates.store import Store
+from certificates.audit import remote as _audit_remote
+from certificates.audit import wire
+from certificates.audit import writer as audit_service
+from certificates.audit.log import AuditEntry, AuditEvent, AuditLog, AuditUnavailable
+from certificates.audit.writer import AuditWriterService
+from certificates.store.database import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -615,9 +616,9 @@ _STUCK_WRITER = textwrap.dedent(
     """
     import sys, threading
     from pathlib import Path
-    from certificates.audit import AuditLog
-    from certificates.audit_service import AuditWriterService
-    from certificates.store import Store
+    from certificates.audit.log import AuditLog
+    from certificates.audit.writer import AuditWriterService
+    from certificates.store.database import Store
 
     audit = AuditLog(Store.open(Path(sys.argv[1]), create=True))
     real, batches = audit.append_batch, []
@@ -707,7 +708,7 @@ def test_callers_waiting_when_the_writer_process_dies(
 
 
 def test_a_database_that_refuses_the_write(svc: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("certificates.audit._RETRIES", 3)  # the writer gives up sooner
+    monkeypatch.setattr("certificates.audit.log._RETRIES", 3)  # the writer gives up sooner
     writer = _audit_remote.RemoteAuditWriter(svc.path)
     writer.record([ev("before")])
     with contextlib.closing(sqlite3.connect(svc.db)) as db:

@@ -15,12 +15,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from typer.testing import CliRunner
 
-from certificates.clients import ClientRegistry
+from certificates.sharing.clients import ClientRegistry
 from signing import Secret
 from signing.tls import ensure_server_certificate
-from verify_api.auth import peer_certificate_fingerprint
-from verify_api.cli import app as cli_app
-from verify_api.tls import server_ssl_context, tls_extension
+from verify_api.cli.main import app as cli_app
+from verify_api.http.auth import peer_certificate_fingerprint
+from verify_api.http.tls import server_ssl_context, tls_extension
 
 from .conftest import PASSPHRASE, SECRETS, World
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from certificates.clients import ClientError, ClientRegistry
 from certificates.ids import CertificateId, token_digest
+from certificates.sharing.clients import ClientError, ClientRegistry
 from verify_api.app import create_app
-from verify_api.cli import app as cli_app
-from verify_api.ratelimit import RateLimiter, RateLimits
+from verify_api.cli.main import app as cli_app
+from verify_api.http.ratelimit import RateLimiter, RateLimits
 
 from .conftest import SECRETS, TestClient, World
 

@@ -1,4 +1,4 @@
-"""The details and lookup routes and their ASGI fast path (verify_api.lookup_routes.LookupFastPath)
+"""The details and lookup routes and their ASGI fast path (verify_api.routes.sharing.LookupFastPath)
 answer alike, every answer has a committed audit entry, and the caches behind them keep their
 staleness bounds (revocations and issuances made here apply at once, elsewhere within the TTL)."""
 
@@ -15,16 +15,16 @@ import httpx
 import orjson
 import pytest
 
-from certificates.audit import AuditLog
-from certificates.clients import Principal
-from certificates.lookup import AGREEMENT_CACHE_TTL, RECORD_CACHE_TTL, SharingService
-from certificates.store import Store
+from certificates.audit.log import AuditLog
+from certificates.sharing.clients import Principal
+from certificates.sharing.lookup import AGREEMENT_CACHE_TTL, RECORD_CACHE_TTL, SharingService
+from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES
 from certificates.types.codes import uscc_check_char
 from ledger.interface import Agreement
 from verify_api.app import create_app
-from verify_api.lookup_routes import LookupFastPath
-from verify_api.ratelimit import RateLimits
+from verify_api.http.ratelimit import RateLimits
+from verify_api.routes.sharing import LookupFastPath
 
 from .conftest import TestClient, World
 

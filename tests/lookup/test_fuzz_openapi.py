@@ -16,8 +16,8 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 
-from certificates.clients import ClientRegistry
 from certificates.home import Home
+from certificates.sharing.clients import ClientRegistry
 from signing import Secret
 from verify_api.app import create_app
 from verify_api.bootstrap import init_home

@@ -248,7 +248,7 @@ def test_matrix_covers_every_route(world: World) -> None:
     }
     # Public by design, covered by their own suites: health, docs, upload verify, QR page, TSA.
     public = {"/healthz", "/api/v1/verify", "/v/{cert_id}", "/tsa"}
-    # The PKI's publication points (verify_api.pki_routes): public by nature (RFC 5280/6960).
+    # The PKI's publication points (verify_api.routes.pki): public by nature (RFC 5280/6960).
     public |= {"/crl/{name}.crl", "/pki/{name}.crt", "/ocsp", "/ocsp/{encoded:path}"}
     paths = {
         getattr(r, "path", "")

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from certificates.clients import ClientRegistry
+from certificates.sharing.clients import ClientRegistry
 
 from .conftest import SECRETS, World
 

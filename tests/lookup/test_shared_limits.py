@@ -1,4 +1,4 @@
-"""The rate-limit table the workers of one server share (verify_api.shared_limits)."""
+"""The rate-limit table the workers of one server share (verify_api.http.shared_limits)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from verify_api.ratelimit import RateLimiter
-from verify_api.shared_limits import SharedBuckets
+from verify_api.http.ratelimit import RateLimiter
+from verify_api.http.shared_limits import SharedBuckets
 
 
 def test_a_new_table_is_private_and_its_salt_stays_inside(tmp_path: Path) -> None:

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from certificates.clients import Principal
-from certificates.lookup import AccessDenied, SharingService
+from certificates.sharing.clients import Principal
+from certificates.sharing.lookup import AccessDenied, SharingService
 from certificates.types import CERTIFICATE_TYPES
 
 from .conftest import World
@@ -278,7 +278,7 @@ def test_cli_agreements_add_list_revoke(world: World) -> None:
 
     from typer.testing import CliRunner
 
-    from verify_api.cli import app as cli_app
+    from verify_api.cli.main import app as cli_app
 
     from .conftest import PASSPHRASE
 
@@ -376,7 +376,7 @@ def test_the_cached_utc_date_follows_the_clock(
 ) -> None:
     # Agreements expire at midnight UTC exactly; the date the decisions use is cached per
     # day, so it must turn over with the clock, in both directions.
-    import certificates.lookup as lookup
+    import certificates.sharing.lookup as lookup
 
     monkeypatch.setattr(lookup.time, "time", lambda: instant.timestamp())
     assert lookup._utc_today() == instant.date()

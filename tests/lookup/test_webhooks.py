@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from certificates.callbacks import ALLOW_ENV, CallbackPolicy
-from certificates.notifications import (
+from certificates.notifications.callbacks import ALLOW_ENV, CallbackPolicy
+from certificates.notifications.dispatcher import WebhookDispatcher
+from certificates.notifications.subscriptions import (
     SIGNATURE_HEADER,
     Subscriptions,
     sign_body,
@@ -20,7 +21,6 @@ from certificates.notifications import (
 )
 from certificates.types import CERTIFICATE_TYPES
 from verify_api.app import create_app
-from verify_api.webhooks import WebhookDispatcher
 
 from .conftest import NO_LIMITS, SECRETS, TestClient, World
 
@@ -227,7 +227,7 @@ def _outbox_state(world: World, delivery_sub: str) -> list[tuple[str, int]]:
 def test_gives_up_after_the_last_attempt(world: World) -> None:
     receiver = Receiver(fail_first=100)
     subs = Subscriptions(world.rt.store)
-    from certificates.clients import Principal
+    from certificates.sharing.clients import Principal
 
     who = Principal("test", "market-regulation", frozenset({"issuer"}))
     sub, secret = subs.add(who, receiver.url, ["status.changed"])
@@ -247,7 +247,7 @@ def test_gives_up_after_the_last_attempt(world: World) -> None:
 
 
 def test_pending_deliveries_survive_a_restart(world: World) -> None:
-    from certificates.clients import Principal
+    from certificates.sharing.clients import Principal
 
     receiver = Receiver(fail_first=0)
     subs = Subscriptions(world.rt.store)
@@ -309,7 +309,7 @@ def test_callbacks_to_internal_or_plain_http_addresses_are_refused(
 
 def test_delivery_rechecks_the_address_when_dns_changes(world: World) -> None:
     """A name that was public when the subscription was made and now points inside."""
-    from certificates.clients import Principal
+    from certificates.sharing.clients import Principal
 
     receiver = Receiver(fail_first=0)
     answers = {"hooks.example": ["93.184.216.34"]}
@@ -337,7 +337,7 @@ def test_delivery_connects_to_the_checked_address(world: World) -> None:
     """The name is resolved once, by the check; the request goes to that address with the
     original Host header (no second DNS answer to rebind). The name exists nowhere else, so
     only a pinned request can arrive."""
-    from certificates.clients import Principal
+    from certificates.sharing.clients import Principal
 
     receiver = Receiver(fail_first=0)
     policy = CallbackPolicy.from_entries(

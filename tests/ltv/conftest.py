@@ -107,10 +107,10 @@ def pki(pki_dir: Path, passphrase: Secret) -> Pki:
 
 
 class LoopbackServer:
-    """The project's PKI routes (verify_api.pki_routes) under uvicorn on 127.0.0.1."""
+    """The project's PKI routes (verify_api.routes.pki) under uvicorn on 127.0.0.1."""
 
     def __init__(self, pki: Pki) -> None:
-        from verify_api.pki_routes import pki_router
+        from verify_api.routes.pki import pki_router
 
         runtime = SimpleNamespace(
             home=SimpleNamespace(pki=pki.pki_dir),

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 from freezegun import freeze_time
 
-from certificates.report import CheckCode, CheckStatus
-from certificates.verification import Verifier
+from certificates.verification.report import CheckCode, CheckStatus
+from certificates.verification.verifier import Verifier
 from ledger import AgencyRecord, LedgerRecord
 from signing import Pki, Sealer, SealLevel, Secret
 from signing.ltv import PublishedCrls

@@ -1,0 +1,551 @@
+"""`certledger` command line. Exit codes: verify 0 VALID / 1 INVALID / 2 INDETERMINATE;
+3 and above for anything that could not be done (unreadable input, bad data, configuration)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from certificates.errors import CertificateError, CertificateNotFound, ConfigurationError
+from certificates.home import Home
+from certificates.sharing.clients import Principal
+from certificates.status import StatusChange
+from certificates.types import CertificateDataError, types_catalogue
+from certificates.verification.report import Verdict
+from ledger import LedgerError
+from signing import Secret, SigningError
+from verify_api.cli import common
+from verify_api.cli.agreements import agreements_app
+from verify_api.cli.audit import audit_app
+from verify_api.cli.clients import clients_app
+from verify_api.cli.network import network_app
+from verify_api.cli.seal import ltv_app, seal_app
+
+app = typer.Typer(
+    help="Electronic certificates sealed with agency seals and anchored on a ledger.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+ledger_app = typer.Typer(help="Ledger maintenance.", no_args_is_help=True)
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(clients_app, name="clients")
+app.add_typer(audit_app, name="audit")
+app.add_typer(agreements_app, name="agreements")
+app.add_typer(seal_app, name="seal")
+app.add_typer(ltv_app, name="ltv")
+app.add_typer(network_app, name="network")
+
+
+@app.callback()
+def main_options(
+    home: Annotated[
+        Path | None,
+        typer.Option("--home", help="data directory (default: $CERTLEDGER_HOME or ~/.certledger)"),
+    ] = None,
+) -> None:
+    common.set_home(Home.resolve(home))
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def init(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="also issue a handful of sample certificates")
+    ] = False,
+    base_url: Annotated[
+        str, typer.Option(help="public address used in QR codes")
+    ] = "http://127.0.0.1:8000",
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Create the PKI, the ledger, the database and one bearer token per agency."""
+    from verify_api.bootstrap import init_home
+
+    home = common.home()
+    passphrase = common.require_passphrase()
+    try:
+        creds = init_home(home, passphrase, base_url=base_url)
+    except (ConfigurationError, SigningError, LedgerError) as exc:
+        common.fail(str(exc), common.EXIT_CONFIG)
+    samples: list[dict[str, str]] = []
+    if demo:
+        from verify_api.demo import issue_samples
+
+        rt = common.runtime(keys=True)
+        try:
+            samples = issue_samples(rt, home.root / "samples")
+        finally:
+            rt.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "home": str(home.root),
+                    "tokens": {c.agency: c.token for c in creds},
+                    "samples": samples,
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    typer.echo(f"initialised {home.root}")
+    typer.echo("agency API tokens (shown once; only their digests are stored):")
+    for c in creds:
+        typer.echo(f"  {c.agency:20s} {c.token}")
+    for s in samples:
+        typer.echo(f"  sample {s['id']}: {s['file']}\n    {s['verify_url']}")
+
+
+@app.command("types")
+def types_cmd(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the certificate types, their fields and an example."""
+    catalogue = types_catalogue()
+    if as_json:
+        typer.echo(json.dumps(catalogue, ensure_ascii=False, indent=2))
+        return
+    for t in catalogue:
+        typer.echo(f"{t['code']:28s} {t['name_zh']} / {t['name_en']}  (issued by {t['agency']})")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(path.read_text("utf-8"))
+    except OSError as exc:
+        common.fail(f"cannot read {path}: {exc.strerror}", common.EXIT_UNREADABLE)
+    except (ValueError, UnicodeDecodeError) as exc:
+        common.fail(f"{path} is not valid JSON: {exc}", common.EXIT_BAD_INPUT)
+    if not isinstance(raw, dict):
+        common.fail(f"{path} must hold a JSON object of field values", common.EXIT_BAD_INPUT)
+    return raw
+
+
+def _print_data_errors(exc: CertificateDataError) -> None:
+    for e in exc.errors:
+        typer.secho(f"  {e.field}: {e.message_en} / {e.message_zh}", err=True)
+
+
+@app.command()
+def issue(
+    agency: Annotated[str, typer.Option(help="issuing agency code")],
+    cert_type: Annotated[str, typer.Option("--type", help="certificate type code")],
+    data: Annotated[Path, typer.Option(help="JSON file with the field values")],
+    out: Annotated[Path, typer.Option(help="where to write the sealed PDF")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue one certificate: validate, render, seal, store and anchor."""
+    values = _read_json(data)
+    rt = common.runtime(keys=True)
+    try:
+        issued = rt.issuing().issue_as(Principal.operator(agency), cert_type, values)
+    except CertificateDataError as exc:
+        typer.secho(
+            "error: the certificate data is invalid; nothing was issued", err=True, fg="red"
+        )
+        _print_data_errors(exc)
+        raise typer.Exit(common.EXIT_BAD_INPUT) from None
+    except CertificateError as exc:
+        common.fail(str(exc), common.EXIT_BAD_INPUT)
+    finally:
+        rt.close()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(issued.pdf)
+    result = {
+        "id": issued.cert_id,
+        "file": str(out),
+        "verify_url": issued.verify_url,
+        "sealed_digest": issued.sealed_digest,
+        "status": "active" if issued.anchored else "pending",
+        "ledger": {"block": issued.block, "tx_id": issued.tx_id},
+    }
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"issued {issued.cert_id} -> {out} ({result['status']})\n{issued.verify_url}")
+
+
+@app.command("issue-batch")
+def issue_batch(
+    agency: Annotated[str, typer.Option(help="issuing agency code")],
+    cert_type: Annotated[str, typer.Option("--type", help="certificate type code")],
+    csv_file: Annotated[Path, typer.Option("--csv", help="CSV with a header row of field names")],
+    out_dir: Annotated[Path, typer.Option(help="directory for the sealed PDFs")],
+    workers: Annotated[int, typer.Option(help="worker processes (default: one per core)")] = 0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue many certificates from a CSV file (all rows are validated before any is issued)."""
+    try:
+        with csv_file.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [
+                {k: v for k, v in r.items() if k is not None and v not in (None, "")}
+                for r in csv.DictReader(fh)
+            ]
+    except OSError as exc:
+        common.fail(f"cannot read {csv_file}: {exc.strerror}", common.EXIT_UNREADABLE)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        common.fail(f"{csv_file} is not a UTF-8 CSV file: {exc}", common.EXIT_BAD_INPUT)
+    if not rows:
+        common.fail(f"{csv_file} has no data rows", common.EXIT_BAD_INPUT)
+    from certificates.issuance.service import BatchValidationError
+
+    rt = common.runtime(keys=True, workers=workers or (os.cpu_count() or 1))
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with typer.progressbar(length=len(rows), label="issuing", file=sys.stderr) as bar:
+            issued = rt.issuing().issue_batch_as(
+                Principal.operator(agency), cert_type, rows, progress=bar.update
+            )
+    except BatchValidationError as exc:
+        typer.secho(
+            f"error: {len(exc.rows)} row(s) are invalid; nothing was issued", err=True, fg="red"
+        )
+        for r in exc.rows[:50]:
+            for e in r.errors:
+                typer.secho(f"  row {r.row}: {e.field}: {e.message_en} / {e.message_zh}", err=True)
+        raise typer.Exit(common.EXIT_BAD_INPUT) from None
+    except CertificateError as exc:
+        common.fail(str(exc), common.EXIT_BAD_INPUT)
+    finally:
+        rt.close()
+    results = []
+    for item in issued:
+        path = out_dir / f"{item.cert_id}.pdf"
+        path.write_bytes(item.pdf)
+        results.append(
+            {
+                "id": item.cert_id,
+                "file": str(path),
+                "status": "active" if item.anchored else "pending",
+            }
+        )
+    if as_json:
+        typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
+    else:
+        pending = sum(1 for r in results if r["status"] == "pending")
+        typer.echo(
+            f"issued {len(results)} certificate(s) into {out_dir}; {pending} pending anchoring"
+        )
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="the certificate PDF")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Verify a certificate PDF. Exit 0 VALID, 1 INVALID, 2 INDETERMINATE, >=3 cannot check."""
+    from certificates.errors import UnreadableDocument
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        common.fail(f"cannot read {file}: {exc.strerror}", common.EXIT_UNREADABLE)
+    if not data:
+        common.fail(f"{file} is empty", common.EXIT_UNREADABLE)
+    rt = common.runtime(keys=False)
+    try:
+        report = rt.verifier.verify_pdf(data)
+    except UnreadableDocument as exc:
+        common.fail(f"{file} cannot be read as a PDF: {exc}", common.EXIT_UNREADABLE)
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        colour = {Verdict.VALID: "green", Verdict.INVALID: "red"}.get(report.verdict, "yellow")
+        typer.secho(report.verdict.value, fg=colour, bold=True)
+        if report.certificate:
+            c = report.certificate
+            typer.echo(
+                f"  {c.id}  {c.type_name.en}  issued by {c.issuer_name.en}  status {c.status}"
+            )
+        for chk in report.checks:
+            typer.echo(f"  [{chk.status.value:13s}] {chk.code.value}: {chk.message.en}")
+    raise typer.Exit({Verdict.VALID: 0, Verdict.INVALID: 1}.get(report.verdict, 2))
+
+
+def _change_status(cert_id: str, reason: str, change: StatusChange, done: str) -> None:
+    """Apply ``change`` as the certificate's issuing agency, through the same service as the
+    HTTP route (ledger, store, audit, notifications)."""
+    cid = common.parse_id(cert_id)
+    rt = common.runtime(keys=True)
+    try:
+        rt.statuses().change_as_operator(cid, change, reason)
+    except CertificateNotFound:
+        common.fail("no certificate with this id", common.EXIT_BAD_INPUT)
+    except (CertificateError, LedgerError) as exc:
+        common.fail(str(exc), common.EXIT_LEDGER)
+    finally:
+        rt.close()
+    typer.echo(f"{done} {cid}")
+
+
+@app.command()
+def revoke(
+    cert_id: Annotated[str, typer.Argument(help="certificate id")],
+    reason: Annotated[str, typer.Option(help="why it is revoked (shown to verifiers)")],
+) -> None:
+    """Revoke a certificate on the ledger (as its issuing agency); revocation is final."""
+    _change_status(cert_id, reason, StatusChange.REVOKE, "revoked")
+
+
+@app.command()
+def suspend(
+    cert_id: Annotated[str, typer.Argument(help="certificate id")],
+    reason: Annotated[str, typer.Option(help="why it is suspended (shown to verifiers)")],
+) -> None:
+    """Suspend an active certificate (as its issuing agency) until it is reinstated."""
+    _change_status(cert_id, reason, StatusChange.SUSPEND, "suspended")
+
+
+@app.command()
+def reinstate(
+    cert_id: Annotated[str, typer.Argument(help="certificate id")],
+    reason: Annotated[str, typer.Option(help="why it is active again (shown to verifiers)")],
+) -> None:
+    """Make a suspended certificate active again (as its issuing agency)."""
+    _change_status(cert_id, reason, StatusChange.REINSTATE, "reinstated")
+
+
+@app.command()
+def status(
+    cert_id: Annotated[str, typer.Argument(help="certificate id")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a certificate's ledger status and history."""
+    cid = common.parse_id(cert_id)
+    rt = common.runtime(keys=False)
+    try:
+        record = rt.ledger.get(cid)
+        history = rt.ledger.history(cid) if record else []
+        local = rt.store.public_view(cid)
+    except LedgerError as exc:
+        common.fail(f"the ledger cannot be read: {exc}", common.EXIT_LEDGER)
+    finally:
+        rt.close()
+    if record is None and local is None:
+        common.fail("no certificate with this id", common.EXIT_BAD_INPUT)
+    body: dict[str, Any] = {
+        "id": cid,
+        "status": record.status if record else "pending",
+        "reason": record.reason if record else None,
+        "type": record.cert_type if record else local.cert_type,  # type: ignore[union-attr]
+        "issuer": record.agency if record else local.agency,  # type: ignore[union-attr]
+        "valid_until": str(record.valid_until) if record and record.valid_until else None,
+        "ledger": {
+            "block": record.anchored_block,
+            "tx_id": record.anchored_tx,
+            "anchored_at": record.anchored_at.isoformat() if record.anchored_at else None,
+        }
+        if record
+        else None,
+        "history": [h.to_json() for h in history],
+    }
+    if as_json:
+        typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
+    else:
+        typer.echo(f"{cid}: {body['status']}" + (f" ({body['reason']})" if body["reason"] else ""))
+        for h in body["history"]:
+            typer.echo(f"  {h}")
+
+
+@app.command()
+def anchor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Anchor certificates left pending (after a crash or a ledger outage) now."""
+    rt = common.runtime(keys=True)
+    try:
+        n = rt.issuing().anchor_pending()
+        left = rt.store.count_pending()
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(json.dumps({"anchored": n, "pending": left}))
+    else:
+        typer.echo(f"anchored {n} pending certificate(s); {left} still pending")
+    raise typer.Exit(0 if left == 0 else common.EXIT_LEDGER)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes")] = 1,
+    agency: Annotated[
+        str | None,
+        typer.Option(help="serve as this agency only (Fabric: its own peer and identity)"),
+    ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls", help="HTTPS; clients may authenticate with certificates from the PKI"
+        ),
+    ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option(help="server certificate chain (PEM) instead of one from the PKI"),
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="its private key (PEM)")] = None,
+    tls_host: Annotated[
+        list[str] | None,
+        typer.Option(help="another name for the PKI-issued server certificate; repeatable"),
+    ] = None,
+) -> None:
+    """Serve the HTTP API, the QR verification pages and the time-stamp authority."""
+    import uvicorn
+
+    home = common.home()
+    passphrase = common.require_passphrase()
+    if agency:
+        os.environ["CERTLEDGER_AGENCY"] = agency
+    # Fail at start-up, with a clear message, on a wrong passphrase or a missing deployment.
+    rt = common.runtime(keys=True)
+    base_url = rt.settings.base_url
+    rt.close()
+    tls_options: dict[str, Any] = {}
+    if tls or tls_cert or tls_key:
+        tls_options = _serve_tls(home, passphrase, host, base_url, tls_cert, tls_key, tls_host)
+    os.environ["CERTLEDGER_HOME"] = str(home.root)
+    scheme = "https" if tls_options else "http"
+    typer.echo(
+        f"serving {home.root} on {scheme}://{host}:{port}  "
+        f"(API docs: {scheme}://{host}:{port}/docs)"
+    )
+    # One audit writer process for every worker (verify_api.http.audit_writer), started before
+    # them and stopped after them.
+    from verify_api.http.audit_writer import SOCKET_ENV, AuditWriterProcess
+
+    writer = AuditWriterProcess(home.root)
+    try:
+        writer.start()
+    except ConfigurationError as exc:
+        writer.stop()
+        common.fail(str(exc), common.EXIT_CONFIG)
+    os.environ[SOCKET_ENV] = writer.socket_path
+    limits_dir = _shared_rate_limits(workers)
+    try:
+        # No access log: request lines carry verification tokens in their query strings.
+        uvicorn.run(
+            "verify_api.app:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,
+            log_level="warning",
+            **tls_options,
+        )
+    finally:
+        writer.stop()
+        if limits_dir is not None:
+            shutil.rmtree(limits_dir, ignore_errors=True)
+
+
+def _shared_rate_limits(workers: int) -> Path | None:
+    """With several workers, one rate-limit table for all of them (verify_api.http.shared_limits),
+    in a directory of this server's own; with one, the worker keeps its buckets in memory."""
+    from verify_api.http.shared_limits import TABLE_ENV, SharedBuckets
+
+    os.environ.pop(TABLE_ENV, None)
+    if workers <= 1:
+        return None
+    directory = Path(tempfile.mkdtemp(prefix="certledger-limits-"))  # 0700
+    SharedBuckets.create(directory / "buckets").close()
+    os.environ[TABLE_ENV] = str(directory / "buckets")
+    return directory
+
+
+def _serve_tls(
+    home: Home,
+    passphrase: Secret,
+    host: str,
+    base_url: str,
+    cert: Path | None,
+    key: Path | None,
+    extra_hosts: list[str] | None,
+) -> dict[str, Any]:
+    import ssl
+
+    from signing.tls import TlsCertificateError
+    from verify_api.http.tls import prepare_server_tls, server_hosts
+
+    if (cert is None) != (key is None):
+        common.fail("give --tls-cert and --tls-key together (or neither)", common.EXIT_BAD_INPUT)
+    try:
+        prepared = prepare_server_tls(
+            home,
+            passphrase,
+            server_hosts(host, base_url, extra_hosts or ()),
+            cert_file=cert,
+            key_file=key,
+        )
+    except TlsCertificateError as exc:  # e.g. a malformed --tls-host
+        common.fail(str(exc), common.EXIT_BAD_INPUT)
+    except SigningError as exc:
+        common.fail(str(exc), common.EXIT_CONFIG)
+    except (ssl.SSLError, OSError) as exc:
+        common.fail(f"cannot load the TLS certificate and key: {exc}", common.EXIT_CONFIG)
+    if prepared.issued:
+        typer.echo(f"issued a server certificate for {', '.join(prepared.hosts)}")
+    typer.echo(
+        f"TLS: {prepared.certificate}; client certificates accepted from {prepared.client_ca}"
+    )
+    return prepared.uvicorn_options()
+
+
+@ledger_app.command("verify")
+def ledger_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Re-check the whole hash chain, Merkle roots and header signatures."""
+    rt = common.runtime(keys=False)
+    try:
+        report = rt.ledger.verify_chain()
+    finally:
+        rt.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "blocks_checked": report.blocks_checked,
+                    "first_bad_block": report.first_bad_block,
+                    "reason": report.reason,
+                }
+            )
+        )
+    elif report.ok:
+        typer.secho(f"ledger OK: {report.blocks_checked} block(s) verified", fg="green")
+    else:
+        typer.secho(
+            f"ledger TAMPERED: first bad block {report.first_bad_block}: {report.reason}",
+            fg="red",
+            err=True,
+        )
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def _die(message: str, code: int) -> NoReturn:
+    # Outside typer's own invocation a typer.Exit would surface as a traceback.
+    typer.secho(f"error: {message}", err=True, fg=typer.colors.RED)
+    raise SystemExit(code)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=True)
+    except (ConfigurationError, SigningError, LedgerError) as exc:
+        _die(str(exc), common.EXIT_CONFIG)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:
+        # A bug, not bad input. Exception texts can carry certificate data, so only the type is
+        # printed unless the operator asks for the details.
+        if os.environ.get("CERTLEDGER_DEBUG"):
+            raise
+        _die(f"internal error ({type(exc).__name__}); set CERTLEDGER_DEBUG=1 for details", 70)

@@ -1,0 +1,170 @@
+"""Abuse limits: token buckets per client (authenticated calls) and per IP (public calls).
+
+In one process the buckets live in memory; a server with several workers shares them through
+``verify_api.http.shared_limits`` so the rate holds for the whole server, not per worker. Over the
+limit the answer is 429 with ``Retry-After``.
+
+Loopback peers are exempt from the per-IP limit by default: behind a local reverse proxy every
+request comes from 127.0.0.1, so a per-IP limit there would throttle everyone as one caller;
+such a proxy must limit per client address itself (or set ``CERTLEDGER_RATE_LOOPBACK=1``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import math
+import os
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from verify_api.http.shared_limits import SharedBuckets
+
+__all__ = ["PublicRateLimitMiddleware", "RateLimiter", "RateLimits", "is_loopback", "too_many"]
+
+_MAX_KEYS = 100_000
+
+
+@dataclass(frozen=True)
+class RateLimits:
+    public_rate: float = 20.0  # requests per second per IP, sustained
+    public_burst: float = 40.0
+    client_rate: float = 100.0  # requests per second per authenticated client
+    client_burst: float = 200.0
+    limit_loopback: bool = False
+
+    @classmethod
+    def from_env(cls) -> RateLimits:
+        def pair(name: str, default: tuple[float, float]) -> tuple[float, float]:
+            raw = os.environ.get(name, "")
+            if not raw:
+                return default
+            rate, _, burst = raw.partition("/")
+            r = float(rate)
+            return r, float(burst) if burst else 2 * r
+
+        pr, pb = pair("CERTLEDGER_RATE_PUBLIC", (cls.public_rate, cls.public_burst))
+        cr, cb = pair("CERTLEDGER_RATE_CLIENT", (cls.client_rate, cls.client_burst))
+        loop = os.environ.get("CERTLEDGER_RATE_LOOPBACK", "") in ("1", "true", "yes")
+        return cls(pr, pb, cr, cb, loop)
+
+
+class RateLimiter:
+    """Token buckets by key, bounded in memory (least recently used keys are dropped), or
+    taken from ``shared`` (the server's table, under ``namespace``) when given."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float,
+        *,
+        shared: SharedBuckets | None = None,
+        namespace: str = "",
+    ) -> None:
+        self._rate = rate
+        self._burst = max(burst, 1.0)
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._shared = shared
+        self._namespace = namespace
+
+    @property
+    def enabled(self) -> bool:
+        return self._rate > 0
+
+    def hit(self, key: str) -> float:
+        """Take one token; 0.0 when allowed, else seconds until a token is available."""
+        if self._rate <= 0:
+            return 0.0  # a rate of 0 switches the limit off
+        if self._shared is not None:
+            return self._shared.take(self._namespace + key, self._rate, self._burst)
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.pop(key, (self._burst, now))
+            tokens = min(self._burst, tokens + (now - last) * self._rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                wait = 0.0
+            else:
+                self._buckets[key] = (tokens, now)
+                wait = (1.0 - tokens) / self._rate
+            while len(self._buckets) > _MAX_KEYS:
+                self._buckets.popitem(last=False)
+        return wait
+
+
+def _body() -> bytes:
+    return json.dumps(
+        {
+            "detail": {
+                "code": "RATE_LIMITED",
+                "message": {
+                    "zh": "请求过于频繁，请稍后重试。",
+                    "en": "Too many requests; try again later.",
+                },
+            }
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode()
+
+
+_TOO_MANY = _body()
+
+
+def too_many(wait: float) -> tuple[bytes, dict[str, str]]:
+    return _TOO_MANY, {"Retry-After": str(max(1, math.ceil(wait)))}
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class PublicRateLimitMiddleware:
+    """Per-IP limit on requests that carry no credential (the public endpoints).
+
+    Authenticated requests are limited per client where the credential is checked, and a
+    failed authentication counts against the caller's IP there, so guessing tokens is rate
+    limited too.
+    """
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, limit_loopback: bool) -> None:
+        self.app = app
+        self.limiter = limiter
+        self.limit_loopback = limit_loopback
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.limiter.enabled or scope["path"] == "/healthz":
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        host = client[0] if client else "unknown"
+        if not self.limit_loopback and is_loopback(host):
+            await self.app(scope, receive, send)
+            return
+        has_credential = any(k == b"authorization" for k, _ in scope.get("headers", ()))
+        if not has_credential:
+            wait = self.limiter.hit(host)
+            if wait > 0:
+                body, headers = too_many(wait)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 429,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                            *[(k.lower().encode(), v.encode()) for k, v in headers.items()],
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)
