@@ -31,6 +31,7 @@ lint: python-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The Fabric suite needs the Fabric binaries, which the Go module proxy does not serve at the
 # pinned commit today (README, "The Fabric network"); it runs with `make test-fabric`.

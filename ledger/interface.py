@@ -19,6 +19,7 @@ from chaincode import (
     AnchorStatus,
     AuditAnchor,
     CertStatus,
+    ContractError,
 )
 from chaincode.models import SealKeyPeriod
 from ledger.merkle import leaf_hash, verify_path
@@ -34,10 +35,12 @@ __all__ = [
     "BatchRevoker",
     "CertStatus",
     "ChainReport",
+    "ContractError",
     "HistoryEntry",
     "InclusionProof",
     "Ledger",
     "LedgerRecord",
+    "SealKeyPeriod",
     "SealKeyRegistry",
     "TxReceipt",
     "verify_inclusion",

@@ -3,25 +3,21 @@ PKCS#11 signer. The private key is generated inside the token, marked sensitive 
 extractable, and never leaves it; only its public key is certified by the issuing CA.
 
 File keys stay the default; a :class:`Sealer` uses a token key when it is given an
-:class:`HsmSealIdentity` and the signer from :func:`open_token_signer`.
+:class:`HsmSealIdentity` and the signer from :func:`signing.token_signer.open_token_signer`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asn1crypto import algos
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from pyhanko.sign.signers import Signer
 
 from signing.errors import SigningError
 from signing.secret import Secret
@@ -32,7 +28,6 @@ __all__ = [
     "HsmSealIdentity",
     "Pkcs11Key",
     "generate_token_key",
-    "open_token_signer",
     "read_token_config",
     "write_token_config",
 ]
@@ -72,7 +67,7 @@ class HsmSealIdentity:
         return value if isinstance(value, str) else value.decode("utf-8")
 
 
-def _open_session(key: Pkcs11Key, *, rw: bool = False) -> Any:
+def open_session(key: Pkcs11Key, *, rw: bool = False) -> Any:
     import pkcs11  # type: ignore[import-untyped]
 
     if not key.module.is_file():
@@ -98,7 +93,7 @@ def generate_token_key(key: Pkcs11Key) -> ec.EllipticCurvePublicKey:
         encode_named_curve_parameters,
     )
 
-    session = _open_session(key, rw=True)
+    session = open_session(key, rw=True)
     try:
         existing = list(
             session.get_objects(
@@ -130,37 +125,6 @@ def generate_token_key(key: Pkcs11Key) -> ec.EllipticCurvePublicKey:
     if not isinstance(loaded, ec.EllipticCurvePublicKey):
         raise SigningError("the token did not produce an EC public key")
     return loaded
-
-
-def open_token_signer(
-    key: Pkcs11Key, identity: HsmSealIdentity
-) -> tuple[Signer, Callable[[], None]]:
-    """A pyHanko PKCS#11 signer for ``identity`` and a function that closes its session.
-
-    :raises SigningError: the token cannot be opened, or its key is not the certified one.
-    """
-    from pyhanko.sign.pkcs11 import PKCS11Signer
-
-    from signing._signer import SettlingSigner
-
-    class TokenSigner(SettlingSigner, PKCS11Signer):
-        """pyHanko's PKCS#11 signer with the settled CMS encoding of every seal signer."""
-
-    session = _open_session(key)
-    der = serialization.Encoding.DER
-    signer = TokenSigner(
-        session,
-        key_label=key.key_label,
-        signing_cert=asn1_x509.Certificate.load(identity.certificate.public_bytes(der)),
-        ca_chain=[asn1_x509.Certificate.load(c.public_bytes(der)) for c in identity.chain],
-        signature_mechanism=algos.SignedDigestAlgorithm({"algorithm": "sha256_ecdsa"}),
-        # Hash here, sign the digest in the token (CKM_ECDSA): SoftHSM2 and many HSMs
-        # do not offer the combined CKM_ECDSA_SHA256 mechanism.
-        use_raw_mechanism=True,
-    )
-    close: Callable[[], None] = session.close
-    result: Signer = signer
-    return result, close
 
 
 TOKEN_CONFIG = "seal.pkcs11.json"  # noqa: S105  (a file name, not a secret)

@@ -170,7 +170,7 @@ def create_app(
     workers (the buckets then hold for the whole server, not per worker)."""
     limits = limits or RateLimits.from_env()
     # The server's own delivery thread and callback policy (read when the app is made).
-    dispatcher = webhooks or WebhookDispatcher(Subscriptions(rt.store))
+    dispatcher = webhooks or WebhookDispatcher(Subscriptions(rt.store, audit=rt.audit))
     rt.use_webhooks(dispatcher)
     subscriptions = rt.subscriptions
     ip_limiter = RateLimiter(

@@ -24,6 +24,7 @@ from certificates.issuance.service import IssuanceService
 from certificates.notifications.dispatcher import WebhookDispatcher
 from certificates.notifications.subscriptions import Subscriptions
 from certificates.render import FontSet, JobRenderer, Renderer
+from certificates.seals import SealKeyService
 from certificates.sharing.clients import ClientRegistry
 from certificates.sharing.lookup import SharingService
 from certificates.status.service import StatusService
@@ -44,8 +45,9 @@ from signing import (
     load_pki,
     load_trust_roots,
 )
-from signing.hsm import HSM_PIN_ENV, open_token_signer, read_token_config
+from signing.hsm import HSM_PIN_ENV, read_token_config
 from signing.ltv import PublishedCrls
+from signing.token_signer import open_token_signer
 from verify_api.http.audit_writer import SOCKET_ENV
 
 __all__ = ["SEAL_LEVEL_ENV", "Runtime", "build_local_producer", "open_runtime"]
@@ -75,6 +77,7 @@ class Runtime:
     trust_roots: tuple[x509.Certificate, ...] = ()
     issuance: IssuanceService | None = None
     status: StatusService | None = None
+    seals: SealKeyService | None = None
     tsa: TimeStampAuthority | None = None
     ocsp: OcspService | None = None
     deliver_on_close: float = 0.0
@@ -89,6 +92,11 @@ class Runtime:
         if self.status is None:
             raise ConfigurationError(_NO_KEYS)
         return self.status
+
+    def seal_keys(self) -> SealKeyService:
+        if self.seals is None:
+            raise ConfigurationError(_NO_KEYS)
+        return self.seals
 
     def use_webhooks(self, dispatcher: WebhookDispatcher) -> None:
         """Deliver every workflow's notifications through ``dispatcher`` (a server's, or a
@@ -238,8 +246,8 @@ def open_runtime(
         # B-LTA still reaches the verdict, without any network fetching.
         revocation_data=PublishedCrls(home.pki),
     )
-    clients = ClientRegistry(store)
     audit = AuditLog(store)
+    clients = ClientRegistry(store, audit=audit)
     socket_path = os.environ.get(SOCKET_ENV)
     if socket_path:
         # A worker of `certledger serve`: one writer process appends for every worker.
@@ -248,7 +256,7 @@ def open_runtime(
     # never answered unkeyed.
     holder_key = HolderKey.load(home.holder_key, passphrase) if passphrase else None
     sharing = SharingService(store=store, ledger=ledger, audit=audit, holder_key=holder_key)
-    subscriptions = Subscriptions(store)
+    subscriptions = Subscriptions(store, audit=audit)
     webhooks = WebhookDispatcher(subscriptions)
     sharing.notify = webhooks.emit
     rt = Runtime(
@@ -293,4 +301,13 @@ def open_runtime(
         rt.status = StatusService(store=store, ledger=ledger, audit=audit, notifier=webhooks)
         # A changed certificate is forgotten by this process's caches at once.
         rt.status.on_change(sharing.forget_certificate)
+        rt.seals = SealKeyService(
+            pki_dir=home.pki,
+            passphrase=passphrase,
+            store=store,
+            ledger=ledger,
+            audit=audit,
+            statuses=rt.status,
+            issuance=rt.issuance,
+        )
     return rt

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 
 from sqlmodel import col, select
 
+from certificates.audit import AuditEvent, AuditLog
 from certificates.errors import CertificateError
 from certificates.notifications.callbacks import CallbackPolicy, CallbackRefused
 from certificates.sharing.clients import Principal
@@ -127,8 +128,13 @@ _Active = tuple[str, str, tuple[str, ...], str | None, str, str]
 
 
 class Subscriptions:
-    def __init__(self, store: Store, *, policy: CallbackPolicy | None = None) -> None:
+    def __init__(
+        self, store: Store, *, audit: AuditLog, policy: CallbackPolicy | None = None
+    ) -> None:
         self._store = store
+        # Subscribing and unsubscribing are audited: silencing an agency's foreign-lookup
+        # alerts must leave a trace.
+        self._audit = audit
         # Which callback URLs may be called (server-side request forgery guard).
         self.policy = policy if policy is not None else CallbackPolicy.from_env()
         self._lock = threading.Lock()
@@ -226,6 +232,16 @@ class Subscriptions:
             s.add(row)
             s.commit()
         self._changed()
+        self._audit.record(
+            AuditEvent(
+                "subscription-add",
+                "ok",
+                who.client_id,
+                who.agency,
+                cert_id,
+                reason=f"{row.id}: {row.events}",
+            )
+        )
         return _sub(row), secret
 
     def of_agency(self, agency: str) -> list[Subscription]:
@@ -234,6 +250,9 @@ class Subscriptions:
             return [_sub(r) for r in rows]
 
     def revoke(self, who: Principal, sub_id: str) -> Subscription:
+        """Revoke a subscription: by the agency's issuer role, or by the client that made
+        it. Any other client of the agency (a verifier at a counter, say) is refused, so it
+        cannot silence the issuer's alerts about foreign lookups."""
         with self._store.session() as s:
             row = s.get(SubscriptionRow, sub_id)
             # Another agency's subscription answers like a missing one: ids are not probed.
@@ -241,11 +260,33 @@ class Subscriptions:
                 raise SubscriptionError(
                     404, "NOT_FOUND", "未找到该订阅。", "No subscription with this id."
                 )
+            if not who.has("issuer") and row.client_id != who.client_id:
+                self._audit.record(
+                    AuditEvent(
+                        "subscription-revoke",
+                        "denied",
+                        who.client_id,
+                        who.agency,
+                        reason=f"{row.id}: NOT_OWNER",
+                    )
+                )
+                raise SubscriptionError(
+                    403,
+                    "NOT_OWNER",
+                    "只有发证角色或创建该订阅的客户端可以撤销它。",
+                    "Only the agency's issuer role or the client that created a subscription "
+                    "may revoke it.",
+                )
             if row.revoked_at is None:
                 row.revoked_at = datetime.now(UTC)
                 s.add(row)
                 s.commit()
                 self._changed()
+                self._audit.record(
+                    AuditEvent(
+                        "subscription-revoke", "ok", who.client_id, who.agency, reason=row.id
+                    )
+                )
             return _sub(row)
 
     # -- the outbox: deliveries survive a restart ------------------------------------------

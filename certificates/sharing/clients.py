@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from sqlmodel import select
 
 from certificates.agencies import AGENCIES
+from certificates.audit import AuditEvent, AuditLog
 from certificates.errors import CertificateError
 from certificates.ids import token_digest
-from certificates.store.database import AgencyToken, ClientRow, Store
+from certificates.store.database import ClientRow, Store
 
 __all__ = [
     "ROLES",
@@ -132,8 +133,11 @@ def _info(row: ClientRow) -> ClientInfo:
 class ClientRegistry:
     """Adds, lists, revokes and authenticates clients, over the store."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, audit: AuditLog | None = None) -> None:
         self._store = store
+        # Adding and revoking clients is audited whenever the registry is given the log (the
+        # runtime's always is); the deployment's first clients are made before it exists.
+        self._audit = audit
 
     def add(
         self,
@@ -143,6 +147,7 @@ class ClientRegistry:
         *,
         cert_fingerprint: str | None = None,
         client_id: str | None = None,
+        actor: str = "cli:operator",
     ) -> tuple[ClientInfo, str | None]:
         """A new client; returns it and its bearer token (``None`` for a certificate client).
 
@@ -184,6 +189,7 @@ class ClientRegistry:
                 raise ClientError("this certificate is registered for another client already")
             s.add(row)
             s.commit()
+        self._record("client-add", actor, row)
         return _info(row), token
 
     def list(self, agency: str | None = None) -> list[ClientInfo]:
@@ -194,7 +200,7 @@ class ClientRegistry:
             rows = sorted(s.exec(stmt), key=lambda r: (r.agency, _aware(r.created_at), r.id))
         return [_info(r) for r in rows]
 
-    def revoke(self, client_id: str) -> ClientInfo:
+    def revoke(self, client_id: str, *, actor: str = "cli:operator") -> ClientInfo:
         with self._store.session() as s:
             row = s.get(ClientRow, client_id)
             if row is None:
@@ -203,7 +209,15 @@ class ClientRegistry:
                 row.revoked_at = datetime.now(UTC)
                 s.add(row)
                 s.commit()
+                self._record("client-revoke", actor, row)
             return _info(row)
+
+    def _record(self, action: str, actor: str, row: ClientRow) -> None:
+        if self._audit is not None:
+            # The client's id and roles, never its token or certificate.
+            self._audit.record(
+                AuditEvent(action, "ok", actor, row.agency, reason=f"{row.id}: {row.roles}")
+            )
 
     def by_token(self, token: str) -> Principal | None:
         """The active client holding ``token``, or ``None``.
@@ -218,11 +232,6 @@ class ClientRegistry:
                 if row.revoked_at is not None:
                     return None
                 return Principal(row.id, row.agency, frozenset(row.roles.split(",")))
-            # Deployments initialised before clients existed: their per-agency tokens act as
-            # issuer clients named after the agency.
-            legacy = s.exec(select(AgencyToken).where(AgencyToken.token_digest == digest)).first()
-            if legacy is not None:
-                return Principal(f"agency:{legacy.agency}", legacy.agency, frozenset({"issuer"}))
         return None
 
     def by_certificate(self, fingerprint: str) -> Principal | None:

@@ -35,9 +35,8 @@ from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES, CertificateType
 
 # The contract's value types validate agreement terms; their error type comes with them.
-from chaincode import ContractError
 from ledger import Ledger, LedgerError, LedgerRefused
-from ledger.interface import Agreement, AgreementTerms
+from ledger.interface import Agreement, AgreementTerms, ContractError
 
 __all__ = ["AccessDenied", "AgreementError", "Decision", "SharingService", "agreement_json"]
 

@@ -22,7 +22,6 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
 __all__ = [
-    "AgencyToken",
     "AuditMeta",
     "AuditRow",
     "CertificateRow",
@@ -65,14 +64,6 @@ class CertificateRow(SQLModel, table=True):
     def __repr__(self) -> str:
         # Never show data_json or the PDF in reprs (they hold personal data).
         return f"CertificateRow(id={self.id!r}, type={self.cert_type!r}, state={self.state!r})"
-
-
-class AgencyToken(SQLModel, table=True):
-    __tablename__ = "agency_tokens"
-
-    agency: str = Field(primary_key=True)
-    token_digest: str
-    created_at: datetime
 
 
 class ClientRow(SQLModel, table=True):
@@ -200,6 +191,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+_SEALED_PDFS = text(
+    "SELECT id, pdf, sealed_digest FROM certificates WHERE id > :last ORDER BY id LIMIT 200"
+)
+_SEALED_PDFS_OF_AGENCY = text(
+    "SELECT id, pdf, sealed_digest FROM certificates WHERE id > :last AND agency = :agency "
+    "ORDER BY id LIMIT 200"
+)
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self._engine: Engine = create_engine(
@@ -314,6 +314,30 @@ class Store:
                 ],
             )
 
+    def sealed_pdfs(self, agency: str | None = None) -> Iterator[tuple[str, bytes, str]]:
+        """(id, stored PDF, sealed digest) of every stored certificate, or of one agency's,
+        read in batches so that a large store is not held in memory at once."""
+        # Two fixed statements (never text built from input): with and without the agency.
+        query = _SEALED_PDFS_OF_AGENCY if agency is not None else _SEALED_PDFS
+        last = ""
+        while True:
+            with self._engine.connect() as conn:
+                rows = conn.execute(query, {"last": last, "agency": agency}).all()
+            if not rows:
+                return
+            for cert_id, pdf, digest in rows:
+                yield str(cert_id), bytes(pdf), str(digest)
+            last = str(rows[-1][0])
+
+    def replace_pdf(self, cert_id: str, pdf: bytes) -> None:
+        """Store a renewed PDF (a later revision added to the sealed one: the anchored
+        digest of the sealed revision stays what it was; the caller has checked that)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                text("UPDATE certificates SET pdf = :pdf WHERE id = :id"),
+                {"pdf": pdf, "id": cert_id},
+            )
+
     def set_status(self, cert_id: str, status: str, reason: str | None) -> None:
         with self._engine.begin() as conn:
             conn.execute(
@@ -371,24 +395,6 @@ class Store:
                 ),
                 {"id": cert_id, "at": time.time(), "p": payload},
             )
-
-    # -- agency tokens -----------------------------------------------------------------------
-
-    def set_agency_token(self, agency: str, token_digest: str) -> None:
-        with self.session() as s:
-            row = s.get(AgencyToken, agency)
-            now = datetime.now(UTC)
-            if row is None:
-                s.add(AgencyToken(agency=agency, token_digest=token_digest, created_at=now))
-            else:
-                row.token_digest = token_digest
-                row.created_at = now
-                s.add(row)
-            s.commit()
-
-    def agency_token_digests(self) -> dict[str, str]:
-        with self.session() as s:
-            return {t.agency: t.token_digest for t in s.exec(select(AgencyToken))}
 
 
 def _dt(value: Any) -> datetime:

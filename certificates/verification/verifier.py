@@ -20,12 +20,12 @@ from datetime import UTC, date, datetime
 
 from cryptography import x509
 
-from certificates import messages
 from certificates.agencies import AGENCIES
 from certificates.errors import UnreadableDocument
 from certificates.ids import CertificateId, InvalidCertificateId
-from certificates.messages import M
 from certificates.types import CERTIFICATE_TYPES
+from certificates.verification import messages
+from certificates.verification.messages import M
 from certificates.verification.report import (
     CertificateSummary,
     Check,

@@ -184,6 +184,9 @@ for _role in ("issuer", "verifier", "admin"):
     EXPECTED[("subscriptions-list", _role)] = (200, 200)
     # Another agency's subscription answers like a missing one.
     EXPECTED[("unsubscribe", _role)] = (200, 404)
+# A subscription is revoked by the issuer role or by the client that made it (the matrix's
+# subscription is made by the owner's verifier); the agency's admin client is neither.
+EXPECTED[("unsubscribe", "admin")] = (403, 404)
 # The allowed cells: the right role, and for agency-bound actions the right agency.
 EXPECTED[("issue", "issuer")] = (201, 403)  # transport may not issue HR's type
 EXPECTED[("pdf", "issuer")] = (200, 403)

@@ -89,7 +89,9 @@ def test_foreign_lookup_and_status_change_are_delivered_signed_with_retries(
     world: World,
 ) -> None:
     receiver = Receiver(fail_first=1)
-    dispatcher = WebhookDispatcher(Subscriptions(world.rt.store), backoff=0.05)
+    dispatcher = WebhookDispatcher(
+        Subscriptions(world.rt.store, audit=world.rt.audit), backoff=0.05
+    )
     app = create_app(world.rt, background_anchoring=False, limits=NO_LIMITS, webhooks=dispatcher)
     try:
         with TestClient(app) as c:
@@ -226,7 +228,7 @@ def _outbox_state(world: World, delivery_sub: str) -> list[tuple[str, int]]:
 
 def test_gives_up_after_the_last_attempt(world: World) -> None:
     receiver = Receiver(fail_first=100)
-    subs = Subscriptions(world.rt.store)
+    subs = Subscriptions(world.rt.store, audit=world.rt.audit)
     from certificates.sharing.clients import Principal
 
     who = Principal("test", "market-regulation", frozenset({"issuer"}))
@@ -250,7 +252,7 @@ def test_pending_deliveries_survive_a_restart(world: World) -> None:
     from certificates.sharing.clients import Principal
 
     receiver = Receiver(fail_first=0)
-    subs = Subscriptions(world.rt.store)
+    subs = Subscriptions(world.rt.store, audit=world.rt.audit)
     who = Principal("test", "market-regulation", frozenset({"issuer"}))
     sub, secret = subs.add(who, receiver.url, ["status.changed"])
     gone, gone_secret = subs.add(who, receiver.url, ["status.changed"])
@@ -314,7 +316,7 @@ def test_delivery_rechecks_the_address_when_dns_changes(world: World) -> None:
     receiver = Receiver(fail_first=0)
     answers = {"hooks.example": ["93.184.216.34"]}
     policy = CallbackPolicy.from_entries([], resolver=lambda host, port: answers[host])
-    subs = Subscriptions(world.rt.store, policy=policy)
+    subs = Subscriptions(world.rt.store, audit=world.rt.audit, policy=policy)
     who = Principal("test", "market-regulation", frozenset({"issuer"}))
     port = receiver.server.server_address[1]
     sub, secret = subs.add(who, f"https://hooks.example:{port}/hook", ["status.changed"])
@@ -343,7 +345,7 @@ def test_delivery_connects_to_the_checked_address(world: World) -> None:
     policy = CallbackPolicy.from_entries(
         ["127.0.0.0/8"], resolver=lambda host, port: {"hooks.example": ["127.0.0.1"]}[host]
     )
-    subs = Subscriptions(world.rt.store, policy=policy)
+    subs = Subscriptions(world.rt.store, audit=world.rt.audit, policy=policy)
     who = Principal("test", "market-regulation", frozenset({"issuer"}))
     port = receiver.server.server_address[1]
     sub, secret = subs.add(who, f"http://hooks.example:{port}/hook", ["status.changed"])

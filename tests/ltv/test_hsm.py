@@ -21,9 +21,10 @@ from signing import (
     TimeStampAuthority,
     check_seal,
 )
-from signing.hsm import HsmSealIdentity, Pkcs11Key, generate_token_key, open_token_signer
+from signing.hsm import HsmSealIdentity, Pkcs11Key, generate_token_key
 from signing.pki_admin import certify_seal_key
 from signing.revocation import fingerprint
+from signing.token_signer import open_token_signer
 
 from .conftest import FONT, PASSPHRASE, SEAL_BOX, require_tool
 

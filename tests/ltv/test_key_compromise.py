@@ -157,3 +157,61 @@ def test_a_retired_seal_key_can_be_revoked_by_fingerprint(tmp_path: Path) -> Non
     )
     # The current key was not touched: it still seals.
     _issue(dep, tmp_path, 2, data)
+
+
+def test_a_key_compromise_revocation_is_audited_per_certificate_and_notified(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from certificates.audit import AuditLog
+    from certificates.home import Home
+    from certificates.notifications.callbacks import ALLOW_ENV
+    from certificates.notifications.subscriptions import Subscriptions
+    from certificates.sharing.clients import Principal
+    from certificates.store import Store
+    from tests.lookup.test_webhooks import Receiver, wait_for
+
+    dep = make_deployment(tmp_path / "home")
+    catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
+    data = tmp_path / "permit.json"
+    data.write_text(json.dumps(example(catalogue, "road-transport-permit")), "utf-8")
+    receiver = Receiver(fail_first=0)
+    monkeypatch.setenv(ALLOW_ENV, "127.0.0.1")  # the receiver listens on loopback over http
+    store = Store.open(Home(dep.home).database)
+    audit = AuditLog(store)
+    try:
+        Subscriptions(store, audit=audit).add(
+            Principal.operator("transport"), receiver.url, ["status.changed"]
+        )
+        issued = [_issue(dep, tmp_path, n, data)[0] for n in range(2)]
+        proc = dep.cli(
+            "seal",
+            "revoke",
+            "--agency",
+            "transport",
+            "--since",
+            "2000-01-01T00:00:00Z",
+            "--json",
+            extra_env={ALLOW_ENV: "127.0.0.1"},
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["certificates_revoked"] == sorted(issued)
+        for cert_id in issued:
+            revokes = [
+                e.event
+                for e in audit.entries(cert_id=cert_id)
+                if e.event.action == "revoke" and e.event.result == "ok"
+            ]
+            assert [e.reason for e in revokes] == ["keyCompromise"]
+        seal_entries = [e.event for e in audit.entries() if e.event.action == "seal-revoke"]
+        assert len(seal_entries) == 1 and seal_entries[0].agency == "transport"
+
+        def notified() -> set[str]:
+            bodies = [json.loads(body) for _h, body in receiver.delivered()]
+            return {b["cert_id"] for b in bodies if b["status"] == "revoked"}
+
+        # Delivered by the command itself before it exited.
+        wait_for(lambda: notified() == set(issued), timeout=2)
+    finally:
+        audit.close()
+        store.close()
+        receiver.close()

@@ -15,7 +15,7 @@ import hashlib
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -34,16 +34,16 @@ from signing.tls import (
     issue_client_certificate,
 )
 from verify_api.cli import common
+from verify_api.runtime import Runtime
 
 __all__ = ["clients_app"]
 
 clients_app = typer.Typer(help="API clients (agency systems, counter staff, admins).")
 
 
-def _registry() -> tuple[Any, ClientRegistry]:
-
+def _registry() -> tuple[Runtime, ClientRegistry]:
     rt = common.runtime(keys=False)
-    return rt, ClientRegistry(rt.store)
+    return rt, rt.clients  # audited: every add and revoke leaves an entry
 
 
 @clients_app.command("add")
