@@ -75,7 +75,15 @@ class Home:
         if not self.exists():
             raise NotInitialisedError(str(self.root))
 
-    def settings(self) -> Settings:
+    def settings(
+        self,
+        *,
+        base_url: str | None = None,
+        max_upload_bytes: int | None = None,
+        ledger_backend: str | None = None,
+    ) -> Settings:
+        """The deployment's settings file; the arguments, when given, override it for this
+        process (one data directory served under another address, say)."""
         self.require()
         try:
             raw = json.loads(self.settings_file.read_text("utf-8"))
@@ -86,13 +94,8 @@ class Home:
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ConfigurationError(f"settings.json is unreadable: {exc}") from None
-        # Environment overrides let one data directory be served under another address.
-        if url := os.environ.get("CERTLEDGER_BASE_URL"):
-            settings = Settings(url.rstrip("/"), settings.max_upload_bytes, settings.ledger_backend)
-        if limit := os.environ.get("CERTLEDGER_MAX_UPLOAD_BYTES"):
-            if not limit.isdigit() or int(limit) <= 0:
-                raise ConfigurationError("CERTLEDGER_MAX_UPLOAD_BYTES must be a positive integer")
-            settings = Settings(settings.base_url, int(limit), settings.ledger_backend)
-        if backend := os.environ.get("CERTLEDGER_LEDGER"):
-            settings = Settings(settings.base_url, settings.max_upload_bytes, backend)
-        return settings
+        return Settings(
+            base_url=base_url.rstrip("/") if base_url else settings.base_url,
+            max_upload_bytes=max_upload_bytes or settings.max_upload_bytes,
+            ledger_backend=ledger_backend or settings.ledger_backend,
+        )

@@ -7,12 +7,9 @@ import gc
 import json
 import logging
 import os
-import random
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,10 +17,10 @@ from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from certificates.agencies import AGENCIES
-from certificates.audit.log import AuditEvent, AuditUnavailable
+from certificates.audit.anchoring import AnchorLoop, anchor_audit_head
+from certificates.audit.log import AuditUnavailable
 from certificates.errors import (
     AgencyNotAllowed,
     CertificateError,
@@ -34,26 +31,27 @@ from certificates.errors import (
     UnreadableDocument,
 )
 from certificates.home import Home
-from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
+from certificates.ids import CertificateId, InvalidCertificateId
+from certificates.issuance.register import ForeignCertificate
+from certificates.notifications.callbacks import CallbackPolicy
 from certificates.notifications.dispatcher import WebhookDispatcher
 from certificates.notifications.subscriptions import SubscriptionError, Subscriptions
 from certificates.sharing.clients import Principal
 from certificates.sharing.lookup import AgreementError
 from certificates.status import NotIssuer, StatusChange
-from certificates.store.database import PublicView
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
-from certificates.verification.seal_cache import dump_seal_report, load_seal_report
-from signing import SealReport, Secret
 from verify_api.http.auth import ClientAuth
 from verify_api.http.limits import BodyLimitMiddleware
 from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
-from verify_api.http.shared_limits import TABLE_ENV, SharedBuckets
+from verify_api.http.shared_limits import SharedBuckets
+from verify_api.routes.fast_paths import LookupFastPath, StatusFastPath
 from verify_api.routes.pages import PageFacts, not_found_page, verification_page
 from verify_api.routes.pki import pki_router
-from verify_api.routes.sharing import LookupEndpoints, LookupFastPath, install_sharing_routes
+from verify_api.routes.sharing import LookupEndpoints, install_sharing_routes
 from verify_api.runtime import Runtime, open_runtime
+from verify_api.settings import ServiceSettings
 
-__all__ = ["create_app", "create_app_from_env"]
+__all__ = ["WorkerApp", "create_app", "create_app_from_env", "create_app_from_settings"]
 
 log = logging.getLogger("certledger.api")
 
@@ -90,74 +88,6 @@ def _error(status: int, code: str, zh: str, en: str, **extra: Any) -> Response:
 _NOT_FOUND = ("NOT_FOUND", "未找到该证照。", "No certificate with this id.")
 
 
-class _TTLCache:
-    """A small thread-safe LRU with expiry, per process."""
-
-    def __init__(self, size: int, ttl: float) -> None:
-        self._size, self._ttl = size, ttl
-        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Any | None:
-        with self._lock:
-            item = self._data.get(key)
-            if item is None:
-                return None
-            if item[0] < time.monotonic():
-                del self._data[key]
-                return None
-            self._data.move_to_end(key)
-            return item[1]
-
-    def put(self, key: str, value: Any) -> None:
-        # Jitter the expiry (80-120%) so entries filled together do not all expire together
-        # and come back as a burst of misses. Not security relevant.
-        ttl = self._ttl * (0.8 + 0.4 * random.random())  # noqa: S311
-        with self._lock:
-            self._data[key] = (time.monotonic() + ttl, value)
-            self._data.move_to_end(key)
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
-
-    def drop(self, key: str) -> None:
-        with self._lock:
-            self._data.pop(key, None)
-
-
-class StatusFastPath:
-    """Answers public status requests that are in the cache without FastAPI's routing and
-    parameter machinery, which costs more than the answer itself (about half of the server's
-    CPU per request). A miss, or any other request, goes on to the real route unchanged."""
-
-    PREFIX = "/api/v1/certificates/"
-
-    def __init__(self, app: ASGIApp, *, cache: _TTLCache) -> None:
-        self.app = app
-        self.cache = cache
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            path: str = scope["path"]
-            if path.startswith(self.PREFIX):
-                key = path[len(self.PREFIX) :]
-                # Keys are canonical ids; anything else (another form, a sub-path) misses.
-                raw = self.cache.get(key) if "/" not in key else None
-                if raw is not None:
-                    await send(
-                        {
-                            "type": "http.response.start",
-                            "status": 200,
-                            "headers": [
-                                (b"content-type", b"application/json"),
-                                (b"content-length", str(len(raw)).encode()),
-                            ],
-                        }
-                    )
-                    await send({"type": "http.response.body", "body": raw})
-                    return
-        await self.app(scope, receive, send)
-
-
 def create_app(
     rt: Runtime,
     *,
@@ -168,9 +98,13 @@ def create_app(
 ) -> FastAPI:
     """The application. ``shared_limits``: the server's rate-limit table when it runs several
     workers (the buckets then hold for the whole server, not per worker)."""
-    limits = limits or RateLimits.from_env()
+    limits = limits or rt.config.limits
     # The server's own delivery thread and callback policy (read when the app is made).
-    dispatcher = webhooks or WebhookDispatcher(Subscriptions(rt.store, audit=rt.audit))
+    dispatcher = webhooks or WebhookDispatcher(
+        Subscriptions(
+            rt.store, audit=rt.audit, policy=CallbackPolicy.from_entries(rt.config.webhook_allow)
+        )
+    )
     rt.use_webhooks(dispatcher)
     subscriptions = rt.subscriptions
     ip_limiter = RateLimiter(
@@ -188,52 +122,21 @@ def create_app(
     )
     issuer = auth.require("issuer")
 
-    def audit(event: AuditEvent) -> None:
-        audit_log.record(event)
-
-    status_cache = _TTLCache(65536, STATUS_TTL)
-    if rt.status is not None:
-        # What this process shows changes at once; other workers within their cache periods.
-        rt.status.on_change(status_cache.drop)
-    # What the local store says about a certificate (type, issuer, masked subject, dates)
-    # never changes once written, so it is kept longer; only the ledger status is re-read
-    # when a status answer expires.
-    view_cache = _TTLCache(65536, 600.0)
-    seal_cache = _TTLCache(SEAL_CACHE_SIZE, 600.0)
-    stop = threading.Event()
-
-    def anchor_loop() -> None:
-        assert rt.issuance is not None
-        next_audit = time.monotonic() + AUDIT_ANCHOR_INTERVAL
-        while not stop.is_set():
-            try:
-                n = rt.issuance.anchor_pending()
-                if n:
-                    log.info("anchored %d pending certificate(s)", n)
-            except Exception:  # the loop must survive anything and retry later
-                log.exception("background anchoring failed; will retry")
-            if time.monotonic() >= next_audit:
-                next_audit = time.monotonic() + AUDIT_ANCHOR_INTERVAL
-                try:
-                    anchor_audit_head(rt)
-                except Exception:  # as above: retried at the next interval
-                    log.exception("anchoring the audit-log head failed; will retry")
-            stop.wait(ANCHOR_INTERVAL)
+    loop = AnchorLoop(
+        anchor_pending=rt.issuance.anchor_pending if rt.issuance is not None else None,
+        anchor_audit=lambda: anchor_audit_head(rt.audit, rt.ledger, rt.agency),
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        thread = None
         if background_anchoring and rt.issuance is not None:
-            thread = threading.Thread(target=anchor_loop, name="anchor-pending", daemon=True)
-            thread.start()
+            loop.start()
         dispatcher.start()
         try:
             yield
         finally:
             dispatcher.stop()
-            stop.set()
-            if thread:
-                thread.join(timeout=10)
+            loop.stop()
 
     app = FastAPI(
         title="CertLedger",
@@ -245,7 +148,7 @@ def create_app(
     lookup_endpoints = LookupEndpoints(rt, auth)
     # Innermost: run after the rate limits, before routing.
     app.add_middleware(LookupFastPath, endpoints=lookup_endpoints, api=app)
-    app.add_middleware(StatusFastPath, cache=status_cache)
+    app.add_middleware(StatusFastPath, cache=rt.public.status_cache)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_upload_bytes)
     app.add_middleware(
         PublicRateLimitMiddleware, limiter=ip_limiter, limit_loopback=limits.limit_loopback
@@ -268,37 +171,16 @@ def create_app(
         data = file.file.read()
         if not data:
             return _error(400, "EMPTY_FILE", "上传的文件是空的。", "The uploaded file is empty.")
-        report = rt.verifier.verify_pdf(data)
-        cert = report.certificate
-        audit(
-            AuditEvent(
-                "verify",
-                report.verdict.value,
-                cert_id=cert.id if cert else None,
-                cert_type=cert.type if cert else None,
-            )
-        )
-        return _json(report.to_json())
+        return _json(rt.public.verify_upload(data).to_json())
 
     @app.get("/api/v1/certificates/{cert_id}", tags=["public"])
     async def certificate_status(cert_id: str) -> Response:
         # async on purpose: a cache hit never leaves the event loop (no thread-pool hop), and a
         # miss is two indexed SQLite reads of ~0.1 ms, cheaper than the hop itself.
         cid = _canonical_id(cert_id)
-        if cid is None:
-            return _error(404, *_NOT_FOUND)
-        raw = status_cache.get(cid)
+        raw = rt.public.status_json(cid) if cid is not None else None
         if raw is None:
-            view = view_cache.get(cid)
-            if view is None:
-                view = rt.store.public_view(cid)
-                if view is not None:
-                    view_cache.put(cid, view)
-            body = _status_body(rt, cid, view)
-            if body is None:
-                return _error(404, *_NOT_FOUND)
-            raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
-            status_cache.put(cid, raw)
+            return _error(404, *_NOT_FOUND)
         return Response(raw, media_type="application/json")
 
     @app.get("/v/{cert_id}", tags=["public"], response_class=HTMLResponse)
@@ -309,25 +191,11 @@ def create_app(
         size: Annotated[str, Query(pattern="^(normal|large)$")] = "normal",
     ) -> HTMLResponse:
         large = size == "large"
-        cid = _canonical_id(cert_id)
-        view = rt.store.public_view(cid) if cid else None
+        page = rt.public.page(_canonical_id(cert_id), t)
         # Unknown id and wrong token get the same answer, so ids cannot be probed.
-        if view is None or not t or not tokens_match(t, view.token_digest):
+        if page is None:
             return HTMLResponse(not_found_page(lang=lang, large=large), status_code=404)
-        audit(AuditEvent("view", "ok", cert_id=view.id, cert_type=view.cert_type))
-        seal: SealReport | None = seal_cache.get(view.id)
-        if seal is None:
-            # The stored copy never changes: one check serves every worker for a while (the
-            # ledger checks below stay live on every view).
-            cached = rt.store.recent_seal_check(view.id, SEAL_CHECK_MAX_AGE)
-            seal = load_seal_report(cached) if cached else None
-            if seal is None:
-                row = rt.store.get(view.id)
-                assert row is not None
-                seal = rt.verifier.check_seal(row.pdf)
-                rt.store.save_seal_check(view.id, dump_seal_report(seal))
-            seal_cache.put(view.id, seal)
-        report = rt.verifier.report_for(seal)
+        view, report = page.view, page.report
         ctype = CERTIFICATE_TYPES.get(view.cert_type)
         issuer = AGENCIES.get(view.agency)
         zh = lang == "zh"
@@ -339,7 +207,7 @@ def create_app(
             issuer=(issuer.name_zh if zh else issuer.name_en) if issuer else view.agency,
             issued_on=view.issued_at.date().isoformat(),
             valid_until=view.valid_until.isoformat() if view.valid_until else None,
-            status=report.certificate.status if report.certificate else view.status,
+            status=page.status,
         )
         return HTMLResponse(verification_page(report, facts, lang=lang, large=large))
 
@@ -368,33 +236,14 @@ def create_app(
 
     @app.get("/api/v1/certificates/{cert_id}/pdf", tags=["agencies"])
     def download(cert_id: str, who: Annotated[Principal, Depends(issuer)]) -> Response:
-        agency = who.agency
         cid = _canonical_id(cert_id)
-        row = rt.store.get(cid) if cid else None
-        if row is None:
+        if cid is None:
             return _error(404, *_NOT_FOUND)
-        if row.agency != agency:
-            audit(
-                AuditEvent(
-                    "download",
-                    "denied",
-                    who.client_id,
-                    agency,
-                    row.id,
-                    row.cert_type,
-                    reason="FOREIGN_CERTIFICATE",
-                )
-            )
-            return _error(
-                403,
-                "FOREIGN_CERTIFICATE",
-                "只能下载本机构签发的证照。",
-                "An agency may download only the certificates it issued.",
-            )
+        stored = rt.register.pdf_for(who, cid)
         return Response(
-            row.pdf,
+            stored.pdf,
             media_type="application/pdf",
-            headers={"Content-Disposition": f'attachment; filename="{row.id}.pdf"'},
+            headers={"Content-Disposition": f'attachment; filename="{stored.cert_id}.pdf"'},
         )
 
     def change_status(cert_id: str, reason: str, who: Principal, change: StatusChange) -> Response:
@@ -450,70 +299,11 @@ def create_app(
     return app
 
 
-def anchor_audit_head(rt: Runtime) -> None:
-    """Anchor the audit log's head on the ledger.
-
-    It is anchored as the deployment's own agency (``CERTLEDGER_AGENCY``, the identity a Fabric
-    peer connection acts for) or, on an embedded ledger serving every agency, as the first
-    agency of the registry. The choice is fixed at the first anchoring (see AuditLog.anchor).
-    """
-    if rt.audit is None:
-        return
-    agency = os.environ.get("CERTLEDGER_AGENCY", "")
-    if not agency:
-        registry = rt.ledger.registry()
-        if not registry:
-            return
-        agency = registry[0].code
-    rt.audit.anchor(rt.ledger, agency)
-
-
 def _canonical_id(raw: str) -> str | None:
     try:
         return str(CertificateId.parse(raw))
     except InvalidCertificateId:
         return None
-
-
-def _status_body(rt: Runtime, cid: str, view: PublicView | None) -> dict[str, Any] | None:
-    try:
-        record = rt.ledger.get(cid)
-        ledger_ok = True
-    except Exception:  # any ledger failure: report "unknown", never "active"
-        record, ledger_ok = None, False
-    if view is None and record is None:
-        return None
-    cert_type = view.cert_type if view else record.cert_type  # type: ignore[union-attr]
-    agency = view.agency if view else record.agency  # type: ignore[union-attr]
-    ctype = CERTIFICATE_TYPES.get(cert_type)
-    issuer = AGENCIES.get(agency)
-    if not ledger_ok:
-        status, reason = "unknown", None
-    elif record is None:
-        status, reason = "pending", None
-    else:
-        status, reason = record.status, record.reason
-    valid_until = view.valid_until if view else (record.valid_until if record else None)
-    return {
-        "id": cid,
-        "type": cert_type,
-        "type_name": {"zh": ctype.name_zh, "en": ctype.name_en} if ctype else None,
-        "issuer": agency,
-        "issuer_name": {"zh": issuer.name_zh, "en": issuer.name_en} if issuer else None,
-        "subject": view.subject if view else None,
-        "issued_at": view.issued_at.isoformat() if view else None,
-        "valid_until": str(valid_until) if valid_until else None,
-        "status": status,
-        "status_reason": reason,
-        "ledger": {
-            "backend": rt.ledger.backend,
-            "block": record.anchored_block if record else None,
-            "tx_id": record.anchored_tx if record else None,
-            "anchored_at": record.anchored_at.isoformat()
-            if record and record.anchored_at
-            else None,
-        },
-    }
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -550,6 +340,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(NotIssuer)
     async def _not_issuer(_r: Request, exc: NotIssuer) -> Response:
         return _error(403, "NOT_ISSUER", exc.zh, exc.en)
+
+    @app.exception_handler(ForeignCertificate)
+    async def _foreign(_r: Request, exc: ForeignCertificate) -> Response:
+        return _error(403, "FOREIGN_CERTIFICATE", exc.zh, exc.en)
 
     @app.exception_handler(AgencyNotAllowed)
     async def _forbidden(_r: Request, exc: AgencyNotAllowed) -> Response:
@@ -617,23 +411,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "INTERNAL", "服务器内部错误。", "Internal server error.")
 
 
-def create_app_from_env() -> FastAPI:
-    """Factory for `uvicorn --factory` with several workers: each worker opens the runtime."""
-    home = Home.resolve(os.environ.get("CERTLEDGER_HOME"))
-    passphrase = (
-        Secret(os.environ["CERTLEDGER_PASSPHRASE"])
-        if os.environ.get("CERTLEDGER_PASSPHRASE")
-        else None
-    )
-    table = os.environ.get(TABLE_ENV)
+def create_app_from_settings(home: Home, settings: ServiceSettings) -> FastAPI:
+    """One server process's app: opens the runtime with ``settings`` and serves it."""
     try:
-        shared = SharedBuckets(Path(table)) if table else None
+        shared = SharedBuckets(Path(settings.rate_table)) if settings.rate_table else None
     except (OSError, ValueError) as exc:
         # Without the table each worker would allow the whole rate: refuse to start instead
         # (checked first, so a refused start leaves no runtime open).
         raise ConfigurationError(f"cannot open the shared rate-limit table: {exc}") from None
-    rt = open_runtime(home, passphrase=passphrase)
-    app = create_app(rt, shared_limits=shared)
+    rt = open_runtime(home, passphrase=settings.passphrase, config=settings)
+    app = create_app(rt, limits=settings.limits, shared_limits=shared)
     # Everything built so far (the framework, the models, the keys) lives as long as the
     # worker. Frozen out of the collector, it is not traversed again by every full
     # collection: these took 50-85 ms each under load, a few times a minute, and were the
@@ -641,3 +428,24 @@ def create_app_from_env() -> FastAPI:
     gc.collect()
     gc.freeze()
     return app
+
+
+@dataclass(frozen=True)
+class WorkerApp:
+    """The app factory `certledger serve` hands to uvicorn: pickled into every worker process
+    with the server's settings (without their secrets, which are not picklable; each worker
+    takes them from the environment it inherits)."""
+
+    home_root: str
+    settings: ServiceSettings
+
+    def __call__(self) -> FastAPI:
+        return create_app_from_settings(
+            Home(Path(self.home_root)), self.settings.with_secrets_from(os.environ)
+        )
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory verify_api.app:create_app_from_env``: the settings
+    from this process's environment."""
+    return create_app_from_settings(Home.resolve(None), ServiceSettings.from_env(os.environ))

@@ -7,7 +7,6 @@ ready-made, which keeps trust roots and keys flowing from configuration into con
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,7 +19,9 @@ from certificates.errors import ConfigurationError
 from certificates.holder_key import HolderKey
 from certificates.home import Home, Settings
 from certificates.issuance.production import LocalProducer, PoolProducer, Producer
+from certificates.issuance.register import Register
 from certificates.issuance.service import IssuanceService
+from certificates.notifications.callbacks import CallbackPolicy
 from certificates.notifications.dispatcher import WebhookDispatcher
 from certificates.notifications.subscriptions import Subscriptions
 from certificates.render import FontSet, JobRenderer, Renderer
@@ -29,6 +30,7 @@ from certificates.sharing.clients import ClientRegistry
 from certificates.sharing.lookup import SharingService
 from certificates.status.service import StatusService
 from certificates.store.database import Store
+from certificates.verification.public import PublicService
 from certificates.verification.verifier import Verifier
 from ledger import EmbeddedLedger, Ledger, LedgerUnavailable
 from ledger.unreachable import UnreachableLedger
@@ -48,11 +50,9 @@ from signing import (
 from signing.hsm import HSM_PIN_ENV, read_token_config
 from signing.ltv import PublishedCrls
 from signing.token_signer import open_token_signer
-from verify_api.http.audit_writer import SOCKET_ENV
+from verify_api.settings import LEDGER_BACKENDS, ServiceSettings
 
-__all__ = ["SEAL_LEVEL_ENV", "Runtime", "build_local_producer", "open_runtime"]
-
-SEAL_LEVEL_ENV = "CERTLEDGER_SEAL_LEVEL"
+__all__ = ["Runtime", "build_local_producer", "open_runtime"]
 
 
 @dataclass
@@ -74,6 +74,11 @@ class Runtime:
     sharing: SharingService
     subscriptions: Subscriptions
     webhooks: WebhookDispatcher
+    public: PublicService
+    config: ServiceSettings
+    register: Register
+    # The agency this deployment acts for (a Fabric peer's identity); None: every agency.
+    agency: str | None = None
     trust_roots: tuple[x509.Certificate, ...] = ()
     issuance: IssuanceService | None = None
     status: StatusService | None = None
@@ -126,32 +131,35 @@ _NO_KEYS = (
 )
 
 
-def build_local_producer(home_root: str, passphrase: Secret) -> LocalProducer:
+def build_local_producer(
+    home_root: str, passphrase: Secret, level: SealLevel | None, hsm_pin: Secret | None
+) -> LocalProducer:
     """Builds renderer and sealers once; module-level so worker processes can call it."""
     pki = load_pki(Home(Path(home_root)).pki, passphrase)
-    return _local_producer(pki)
+    return _local_producer(pki, level=level, hsm_pin=hsm_pin)
 
 
-def _seal_level(pki: Pki) -> SealLevel:
-    """``CERTLEDGER_SEAL_LEVEL`` (B-T, B-LT, B-LTA; default B-LTA). A PKI made before
-    revocation services existed has no OCSP responder: it keeps sealing at B-T unless a
-    higher level is asked for explicitly, which then fails at start-up."""
-    raw = os.environ.get(SEAL_LEVEL_ENV, "").strip()
-    if not raw:
-        return SealLevel.B_LTA if pki.ocsp is not None else SealLevel.B_T
-    try:
-        return SealLevel(raw.upper())
-    except ValueError:
-        levels = ", ".join(level.value for level in SealLevel)
-        raise ConfigurationError(f"{SEAL_LEVEL_ENV}={raw!r} is not one of {levels}") from None
+def _seal_level(pki: Pki, wanted: SealLevel | None) -> SealLevel:
+    """The level asked for, else B-LTA. A PKI made before revocation services existed has no
+    OCSP responder: it keeps sealing at B-T unless a higher level is asked for explicitly,
+    which then fails at start-up."""
+    if wanted is not None:
+        return wanted
+    return SealLevel.B_LTA if pki.ocsp is not None else SealLevel.B_T
 
 
-def _local_producer(pki: Pki, tsa: TimeStampAuthority | None = None) -> LocalProducer:
+def _local_producer(
+    pki: Pki,
+    tsa: TimeStampAuthority | None = None,
+    *,
+    level: SealLevel | None,
+    hsm_pin: Secret | None,
+) -> LocalProducer:
     fonts = FontSet.discover()  # parsed once per process
     renderer = JobRenderer(Renderer(fonts))
     tsa = tsa or TimeStampAuthority(pki.tsa)
     stamper = InProcessTimeStamper(tsa)
-    level = _seal_level(pki)
+    seal_level = _seal_level(pki, level)
     # One revocation source for every agency: OCSP answers are reused while fresh.
     revocation = InProcessRevocationSource.from_pki(pki) if pki.ocsp is not None else None
     sealers = {
@@ -160,23 +168,27 @@ def _local_producer(pki: Pki, tsa: TimeStampAuthority | None = None) -> LocalPro
             stamper,
             stamp_font=fonts.primary_path,
             stamp_font_index=fonts.primary_index,
-            level=level,
+            level=seal_level,
             revocation=revocation,
         )
         for code in pki.agencies()
     }
     for code in pki.token_agencies():
-        # Seal keys in a PKCS#11 token (signing.hsm); the PIN comes from the environment
-        # and is required: no token PIN, no sealing for that agency (fail at start-up).
+        # Seal keys in a PKCS#11 token (signing.hsm); the PIN is required: no token PIN, no
+        # sealing for that agency (fail at start-up).
+        if hsm_pin is None:
+            raise ConfigurationError(
+                f"the seal key of {code} is in a PKCS#11 token: set {HSM_PIN_ENV} to its PIN"
+            )
         identity = pki.token_seal(code)
-        token_key = read_token_config(pki.pki_dir / "agencies" / code, Secret.from_env(HSM_PIN_ENV))
+        token_key = read_token_config(pki.pki_dir / "agencies" / code, hsm_pin)
         signer, _close = open_token_signer(token_key, identity)
         sealers[code] = Sealer(
             identity,
             stamper,
             stamp_font=fonts.primary_path,
             stamp_font_index=fonts.primary_index,
-            level=level,
+            level=seal_level,
             revocation=revocation,
             signer=signer,
         )
@@ -188,14 +200,21 @@ def open_runtime(
     *,
     passphrase: Secret | None,
     workers: int = 0,
+    config: ServiceSettings | None = None,
 ) -> Runtime:
-    """Opens a deployment. Without a passphrase it can verify but not issue or revoke."""
+    """Opens a deployment. Without a passphrase it can verify but not issue or revoke.
+    ``config``: the process's settings, read at the edge (default: none set)."""
+    config = config or ServiceSettings()
     home.require()
-    settings = home.settings()
-    if settings.ledger_backend not in ("embedded", "fabric"):
+    settings = home.settings(
+        base_url=config.base_url,
+        max_upload_bytes=config.max_upload_bytes,
+        ledger_backend=config.ledger_backend,
+    )
+    if settings.ledger_backend not in LEDGER_BACKENDS:
         raise ConfigurationError(
-            f"unknown ledger backend {settings.ledger_backend!r}; "
-            "use CERTLEDGER_LEDGER=embedded or CERTLEDGER_LEDGER=fabric"
+            f"unknown ledger backend {settings.ledger_backend!r} in settings.json; "
+            "use embedded or fabric"
         )
     store = Store.open(home.database)
     trust_roots = load_trust_roots(home.trust_roots)
@@ -210,13 +229,13 @@ def open_runtime(
             # one-machine demo) the service holds every agency's identity in the profile.
             from ledger.fabric import FabricLedger
 
-            profile = os.environ.get("CERTLEDGER_FABRIC_PROFILE", "")
+            profile = config.fabric_profile
             if not profile:
                 raise ConfigurationError(
                     "CERTLEDGER_LEDGER=fabric needs CERTLEDGER_FABRIC_PROFILE, the connection "
                     "profile written by `certledger network up`"
                 )
-            ledger = FabricLedger.from_profile(profile, os.environ.get("CERTLEDGER_AGENCY") or None)
+            ledger = FabricLedger.from_profile(profile, config.agency)
         elif pki is not None:
             ledger = EmbeddedLedger.open(
                 home.ledger, node_key=pki.node.key, node_cert=pki.node.cert
@@ -248,15 +267,16 @@ def open_runtime(
     )
     audit = AuditLog(store)
     clients = ClientRegistry(store, audit=audit)
-    socket_path = os.environ.get(SOCKET_ENV)
-    if socket_path:
+    if config.audit_socket:
         # A worker of `certledger serve`: one writer process appends for every worker.
-        audit.remote = RemoteAuditWriter(socket_path)
+        audit.remote = RemoteAuditWriter(config.audit_socket)
     # Holder lookups need the holder key, so the passphrase; without it a lookup is refused,
     # never answered unkeyed.
     holder_key = HolderKey.load(home.holder_key, passphrase) if passphrase else None
     sharing = SharingService(store=store, ledger=ledger, audit=audit, holder_key=holder_key)
-    subscriptions = Subscriptions(store, audit=audit)
+    subscriptions = Subscriptions(
+        store, audit=audit, policy=CallbackPolicy.from_entries(config.webhook_allow)
+    )
     webhooks = WebhookDispatcher(subscriptions)
     sharing.notify = webhooks.emit
     rt = Runtime(
@@ -270,6 +290,10 @@ def open_runtime(
         sharing=sharing,
         subscriptions=subscriptions,
         webhooks=webhooks,
+        public=PublicService(store=store, ledger=ledger, verifier=verifier, audit=audit),
+        register=Register(store=store, audit=audit),
+        agency=config.agency,
+        config=config,
         trust_roots=tuple(trust_roots),
     )
     rt._closers.append(store.close)
@@ -280,10 +304,17 @@ def open_runtime(
         producer: Producer
         if workers > 1:
             producer = PoolProducer(
-                functools.partial(build_local_producer, str(home.root), passphrase), workers
+                functools.partial(
+                    build_local_producer,
+                    str(home.root),
+                    passphrase,
+                    config.seal_level,
+                    config.hsm_pin,
+                ),
+                workers,
             )
         else:
-            producer = _local_producer(pki, tsa)
+            producer = _local_producer(pki, tsa, level=config.seal_level, hsm_pin=config.hsm_pin)
         rt._closers.append(producer.close)
         rt.tsa = tsa
         if pki.ocsp is not None:
@@ -301,6 +332,7 @@ def open_runtime(
         rt.status = StatusService(store=store, ledger=ledger, audit=audit, notifier=webhooks)
         # A changed certificate is forgotten by this process's caches at once.
         rt.status.on_change(sharing.forget_certificate)
+        rt.status.on_change(lambda cert_id: rt.public.forget(cert_id))  # whichever is in use
         rt.seals = SealKeyService(
             pki_dir=home.pki,
             passphrase=passphrase,

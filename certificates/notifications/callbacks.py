@@ -20,7 +20,6 @@ often sit behind their own TLS termination.
 from __future__ import annotations
 
 import ipaddress
-import os
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -71,10 +70,6 @@ class CallbackPolicy:
             except ValueError:
                 hosts.add(entry.rstrip("."))
         return cls(frozenset(hosts), tuple(networks), resolver)
-
-    @classmethod
-    def from_env(cls) -> CallbackPolicy:
-        return cls.from_entries(os.environ.get(ALLOW_ENV, "").split(","))
 
     def _trusted_address(self, address: Address) -> bool:
         return any(address in network for network in self.networks)

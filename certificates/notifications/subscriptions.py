@@ -135,8 +135,9 @@ class Subscriptions:
         # Subscribing and unsubscribing are audited: silencing an agency's foreign-lookup
         # alerts must leave a trace.
         self._audit = audit
-        # Which callback URLs may be called (server-side request forgery guard).
-        self.policy = policy if policy is not None else CallbackPolicy.from_env()
+        # Which callback URLs may be called (server-side request forgery guard); without a
+        # policy, only public https addresses.
+        self.policy = policy if policy is not None else CallbackPolicy.from_entries(())
         self._lock = threading.Lock()
         self._active: tuple[float, list[_Active]] | None = None
         self._generation = 0  # bumped by every change here: a read under way is not kept

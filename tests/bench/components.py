@@ -25,6 +25,7 @@ from certificates.verification.report import Verdict
 from signing import InProcessTimeStamper, Sealer, TimeStampAuthority, load_pki
 from signing.pki import AGENCIES_DIR, ISSUING_CERT, ROOT_CERT, SEAL_CERT, SEAL_KEY
 from verify_api.runtime import open_runtime
+from verify_api.settings import ServiceSettings
 
 from .config import BenchConfig
 from .deployment import PASSPHRASE, Deployment, IssuedPool
@@ -211,7 +212,9 @@ def bench_inprocess_verify(
         f"in-process Verifier.verify_pdf, 1 process, {len(pdfs)} distinct PDFs",
         "doc/s",
     )
-    rt = open_runtime(dep.home, passphrase=None)  # read-only, as `certledger verify` opens it
+    rt = open_runtime(
+        dep.home, passphrase=None, config=ServiceSettings.from_env()
+    )  # read-only, as `certledger verify` opens it
     verdicts: Counter[str] = Counter()
     try:
         rt.verifier.verify_pdf(pdfs[0])  # warm-up

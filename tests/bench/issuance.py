@@ -17,6 +17,7 @@ from typing import Any
 
 from certificates.types import CERTIFICATE_TYPES
 from verify_api.runtime import open_runtime
+from verify_api.settings import ServiceSettings
 
 from .config import BenchConfig
 from .deployment import Deployment, IssuedPool
@@ -73,7 +74,9 @@ def bench_issuance(
             note="includes starting the worker pool: fonts and keys are loaded per worker",
         )
         t0 = time.perf_counter()
-        rt = open_runtime(dep.home, passphrase=dep.secret, workers=workers)
+        rt = open_runtime(
+            dep.home, passphrase=dep.secret, workers=workers, config=ServiceSettings.from_env()
+        )
         try:
             issuance = rt.issuance
             assert issuance is not None
@@ -115,7 +118,7 @@ def top_up(dep: Deployment, pool: IssuedPool, wanted: int, log: Log) -> None:
     if missing <= 0:
         return
     log(f"issuing {missing} more certificates (untimed) for the HTTP benchmarks")
-    rt = open_runtime(dep.home, passphrase=dep.secret, workers=1)
+    rt = open_runtime(dep.home, passphrase=dep.secret, workers=1, config=ServiceSettings.from_env())
     try:
         assert rt.issuance is not None
         pool.add(rt.issuance.issue_batch(_agency(), TYPE_CODE, example_rows(missing)))

@@ -29,8 +29,10 @@ from typing import Any
 from certificates.home import Home
 from certificates.types import CERTIFICATE_TYPES
 from signing import Secret, check_seal, load_trust_roots
+from tests.bench.deployment import SEAL_LEVEL_ENV
 from verify_api.bootstrap import init_home
-from verify_api.runtime import SEAL_LEVEL_ENV, open_runtime
+from verify_api.runtime import open_runtime
+from verify_api.settings import ServiceSettings
 
 from .ltv_baseline import naive_blta_rate, unsigned_documents
 from .procs import free_port, start_server
@@ -54,7 +56,12 @@ def _rows(count: int) -> list[dict[str, Any]]:
 def _issue(home: Home, level: str, count: int, workers: int) -> tuple[float, float, list[bytes]]:
     """Wall-clock certificates/s, and (in-process only, else NaN) CPU ms per certificate."""
     os.environ[SEAL_LEVEL_ENV] = level
-    rt = open_runtime(home, passphrase=Secret(PASSPHRASE), workers=workers)
+    rt = open_runtime(
+        home,
+        passphrase=Secret(PASSPHRASE),
+        workers=workers,
+        config=ServiceSettings.from_env(),  # the level just set, as an edge reads it
+    )
     try:
         issuance = rt.issuance
         assert issuance is not None

@@ -19,7 +19,6 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from certificates.home import Home
-from certificates.notifications.callbacks import ALLOW_ENV
 from certificates.sharing.clients import ClientRegistry
 from certificates.types import CERTIFICATE_TYPES
 from signing import Secret
@@ -27,6 +26,7 @@ from verify_api.app import create_app
 from verify_api.bootstrap import init_home
 from verify_api.http.ratelimit import RateLimits
 from verify_api.runtime import Runtime, open_runtime
+from verify_api.settings import ServiceSettings
 
 PASSPHRASE = "lookup test passphrase, not a secret"
 NO_LIMITS = RateLimits(0, 0, 0, 0)
@@ -57,7 +57,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("lookup") / "home"
     home = Home(Path(root))
     creds = init_home(home, Secret(PASSPHRASE), base_url="http://testserver")
-    rt = open_runtime(home, passphrase=Secret(PASSPHRASE))
+    # The matrix subscribes a receiver under a reserved name that resolves nowhere; the
+    # operator's allow-list is how a deployment admits such internal receivers.
+    config = ServiceSettings(webhook_allow=("receiver.invalid",))
+    rt = open_runtime(home, passphrase=Secret(PASSPHRASE), config=config)
     assert rt.clients is not None
     tokens: dict[tuple[str, str], str] = {}
     ids: dict[tuple[str, str], str] = {}
@@ -72,11 +75,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             tokens[(agency, role)] = token
             ids[(agency, role)] = info.id
             SECRETS.append(token)
-    with pytest.MonkeyPatch.context() as mp:
-        # The matrix subscribes a receiver under a reserved name that resolves nowhere; the
-        # operator's allow-list is how a deployment admits such internal receivers.
-        mp.setenv(ALLOW_ENV, "receiver.invalid")
-        app = create_app(rt, background_anchoring=False, limits=NO_LIMITS)
+    app = create_app(rt, background_anchoring=False, limits=NO_LIMITS)
     certs: dict[str, dict[str, Any]] = {}
     with TestClient(app) as client:
         for code, ctype in CERTIFICATE_TYPES.items():

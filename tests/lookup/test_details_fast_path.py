@@ -1,6 +1,7 @@
-"""The details and lookup routes and their ASGI fast path (verify_api.routes.sharing.LookupFastPath)
-answer alike, every answer has a committed audit entry, and the caches behind them keep their
-staleness bounds (revocations and issuances made here apply at once, elsewhere within the TTL)."""
+"""The details and lookup routes and their ASGI fast path
+(verify_api.routes.fast_paths.LookupFastPath) answer alike, every answer has a committed audit
+entry, and the caches behind them keep their staleness bounds (revocations and issuances made
+here apply at once, elsewhere within the TTL)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from certificates.types.codes import uscc_check_char
 from ledger.interface import Agreement
 from verify_api.app import create_app
 from verify_api.http.ratelimit import RateLimits
-from verify_api.routes.sharing import LookupFastPath
+from verify_api.routes.fast_paths import LookupFastPath
 
 from .conftest import TestClient, World
 

@@ -5,6 +5,7 @@ are audited; a verifier cannot silence the issuer's subscriptions."""
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,11 +16,12 @@ from certificates.notifications.callbacks import ALLOW_ENV
 from certificates.notifications.dispatcher import WebhookDispatcher
 from certificates.notifications.subscriptions import Subscriptions
 from certificates.types import CERTIFICATE_TYPES
+from tests.certificates.test_types import make_uscc
 from verify_api.app import create_app
 from verify_api.cli.main import app as cli_app
 
 from .conftest import NO_LIMITS, PASSPHRASE, SECRETS, TestClient, World
-from .test_webhooks import Receiver, wait_for
+from .test_webhooks import LOOPBACK, Receiver, wait_for
 
 AFTER = {"revoke": "revoked", "suspend": "suspended", "reinstate": "active"}
 REASON = "edge agreement test"
@@ -30,31 +32,30 @@ def hooked(world: World) -> Iterator[tuple[TestClient, Receiver]]:
     """The HTTP app with its own delivery thread, and a receiver subscribed by transport's
     issuer to every status change of its certificates."""
     receiver = Receiver(fail_first=0)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv(ALLOW_ENV, "127.0.0.1")  # the receiver listens on loopback over http
-        subs = Subscriptions(world.rt.store, audit=world.rt.audit)
-        app = create_app(
-            world.rt,
-            background_anchoring=False,
-            limits=NO_LIMITS,
-            webhooks=WebhookDispatcher(subs, backoff=0.05),
+    # The receiver listens on loopback over http: the operator admits it.
+    subs = Subscriptions(world.rt.store, audit=world.rt.audit, policy=LOOPBACK)
+    app = create_app(
+        world.rt,
+        background_anchoring=False,
+        limits=NO_LIMITS,
+        webhooks=WebhookDispatcher(subs, backoff=0.05),
+    )
+    with TestClient(app) as client:
+        r = client.post(
+            "/api/v1/subscriptions",
+            json={"url": receiver.url, "events": ["status.changed"]},
+            headers=world.auth("transport", "issuer"),
         )
-        with TestClient(app) as client:
-            r = client.post(
-                "/api/v1/subscriptions",
-                json={"url": receiver.url, "events": ["status.changed"]},
+        assert r.status_code == 201, r.text
+        SECRETS.append(r.json()["secret"])
+        try:
+            yield client, receiver
+        finally:
+            client.post(
+                f"/api/v1/subscriptions/{r.json()['id']}/revoke",
                 headers=world.auth("transport", "issuer"),
             )
-            assert r.status_code == 201, r.text
-            SECRETS.append(r.json()["secret"])
-            try:
-                yield client, receiver
-            finally:
-                client.post(
-                    f"/api/v1/subscriptions/{r.json()['id']}/revoke",
-                    headers=world.auth("transport", "issuer"),
-                )
-                receiver.close()
+            receiver.close()
 
 
 def _cli(world: World, *args: str) -> Any:
@@ -66,8 +67,16 @@ def _cli(world: World, *args: str) -> Any:
     return CliRunner().invoke(cli_app, list(args), env=env)
 
 
-def _new_permit(client: TestClient, world: World) -> str:
+def fresh_permit_data() -> dict[str, Any]:
+    """The example permit for another operator: its own holder, so that lookups by the
+    shared world's holders still find exactly their own certificates."""
     data = dict(CERTIFICATE_TYPES["road-transport-permit"].example)
+    data["credit_code"] = make_uscc(random.Random())
+    return data
+
+
+def _new_permit(client: TestClient, world: World) -> str:
+    data = fresh_permit_data()
     r = client.post(
         "/api/v1/certificates",
         json={"type": "road-transport-permit", "data": data},

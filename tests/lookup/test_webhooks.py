@@ -9,9 +9,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import pytest
-
-from certificates.notifications.callbacks import ALLOW_ENV, CallbackPolicy
+from certificates.notifications.callbacks import CallbackPolicy
 from certificates.notifications.dispatcher import WebhookDispatcher
 from certificates.notifications.subscriptions import (
     SIGNATURE_HEADER,
@@ -24,11 +22,8 @@ from verify_api.app import create_app
 
 from .conftest import NO_LIMITS, SECRETS, TestClient, World
 
-
-@pytest.fixture(autouse=True)
-def _receivers_on_loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The test receivers listen on 127.0.0.1 over http: an operator's allow-list entry.
-    monkeypatch.setenv(ALLOW_ENV, "127.0.0.1")
+# The test receivers listen on 127.0.0.1 over http: an operator's allow-list entry.
+LOOPBACK = CallbackPolicy.from_entries(["127.0.0.1"])
 
 
 class Receiver:
@@ -90,7 +85,7 @@ def test_foreign_lookup_and_status_change_are_delivered_signed_with_retries(
 ) -> None:
     receiver = Receiver(fail_first=1)
     dispatcher = WebhookDispatcher(
-        Subscriptions(world.rt.store, audit=world.rt.audit), backoff=0.05
+        Subscriptions(world.rt.store, audit=world.rt.audit, policy=LOOPBACK), backoff=0.05
     )
     app = create_app(world.rt, background_anchoring=False, limits=NO_LIMITS, webhooks=dispatcher)
     try:
@@ -228,7 +223,7 @@ def _outbox_state(world: World, delivery_sub: str) -> list[tuple[str, int]]:
 
 def test_gives_up_after_the_last_attempt(world: World) -> None:
     receiver = Receiver(fail_first=100)
-    subs = Subscriptions(world.rt.store, audit=world.rt.audit)
+    subs = Subscriptions(world.rt.store, audit=world.rt.audit, policy=LOOPBACK)
     from certificates.sharing.clients import Principal
 
     who = Principal("test", "market-regulation", frozenset({"issuer"}))
@@ -252,7 +247,7 @@ def test_pending_deliveries_survive_a_restart(world: World) -> None:
     from certificates.sharing.clients import Principal
 
     receiver = Receiver(fail_first=0)
-    subs = Subscriptions(world.rt.store, audit=world.rt.audit)
+    subs = Subscriptions(world.rt.store, audit=world.rt.audit, policy=LOOPBACK)
     who = Principal("test", "market-regulation", frozenset({"issuer"}))
     sub, secret = subs.add(who, receiver.url, ["status.changed"])
     gone, gone_secret = subs.add(who, receiver.url, ["status.changed"])
@@ -282,10 +277,18 @@ def test_pending_deliveries_survive_a_restart(world: World) -> None:
 
 
 def test_callbacks_to_internal_or_plain_http_addresses_are_refused(
-    world: World, monkeypatch: pytest.MonkeyPatch
+    world: World,
 ) -> None:
-    monkeypatch.delenv(ALLOW_ENV)
-    app = create_app(world.rt, background_anchoring=False, limits=NO_LIMITS)
+    # A deployment whose operator admits no internal receivers.
+    nothing_internal = Subscriptions(
+        world.rt.store, audit=world.rt.audit, policy=CallbackPolicy.from_entries([])
+    )
+    app = create_app(
+        world.rt,
+        background_anchoring=False,
+        limits=NO_LIMITS,
+        webhooks=WebhookDispatcher(nothing_internal),
+    )
     with TestClient(app) as c:
         for url, why in [
             ("http://127.0.0.1:9/hook", "https"),

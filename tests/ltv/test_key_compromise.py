@@ -160,11 +160,11 @@ def test_a_retired_seal_key_can_be_revoked_by_fingerprint(tmp_path: Path) -> Non
 
 
 def test_a_key_compromise_revocation_is_audited_per_certificate_and_notified(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     from certificates.audit import AuditLog
     from certificates.home import Home
-    from certificates.notifications.callbacks import ALLOW_ENV
+    from certificates.notifications.callbacks import ALLOW_ENV, CallbackPolicy
     from certificates.notifications.subscriptions import Subscriptions
     from certificates.sharing.clients import Principal
     from certificates.store import Store
@@ -175,11 +175,13 @@ def test_a_key_compromise_revocation_is_audited_per_certificate_and_notified(
     data = tmp_path / "permit.json"
     data.write_text(json.dumps(example(catalogue, "road-transport-permit")), "utf-8")
     receiver = Receiver(fail_first=0)
-    monkeypatch.setenv(ALLOW_ENV, "127.0.0.1")  # the receiver listens on loopback over http
     store = Store.open(Home(dep.home).database)
     audit = AuditLog(store)
     try:
-        Subscriptions(store, audit=audit).add(
+        # The receiver listens on loopback over http: the operator admits it (here for the
+        # subscription, below for the command that delivers).
+        loopback = CallbackPolicy.from_entries(["127.0.0.1"])
+        Subscriptions(store, audit=audit, policy=loopback).add(
             Principal.operator("transport"), receiver.url, ["status.changed"]
         )
         issued = [_issue(dep, tmp_path, n, data)[0] for n in range(2)]

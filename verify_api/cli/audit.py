@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from certificates.audit.anchoring import anchor_audit_head
 from ledger import LedgerError
 from verify_api.cli import common
 
@@ -71,11 +72,9 @@ def show(
 @audit_app.command("anchor")
 def anchor(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Anchor the audit log's head on the ledger now (the server does it every minute)."""
-    from verify_api.app import anchor_audit_head
-
     rt = common.runtime(keys=True)
     try:
-        anchor_audit_head(rt)
+        anchor_audit_head(rt.audit, rt.ledger, rt.agency)
         anchored = rt.audit.anchored(rt.ledger)
     except LedgerError as exc:
         common.fail(str(exc), common.EXIT_LEDGER)

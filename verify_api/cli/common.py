@@ -14,6 +14,7 @@ from certificates.ids import CertificateId, InvalidCertificateId
 from ledger import LedgerError
 from signing import Secret, SigningError
 from verify_api.runtime import Runtime, open_runtime
+from verify_api.settings import ServiceSettings
 
 __all__ = [
     "EXIT_BAD_INPUT",
@@ -27,6 +28,8 @@ __all__ = [
     "require_passphrase",
     "runtime",
     "set_home",
+    "settings",
+    "use_settings",
 ]
 
 EXIT_UNREADABLE = 3
@@ -39,6 +42,7 @@ EXIT_LEDGER = 6
 DELIVER_ON_EXIT = 10.0
 
 _selected: list[Home] = []  # the --home of this invocation, set by the main callback
+_settings: list[ServiceSettings] = []  # read once per invocation
 
 
 def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
@@ -47,16 +51,33 @@ def fail(message: str, code: int = EXIT_BAD_INPUT) -> NoReturn:
 
 
 def set_home(home: Home) -> None:
+    """The start of an invocation: its deployment; its settings are read afresh when first
+    needed (one process may run several invocations, as tests do)."""
     _selected[:] = [home]
+    _settings.clear()
 
 
 def home() -> Home:
     return _selected[0] if _selected else Home.resolve(None)
 
 
+def settings() -> ServiceSettings:
+    """This invocation's settings, read from the environment once and validated."""
+    if not _settings:
+        try:
+            _settings.append(ServiceSettings.from_env(os.environ))
+        except ConfigurationError as exc:
+            fail(str(exc), EXIT_CONFIG)
+    return _settings[0]
+
+
+def use_settings(value: ServiceSettings) -> None:
+    """Replace this invocation's settings (an option that overrides the environment)."""
+    _settings[:] = [value]
+
+
 def passphrase() -> Secret | None:
-    value = os.environ.get("CERTLEDGER_PASSPHRASE", "")
-    return Secret(value) if value else None
+    return settings().passphrase
 
 
 def require_passphrase() -> Secret:
@@ -71,7 +92,10 @@ def runtime(*, keys: bool, workers: int = 0) -> Runtime:
     passphrase is required), without it only read and verify."""
     try:
         rt = open_runtime(
-            home(), passphrase=require_passphrase() if keys else None, workers=workers
+            home(),
+            passphrase=require_passphrase() if keys else None,
+            workers=workers,
+            config=settings(),
         )
     except (ConfigurationError, SigningError, LedgerError) as exc:
         fail(str(exc), EXIT_CONFIG)

@@ -29,6 +29,7 @@ from verify_api.cli.audit import audit_app
 from verify_api.cli.clients import clients_app
 from verify_api.cli.network import network_app
 from verify_api.cli.seal import ltv_app, seal_app
+from verify_api.settings import ServiceSettings
 
 app = typer.Typer(
     help="Electronic certificates sealed with agency seals and anchored on a ledger.",
@@ -399,12 +400,13 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the HTTP API, the QR verification pages and the time-stamp authority."""
-    import uvicorn
 
     home = common.home()
     passphrase = common.require_passphrase()
+    settings = common.settings()
     if agency:
-        os.environ["CERTLEDGER_AGENCY"] = agency
+        settings = settings.replace(agency=agency)
+        common.use_settings(settings)
     # Fail at start-up, with a clear message, on a wrong passphrase or a missing deployment.
     rt = common.runtime(keys=True)
     base_url = rt.settings.base_url
@@ -412,7 +414,6 @@ def serve(
     tls_options: dict[str, Any] = {}
     if tls or tls_cert or tls_key:
         tls_options = _serve_tls(home, passphrase, host, base_url, tls_cert, tls_key, tls_host)
-    os.environ["CERTLEDGER_HOME"] = str(home.root)
     scheme = "https" if tls_options else "http"
     typer.echo(
         f"serving {home.root} on {scheme}://{host}:{port}  "
@@ -420,7 +421,7 @@ def serve(
     )
     # One audit writer process for every worker (verify_api.http.audit_writer), started before
     # them and stopped after them.
-    from verify_api.http.audit_writer import SOCKET_ENV, AuditWriterProcess
+    from verify_api.http.audit_writer import AuditWriterProcess
 
     writer = AuditWriterProcess(home.root)
     try:
@@ -428,37 +429,63 @@ def serve(
     except ConfigurationError as exc:
         writer.stop()
         common.fail(str(exc), common.EXIT_CONFIG)
-    os.environ[SOCKET_ENV] = writer.socket_path
     limits_dir = _shared_rate_limits(workers)
+    settings = settings.replace(
+        audit_socket=writer.socket_path,
+        rate_table=str(limits_dir / "buckets") if limits_dir is not None else None,
+    )
     try:
-        # No access log: request lines carry verification tokens in their query strings.
-        uvicorn.run(
-            "verify_api.app:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=False,
-            log_level="warning",
-            **tls_options,
-        )
+        _run_workers(home, settings, host, port, workers, tls_options)
     finally:
         writer.stop()
         if limits_dir is not None:
             shutil.rmtree(limits_dir, ignore_errors=True)
 
 
+def _run_workers(
+    home: Home,
+    settings: ServiceSettings,
+    host: str,
+    port: int,
+    workers: int,
+    tls_options: dict[str, Any],
+) -> None:
+    """uvicorn with the settings handed to every worker explicitly: the factory object (with
+    the settings, less their secrets) is pickled into each worker process."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from verify_api.app import WorkerApp
+
+    config = uvicorn.Config(
+        WorkerApp(str(home.root), settings.for_workers()),
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        # No access log: request lines carry verification tokens in their query strings.
+        access_log=False,
+        log_level="warning",
+        **tls_options,
+    )
+    if workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        common.fail("the server did not start; see the messages above", common.EXIT_CONFIG)
+
+
 def _shared_rate_limits(workers: int) -> Path | None:
     """With several workers, one rate-limit table for all of them (verify_api.http.shared_limits),
     in a directory of this server's own; with one, the worker keeps its buckets in memory."""
-    from verify_api.http.shared_limits import TABLE_ENV, SharedBuckets
+    from verify_api.http.shared_limits import SharedBuckets
 
-    os.environ.pop(TABLE_ENV, None)
     if workers <= 1:
         return None
     directory = Path(tempfile.mkdtemp(prefix="certledger-limits-"))  # 0700
     SharedBuckets.create(directory / "buckets").close()
-    os.environ[TABLE_ENV] = str(directory / "buckets")
     return directory
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ipaddress
 import json
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -36,21 +35,6 @@ class RateLimits:
     client_rate: float = 100.0  # requests per second per authenticated client
     client_burst: float = 200.0
     limit_loopback: bool = False
-
-    @classmethod
-    def from_env(cls) -> RateLimits:
-        def pair(name: str, default: tuple[float, float]) -> tuple[float, float]:
-            raw = os.environ.get(name, "")
-            if not raw:
-                return default
-            rate, _, burst = raw.partition("/")
-            r = float(rate)
-            return r, float(burst) if burst else 2 * r
-
-        pr, pb = pair("CERTLEDGER_RATE_PUBLIC", (cls.public_rate, cls.public_burst))
-        cr, cb = pair("CERTLEDGER_RATE_CLIENT", (cls.client_rate, cls.client_burst))
-        loop = os.environ.get("CERTLEDGER_RATE_LOOPBACK", "") in ("1", "true", "yes")
-        return cls(pr, pb, cr, cb, loop)
 
 
 class RateLimiter:
