@@ -18,28 +18,34 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from certificates.agencies import AGENCIES
-from certificates.audit.anchoring import AnchorLoop, anchor_audit_head
-from certificates.audit.log import AuditUnavailable
-from certificates.errors import (
+from certificates import (
+    AGENCIES,
+    CERTIFICATE_TYPES,
     AgencyNotAllowed,
+    AgreementError,
+    AnchorLoop,
+    AuditUnavailable,
+    CallbackPolicy,
+    CertificateDataError,
     CertificateError,
+    CertificateId,
     CertificateNotFound,
     ConfigurationError,
+    ForeignCertificate,
+    Home,
+    InvalidCertificateId,
     LedgerUnavailableError,
+    NotIssuer,
+    Principal,
     RevocationRefused,
+    StatusChange,
+    SubscriptionError,
+    Subscriptions,
     UnreadableDocument,
+    WebhookDispatcher,
+    anchor_audit_head,
+    types_catalogue,
 )
-from certificates.home import Home
-from certificates.ids import CertificateId, InvalidCertificateId
-from certificates.issuance.register import ForeignCertificate
-from certificates.notifications.callbacks import CallbackPolicy
-from certificates.notifications.dispatcher import WebhookDispatcher
-from certificates.notifications.subscriptions import SubscriptionError, Subscriptions
-from certificates.sharing.clients import Principal
-from certificates.sharing.lookup import AgreementError
-from certificates.status import NotIssuer, StatusChange
-from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
 from verify_api.http.auth import ClientAuth
 from verify_api.http.limits import BodyLimitMiddleware
 from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits

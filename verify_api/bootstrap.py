@@ -11,13 +11,10 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from certificates.agencies import AGENCIES
-from certificates.errors import ConfigurationError
+from certificates import AGENCIES, CERTIFICATE_TYPES, ConfigurationError, Home, Settings
 from certificates.holder_key import HolderKey
-from certificates.home import Home, Settings
 from certificates.sharing.clients import ClientRegistry, new_client_token
 from certificates.store.database import Store
-from certificates.types import CERTIFICATE_TYPES
 from ledger import AgencyRecord, EmbeddedLedger
 from signing import AgencyIdentity, Secret, init_pki, load_pki
 

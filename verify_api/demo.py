@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from certificates.types import CERTIFICATE_TYPES
+from certificates import CERTIFICATE_TYPES
 from verify_api.runtime import Runtime
 
 __all__ = ["issue_samples", "sample_rows"]

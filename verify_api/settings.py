@@ -18,7 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from certificates.errors import ConfigurationError
+from certificates import ConfigurationError
 from signing import SealLevel, Secret
 from signing.hsm import HSM_PIN_ENV
 from verify_api.http.audit_writer import SOCKET_ENV

@@ -12,8 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from certificates.sharing.clients import Principal
-from certificates.sharing.lookup import AgreementError, agreement_json
+from certificates import AgreementError, Principal, agreement_json
 from verify_api.cli import common
 
 __all__ = ["agreements_app"]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from certificates.audit.anchoring import anchor_audit_head
+from certificates import anchor_audit_head
 from ledger import LedgerError
 from verify_api.cli import common
 
@@ -97,9 +97,8 @@ def writer(
     """The audit writer service for server workers (`certledger serve` starts it)."""
     import signal
 
-    from certificates.audit.log import AuditLog
+    from certificates import AuditLog, ConfigurationError
     from certificates.audit.writer import AuditWriterService
-    from certificates.errors import ConfigurationError
     from certificates.store.database import Store
 
     try:

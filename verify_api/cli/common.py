@@ -8,9 +8,7 @@ from typing import NoReturn
 
 import typer
 
-from certificates.errors import ConfigurationError
-from certificates.home import Home
-from certificates.ids import CertificateId, InvalidCertificateId
+from certificates import CertificateId, ConfigurationError, Home, InvalidCertificateId
 from ledger import LedgerError
 from signing import Secret, SigningError
 from verify_api.runtime import Runtime, open_runtime

@@ -15,12 +15,17 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from certificates.errors import CertificateError, CertificateNotFound, ConfigurationError
-from certificates.home import Home
-from certificates.sharing.clients import Principal
-from certificates.status import StatusChange
-from certificates.types import CertificateDataError, types_catalogue
-from certificates.verification.report import Verdict
+from certificates import (
+    CertificateDataError,
+    CertificateError,
+    CertificateNotFound,
+    ConfigurationError,
+    Home,
+    Principal,
+    StatusChange,
+    Verdict,
+    types_catalogue,
+)
 from ledger import LedgerError
 from signing import Secret, SigningError
 from verify_api.cli import common
@@ -196,7 +201,7 @@ def issue_batch(
         common.fail(f"{csv_file} is not a UTF-8 CSV file: {exc}", common.EXIT_BAD_INPUT)
     if not rows:
         common.fail(f"{csv_file} has no data rows", common.EXIT_BAD_INPUT)
-    from certificates.issuance.service import BatchValidationError
+    from certificates import BatchValidationError
 
     rt = common.runtime(keys=True, workers=workers or (os.cpu_count() or 1))
     try:
@@ -243,7 +248,7 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Verify a certificate PDF. Exit 0 VALID, 1 INVALID, 2 INDETERMINATE, >=3 cannot check."""
-    from certificates.errors import UnreadableDocument
+    from certificates import UnreadableDocument
 
     try:
         data = file.read_bytes()

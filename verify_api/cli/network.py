@@ -34,7 +34,7 @@ def _fail(message: str, code: int = common.EXIT_CONFIG) -> NoReturn:
 
 
 def _home_root() -> Path:
-    from certificates.home import Home
+    from certificates import Home
 
     home = common.home()
     return (home if isinstance(home, Home) else Home.resolve(None)).root
@@ -45,7 +45,7 @@ def _dir(directory: Path | None) -> Path:
 
 
 def _registry() -> list[object]:
-    from certificates.home import Home
+    from certificates import Home
     from ledger import EmbeddedLedger, LedgerError
     from signing import load_certificate
 

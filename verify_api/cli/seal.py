@@ -15,8 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from certificates.seals import KEY_COMPROMISE, SealKeyError, SealLedgerError, SealRotation
-from certificates.sharing.clients import Principal
+from certificates import KEY_COMPROMISE, Principal, SealKeyError, SealLedgerError, SealRotation
 from verify_api.cli import common
 from verify_api.runtime import Runtime
 

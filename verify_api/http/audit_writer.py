@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from certificates.errors import ConfigurationError
+from certificates import ConfigurationError
 
 __all__ = ["SOCKET_ENV", "AuditWriterProcess"]
 

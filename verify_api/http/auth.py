@@ -26,9 +26,8 @@ from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request
 
-from certificates.audit.log import AuditEvent, AuditLog
+from certificates import AuditEvent, AuditLog, ClientRegistry, Principal
 from certificates.ids import token_digest
-from certificates.sharing.clients import ClientRegistry, Principal
 from verify_api.http.ratelimit import RateLimiter, is_loopback
 
 __all__ = ["ClientAuth", "peer_certificate_fingerprint"]

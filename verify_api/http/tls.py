@@ -31,7 +31,7 @@ from cryptography import x509
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from certificates.home import Home
+from certificates import Home
 from signing import PASSPHRASE_ENV, Secret
 from signing.tls import check_client_ca, ensure_server_certificate
 

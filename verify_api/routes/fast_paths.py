@@ -23,8 +23,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from certificates.caching import TTLCache
-from certificates.sharing.clients import Principal
+from certificates import Principal, TTLCache
 from verify_api.routes.sharing import LookupEndpoints
 
 __all__ = ["LookupFastPath", "StatusFastPath"]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlencode
 
-from certificates.verification.report import Verdict, VerificationReport
+from certificates import Verdict, VerificationReport
 
 __all__ = ["PageFacts", "not_found_page", "verification_page"]
 

@@ -17,11 +17,15 @@ from fastapi import Depends, FastAPI, Path, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from certificates.audit.log import AuditEvent
-from certificates.errors import ConfigurationError
-from certificates.ids import CertificateId, InvalidCertificateId
-from certificates.notifications.subscriptions import EVENTS, Subscriptions
-from certificates.sharing.clients import Principal
+from certificates import (
+    EVENTS,
+    AuditEvent,
+    CertificateId,
+    ConfigurationError,
+    InvalidCertificateId,
+    Principal,
+    Subscriptions,
+)
 from certificates.sharing.lookup import (
     AccessDenied,
     Decision,
