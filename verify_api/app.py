@@ -55,6 +55,14 @@ from verify_api.routes.pages import PageFacts, not_found_page, verification_page
 from verify_api.routes.pki import pki_router
 from verify_api.routes.sharing import LookupEndpoints, install_sharing_routes
 from verify_api.runtime import Runtime, open_runtime
+from verify_api.schemas import (
+    ERROR_RESPONSES,
+    CertificateStatusBody,
+    HealthBody,
+    IssuedBody,
+    StatusChangedBody,
+    VerificationReportBody,
+)
 from verify_api.settings import ServiceSettings
 
 __all__ = ["WorkerApp", "create_app", "create_app_from_env", "create_app_from_settings"]
@@ -162,15 +170,25 @@ def create_app(
 
     # -- public ------------------------------------------------------------------------------
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], response_model=HealthBody)
     async def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
-    @app.get("/api/v1/types", tags=["public"])
+    @app.get(
+        "/api/v1/types",
+        tags=["public"],
+        response_model=list[dict[str, Any]],
+        responses=ERROR_RESPONSES,
+    )
     def list_types() -> Response:
         return _json(types_catalogue())
 
-    @app.post("/api/v1/verify", tags=["public"])
+    @app.post(
+        "/api/v1/verify",
+        tags=["public"],
+        response_model=VerificationReportBody,
+        responses=ERROR_RESPONSES,
+    )
     def verify_upload(
         file: Annotated[UploadFile, File(description="the certificate PDF")],
     ) -> Response:
@@ -179,7 +197,12 @@ def create_app(
             return _error(400, "EMPTY_FILE", "上传的文件是空的。", "The uploaded file is empty.")
         return _json(rt.public.verify_upload(data).to_json())
 
-    @app.get("/api/v1/certificates/{cert_id}", tags=["public"])
+    @app.get(
+        "/api/v1/certificates/{cert_id}",
+        tags=["public"],
+        response_model=CertificateStatusBody,
+        responses=ERROR_RESPONSES,
+    )
     async def certificate_status(cert_id: str) -> Response:
         # async on purpose: a cache hit never leaves the event loop (no thread-pool hop), and a
         # miss is two indexed SQLite reads of ~0.1 ms, cheaper than the hop itself.
@@ -219,7 +242,13 @@ def create_app(
 
     # -- agencies ----------------------------------------------------------------------------
 
-    @app.post("/api/v1/certificates", tags=["agencies"], status_code=201)
+    @app.post(
+        "/api/v1/certificates",
+        tags=["agencies"],
+        status_code=201,
+        response_model=IssuedBody,
+        responses=ERROR_RESPONSES,
+    )
     def issue(body: IssueRequest, who: Annotated[Principal, Depends(issuer)]) -> Response:
         issued = rt.issuing().issue_as(who, body.type, body.data)
         return _json(
@@ -240,7 +269,11 @@ def create_app(
             201,
         )
 
-    @app.get("/api/v1/certificates/{cert_id}/pdf", tags=["agencies"])
+    @app.get(
+        "/api/v1/certificates/{cert_id}/pdf",
+        tags=["agencies"],
+        responses={**ERROR_RESPONSES, 200: {"content": {"application/pdf": {}}}},
+    )
     def download(cert_id: str, who: Annotated[Principal, Depends(issuer)]) -> Response:
         cid = _canonical_id(cert_id)
         if cid is None:
@@ -259,14 +292,24 @@ def create_app(
         done = rt.statuses().change(who, cid, change, reason)
         return _json({"id": done.cert_id, "status": done.status, "reason": done.reason})
 
-    @app.post("/api/v1/certificates/{cert_id}/revoke", tags=["agencies"])
+    @app.post(
+        "/api/v1/certificates/{cert_id}/revoke",
+        tags=["agencies"],
+        response_model=StatusChangedBody,
+        responses=ERROR_RESPONSES,
+    )
     def revoke(
         cert_id: str, body: StatusChangeRequest, who: Annotated[Principal, Depends(issuer)]
     ) -> Response:
         """Revoke a certificate you issued, for good (the reason is public)."""
         return change_status(cert_id, body.reason, who, StatusChange.REVOKE)
 
-    @app.post("/api/v1/certificates/{cert_id}/suspend", tags=["agencies"])
+    @app.post(
+        "/api/v1/certificates/{cert_id}/suspend",
+        tags=["agencies"],
+        response_model=StatusChangedBody,
+        responses=ERROR_RESPONSES,
+    )
     def suspend(
         cert_id: str, body: StatusChangeRequest, who: Annotated[Principal, Depends(issuer)]
     ) -> Response:
@@ -274,7 +317,12 @@ def create_app(
         public); it does not verify while suspended."""
         return change_status(cert_id, body.reason, who, StatusChange.SUSPEND)
 
-    @app.post("/api/v1/certificates/{cert_id}/reinstate", tags=["agencies"])
+    @app.post(
+        "/api/v1/certificates/{cert_id}/reinstate",
+        tags=["agencies"],
+        response_model=StatusChangedBody,
+        responses=ERROR_RESPONSES,
+    )
     def reinstate(
         cert_id: str, body: StatusChangeRequest, who: Annotated[Principal, Depends(issuer)]
     ) -> Response:

@@ -35,6 +35,12 @@ from certificates.sharing.lookup import (
 )
 from verify_api.http.auth import ClientAuth
 from verify_api.runtime import Runtime
+from verify_api.schemas import (
+    ERROR_RESPONSES,
+    AgreementBody,
+    SubscriptionBody,
+    SubscriptionCreatedBody,
+)
 
 __all__ = ["LookupEndpoints", "canonical_id", "install_sharing_routes"]
 
@@ -256,7 +262,13 @@ def install_sharing_routes(
 
     # -- agreements ----------------------------------------------------------------------
 
-    @app.post("/api/v1/agreements", tags=["sharing"], status_code=201)
+    @app.post(
+        "/api/v1/agreements",
+        tags=["sharing"],
+        status_code=201,
+        response_model=AgreementBody,
+        responses=ERROR_RESPONSES,
+    )
     def create_agreement(
         body: AgreementCreate, who: Annotated[Principal, Depends(issuer)]
     ) -> Response:
@@ -271,12 +283,22 @@ def install_sharing_routes(
         )
         return _json(agreement_json(agreement), 201)
 
-    @app.get("/api/v1/agreements", tags=["sharing"])
+    @app.get(
+        "/api/v1/agreements",
+        tags=["sharing"],
+        response_model=list[AgreementBody],
+        responses=ERROR_RESPONSES,
+    )
     def list_agreements(_who: Annotated[Principal, Depends(any_client)]) -> Response:
         """Every agreement on the ledger: every agency sees the same rules."""
         return _json([agreement_json(a) for a in sharing().agreements(fresh=True)])
 
-    @app.post("/api/v1/agreements/{agreement_id}/revoke", tags=["sharing"])
+    @app.post(
+        "/api/v1/agreements/{agreement_id}/revoke",
+        tags=["sharing"],
+        response_model=AgreementBody,
+        responses=ERROR_RESPONSES,
+    )
     def revoke_agreement(
         agreement_id: Annotated[str, Path(max_length=128)],
         body: AgreementRevoke,
@@ -292,7 +314,7 @@ def install_sharing_routes(
     # awaited, so no request pays for a thread-pool hop. Usually answered by LookupFastPath,
     # the same code without the routing.
 
-    @app.get("/api/v1/lookup", tags=["sharing"])
+    @app.get("/api/v1/lookup", tags=["sharing"], responses=ERROR_RESPONSES)
     async def lookup(
         who: Annotated[Principal, Depends(endpoints.verifier)],
         type: Annotated[str, Query(max_length=64, description="certificate type code")],
@@ -309,14 +331,14 @@ def install_sharing_routes(
     ) -> Response:
         return await endpoints.lookup(who, type, holder, purpose)
 
-    @app.post("/api/v1/lookup", tags=["sharing"])
+    @app.post("/api/v1/lookup", tags=["sharing"], responses=ERROR_RESPONSES)
     async def lookup_post(
         body: LookupRequest, who: Annotated[Principal, Depends(endpoints.verifier)]
     ) -> Response:
         """As GET, with the holder identifier in the body, out of every URL and access log."""
         return await endpoints.lookup(who, body.type, body.holder, body.purpose)
 
-    @app.get("/api/v1/certificates/{cert_id}/details", tags=["sharing"])
+    @app.get("/api/v1/certificates/{cert_id}/details", tags=["sharing"], responses=ERROR_RESPONSES)
     async def details(
         cert_id: str,
         who: Annotated[Principal, Depends(endpoints.verifier)],
@@ -328,7 +350,13 @@ def install_sharing_routes(
 
     # -- webhooks ------------------------------------------------------------------------
 
-    @app.post("/api/v1/subscriptions", tags=["sharing"], status_code=201)
+    @app.post(
+        "/api/v1/subscriptions",
+        tags=["sharing"],
+        status_code=201,
+        response_model=SubscriptionCreatedBody,
+        responses=ERROR_RESPONSES,
+    )
     def subscribe(
         body: SubscriptionCreate, who: Annotated[Principal, Depends(any_client)]
     ) -> Response:
@@ -346,11 +374,21 @@ def install_sharing_routes(
         )
         return _json({**sub.to_json(), "secret": secret}, 201)
 
-    @app.get("/api/v1/subscriptions", tags=["sharing"])
+    @app.get(
+        "/api/v1/subscriptions",
+        tags=["sharing"],
+        response_model=list[SubscriptionBody],
+        responses=ERROR_RESPONSES,
+    )
     def list_subscriptions(who: Annotated[Principal, Depends(any_client)]) -> Response:
         return _json([s.to_json() for s in subscriptions.of_agency(who.agency)])
 
-    @app.post("/api/v1/subscriptions/{sub_id}/revoke", tags=["sharing"])
+    @app.post(
+        "/api/v1/subscriptions/{sub_id}/revoke",
+        tags=["sharing"],
+        response_model=SubscriptionBody,
+        responses=ERROR_RESPONSES,
+    )
     def unsubscribe(
         sub_id: Annotated[str, Path(max_length=64)],
         who: Annotated[Principal, Depends(any_client)],
@@ -359,7 +397,7 @@ def install_sharing_routes(
 
     # -- audit trail ---------------------------------------------------------------------
 
-    @app.get("/api/v1/certificates/{cert_id}/audit", tags=["sharing"])
+    @app.get("/api/v1/certificates/{cert_id}/audit", tags=["sharing"], responses=ERROR_RESPONSES)
     def certificate_audit(cert_id: str, who: Annotated[Principal, Depends(auditor)]) -> Response:
         """Who looked at a certificate: for the issuing agency's administrators."""
         cid = canonical_id(cert_id)
