@@ -13,11 +13,14 @@ from pydantic import BaseModel, ConfigDict
 __all__ = [
     "ERROR_RESPONSES",
     "AgreementBody",
+    "AuditTrailBody",
     "Bilingual",
     "CertificateStatusBody",
+    "DetailsBody",
     "ErrorBody",
     "HealthBody",
     "IssuedBody",
+    "LookupBody",
     "StatusChangedBody",
     "SubscriptionBody",
     "SubscriptionCreatedBody",
@@ -158,6 +161,54 @@ class AgreementBody(_Body):
     reason: str | None
     created_at: str
     ledger_tx: str | None
+
+
+class ReleasedCertificateBody(_Body):
+    """A certificate as an agreement releases it: the public facts and exactly the allowed
+    fields (the others are absent, not null)."""
+
+    id: str
+    type: str
+    issuer: str
+    status: str
+    status_reason: str | None
+    valid_until: str | None
+    fields: dict[str, Any]
+
+
+class DetailsBody(ReleasedCertificateBody):
+    purpose: str
+    basis: str  # the decision's code
+    agreements: list[str]  # the agreements that allowed it
+
+
+class LookupBody(_Body):
+    type: str
+    purpose: str
+    basis: str
+    agreements: list[str]
+    certificates: list[ReleasedCertificateBody]
+
+
+class AuditEntryBody(_Body):
+    seq: int
+    at: str
+    client_id: str
+    agency: str | None
+    action: str
+    cert_id: str | None
+    cert_type: str | None
+    purpose: str | None
+    fields: list[str]
+    result: str
+    reason: str | None
+    prev_hash: str
+    hash: str
+
+
+class AuditTrailBody(_Body):
+    id: str
+    entries: list[AuditEntryBody]
 
 
 _ERROR = {"model": ErrorBody}

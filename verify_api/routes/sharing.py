@@ -38,6 +38,9 @@ from verify_api.runtime import Runtime
 from verify_api.schemas import (
     ERROR_RESPONSES,
     AgreementBody,
+    AuditTrailBody,
+    DetailsBody,
+    LookupBody,
     SubscriptionBody,
     SubscriptionCreatedBody,
 )
@@ -314,7 +317,9 @@ def install_sharing_routes(
     # awaited, so no request pays for a thread-pool hop. Usually answered by LookupFastPath,
     # the same code without the routing.
 
-    @app.get("/api/v1/lookup", tags=["sharing"], responses=ERROR_RESPONSES)
+    @app.get(
+        "/api/v1/lookup", tags=["sharing"], response_model=LookupBody, responses=ERROR_RESPONSES
+    )
     async def lookup(
         who: Annotated[Principal, Depends(endpoints.verifier)],
         type: Annotated[str, Query(max_length=64, description="certificate type code")],
@@ -331,14 +336,21 @@ def install_sharing_routes(
     ) -> Response:
         return await endpoints.lookup(who, type, holder, purpose)
 
-    @app.post("/api/v1/lookup", tags=["sharing"], responses=ERROR_RESPONSES)
+    @app.post(
+        "/api/v1/lookup", tags=["sharing"], response_model=LookupBody, responses=ERROR_RESPONSES
+    )
     async def lookup_post(
         body: LookupRequest, who: Annotated[Principal, Depends(endpoints.verifier)]
     ) -> Response:
         """As GET, with the holder identifier in the body, out of every URL and access log."""
         return await endpoints.lookup(who, body.type, body.holder, body.purpose)
 
-    @app.get("/api/v1/certificates/{cert_id}/details", tags=["sharing"], responses=ERROR_RESPONSES)
+    @app.get(
+        "/api/v1/certificates/{cert_id}/details",
+        tags=["sharing"],
+        response_model=DetailsBody,
+        responses=ERROR_RESPONSES,
+    )
     async def details(
         cert_id: str,
         who: Annotated[Principal, Depends(endpoints.verifier)],
@@ -397,7 +409,12 @@ def install_sharing_routes(
 
     # -- audit trail ---------------------------------------------------------------------
 
-    @app.get("/api/v1/certificates/{cert_id}/audit", tags=["sharing"], responses=ERROR_RESPONSES)
+    @app.get(
+        "/api/v1/certificates/{cert_id}/audit",
+        tags=["sharing"],
+        response_model=AuditTrailBody,
+        responses=ERROR_RESPONSES,
+    )
     def certificate_audit(cert_id: str, who: Annotated[Principal, Depends(auditor)]) -> Response:
         """Who looked at a certificate: for the issuing agency's administrators."""
         cid = canonical_id(cert_id)
