@@ -360,6 +360,23 @@ def _canonical_id(raw: str) -> str | None:
         return None
 
 
+# The HTTP answer to a refusal that carries a code (subscriptions, agreements); any other
+# code is a refusal by the state of things: 409. Domain errors carry no HTTP codes.
+_REFUSAL_STATUS = {
+    "NOT_FOUND": 404,
+    "NOT_ISSUER": 403,
+    "NOT_OWNER": 403,
+    "NOT_OWN_TYPE": 403,
+    "UNKNOWN_EVENT": 422,
+    "BAD_URL": 422,
+    "UNKNOWN_FIELD": 422,
+    "UNKNOWN_AGENCY": 422,
+    "INVALID_AGREEMENT": 422,
+    "TOO_MANY": 409,
+    "REFUSED": 409,
+}
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CertificateDataError)
     async def _data(_r: Request, exc: CertificateDataError) -> Response:
@@ -434,11 +451,11 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SubscriptionError)
     async def _subscription(_r: Request, exc: SubscriptionError) -> Response:
-        return _error(exc.status, exc.code, exc.zh, exc.en)
+        return _error(_REFUSAL_STATUS.get(exc.code, 409), exc.code, exc.zh, exc.en)
 
     @app.exception_handler(AgreementError)
     async def _agreement(_r: Request, exc: AgreementError) -> Response:
-        return _error(exc.status, exc.code, exc.zh, exc.en)
+        return _error(_REFUSAL_STATUS.get(exc.code, 409), exc.code, exc.zh, exc.en)
 
     @app.exception_handler(CertificateError)
     async def _domain(_r: Request, exc: CertificateError) -> Response:

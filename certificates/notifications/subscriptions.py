@@ -55,9 +55,12 @@ TARGETS_CACHE_TTL = 1.0
 
 
 class SubscriptionError(CertificateError):
-    def __init__(self, status: int, code: str, zh: str, en: str) -> None:
+    """A subscription request is invalid or was refused: ``code`` says why (each edge maps it
+    to its own answer), with the message in Chinese and English."""
+
+    def __init__(self, code: str, zh: str, en: str) -> None:
         super().__init__(en)
-        self.status, self.code, self.zh, self.en = status, code, zh, en
+        self.code, self.zh, self.en = code, zh, en
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +183,6 @@ class Subscriptions:
         wanted = tuple(sorted(set(events)))
         if not wanted or any(e not in EVENTS for e in wanted):
             raise SubscriptionError(
-                422,
                 "UNKNOWN_EVENT",
                 f"事件须为以下之一：{', '.join(EVENTS)}。",
                 f"Events must be among: {', '.join(EVENTS)}.",
@@ -189,14 +191,12 @@ class Subscriptions:
             self.policy.check(url)
         except CallbackRefused as exc:
             raise SubscriptionError(
-                422,
                 "BAD_URL",
                 "回调地址须为公网 https 地址，且不含凭据（内部地址须由运营方放行）。",
                 f"{str(exc)[:1].upper()}{str(exc)[1:]}.",
             ) from exc
         if "lookup.foreign" in wanted and cert_id is not None and issuer_of_cert != who.agency:
             raise SubscriptionError(
-                403,
                 "NOT_ISSUER",
                 "只有发证机构可以订阅其证照的查询事件。",
                 "Only the issuing agency may follow lookups of its certificates.",
@@ -214,7 +214,6 @@ class Subscriptions:
             )
             if count >= MAX_PER_AGENCY:
                 raise SubscriptionError(
-                    409,
                     "TOO_MANY",
                     "订阅数量已达上限。",
                     f"At most {MAX_PER_AGENCY} active subscriptions per agency.",
@@ -259,7 +258,7 @@ class Subscriptions:
             # Another agency's subscription answers like a missing one: ids are not probed.
             if row is None or row.agency != who.agency:
                 raise SubscriptionError(
-                    404, "NOT_FOUND", "未找到该订阅。", "No subscription with this id."
+                    "NOT_FOUND", "未找到该订阅。", "No subscription with this id."
                 )
             if not who.has("issuer") and row.client_id != who.client_id:
                 self._audit.record(
@@ -272,7 +271,6 @@ class Subscriptions:
                     )
                 )
                 raise SubscriptionError(
-                    403,
                     "NOT_OWNER",
                     "只有发证角色或创建该订阅的客户端可以撤销它。",
                     "Only the agency's issuer role or the client that created a subscription "

@@ -161,11 +161,12 @@ class AccessDenied(CertificateError):
 
 
 class AgreementError(CertificateError):
-    """An agreement request is invalid or was refused; ``status`` is the HTTP answer."""
+    """An agreement request is invalid or was refused: ``code`` says why (each edge maps it
+    to its own answer), with the message in Chinese and English."""
 
-    def __init__(self, status: int, code: str, zh: str, en: str) -> None:
+    def __init__(self, code: str, zh: str, en: str) -> None:
         super().__init__(en)
-        self.status, self.code, self.zh, self.en = status, code, zh, en
+        self.code, self.zh, self.en = code, zh, en
 
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
@@ -288,7 +289,6 @@ class SharingService:
             ctype = CERTIFICATE_TYPES.get(code)
             if ctype is None or ctype.agency != who.agency:
                 raise AgreementError(
-                    403,
                     "NOT_OWN_TYPE",
                     f"只能共享本机构签发的证照类型（{code}）。",
                     f"An agency can share only the certificate types it issues ({code}).",
@@ -297,14 +297,13 @@ class SharingService:
         unknown = sorted(set(fields) - known)
         if unknown:
             raise AgreementError(
-                422,
                 "UNKNOWN_FIELD",
                 f"这些字段不属于所共享的证照类型：{', '.join(unknown)}。",
                 f"These fields do not belong to the shared types: {', '.join(unknown)}.",
             )
         if grantee not in AGENCIES:
             raise AgreementError(
-                422, "UNKNOWN_AGENCY", "被授权机构不存在。", "The grantee agency does not exist."
+                "UNKNOWN_AGENCY", "被授权机构不存在。", "The grantee agency does not exist."
             )
         try:
             terms = AgreementTerms(
@@ -317,13 +316,13 @@ class SharingService:
             agreement = self._ledger.create_agreement(who.agency, terms)
         except LedgerRefused as exc:
             raise AgreementError(
-                409, "REFUSED", f"账本拒绝了该协议：{exc}", f"The ledger refused: {exc}"
+                "REFUSED", f"账本拒绝了该协议：{exc}", f"The ledger refused: {exc}"
             ) from None
         except LedgerError as exc:
             raise LedgerUnavailableError(str(exc)) from None
         except ContractError as exc:  # the terms' own validation (formats, sizes)
             raise AgreementError(
-                422, "INVALID_AGREEMENT", f"协议内容有误：{exc.message}", exc.message
+                "INVALID_AGREEMENT", f"协议内容有误：{exc.message}", exc.message
             ) from None
         self._agreements_changed()
         self._audit.record(
@@ -344,9 +343,8 @@ class SharingService:
         try:
             agreement = self._ledger.revoke_agreement(who.agency, agreement_id, reason)
         except LedgerRefused as exc:
-            status = {"NOT_FOUND": 404, "NOT_ISSUER": 403}.get(exc.code, 409)
             raise AgreementError(
-                status, exc.code, f"账本拒绝了该操作：{exc}", f"The ledger refused: {exc}"
+                exc.code, f"账本拒绝了该操作：{exc}", f"The ledger refused: {exc}"
             ) from None
         except LedgerError as exc:
             raise LedgerUnavailableError(str(exc)) from None
