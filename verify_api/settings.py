@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from certificates import ConfigurationError
+from certificates.notifications.callbacks import ALLOW_ENV as WEBHOOK_ALLOW_ENV
 from signing import SealLevel, Secret
 from signing.hsm import HSM_PIN_ENV
 from verify_api.http.audit_writer import SOCKET_ENV
@@ -34,7 +35,6 @@ LEDGER_ENV = "CERTLEDGER_LEDGER"
 FABRIC_PROFILE_ENV = "CERTLEDGER_FABRIC_PROFILE"
 BASE_URL_ENV = "CERTLEDGER_BASE_URL"
 MAX_UPLOAD_ENV = "CERTLEDGER_MAX_UPLOAD_BYTES"
-WEBHOOK_ALLOW_ENV = "CERTLEDGER_WEBHOOK_ALLOW"
 RATE_PUBLIC_ENV = "CERTLEDGER_RATE_PUBLIC"
 RATE_CLIENT_ENV = "CERTLEDGER_RATE_CLIENT"
 RATE_LOOPBACK_ENV = "CERTLEDGER_RATE_LOOPBACK"

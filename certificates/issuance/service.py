@@ -140,7 +140,9 @@ class IssuanceService:
     def issue_as(self, who: Principal, cert_type: str, data: Mapping[str, object]) -> Issued:
         """Issue one certificate for ``who``'s agency: the workflow every edge calls. A
         refused type is audited as ``denied``; each issued certificate as ``ok``."""
-        return self.issue_batch_as(who, cert_type, [data], batch=False)[0]
+        ctype = self._allowed_for(who, cert_type)
+        validated = validate_for(ctype, data, fonts=self._fonts)  # CertificateDataError -> 422
+        return self._issued_by(who, self._issue_validated(who.agency, ctype, [validated]))[0]
 
     def issue_batch_as(
         self,
@@ -149,9 +151,15 @@ class IssuanceService:
         rows: Iterable[Mapping[str, object]],
         *,
         progress: Callable[[int], None] | None = None,
-        batch: bool = True,
     ) -> list[Issued]:
         """As :meth:`issue_as` for every row (all rows validated before any is issued)."""
+        ctype = self._allowed_for(who, cert_type)
+        values = self.validate_batch(ctype, rows)
+        issued = self._issue_validated(who.agency, ctype, values, progress=progress)
+        return self._issued_by(who, issued)
+
+    def _allowed_for(self, who: Principal, cert_type: str) -> CertificateType:
+        """:meth:`check_allowed` for ``who``'s agency; a refusal is audited as ``denied``."""
         try:
             ctype = self.check_allowed(who.agency, cert_type)
         except AgencyNotAllowed:
@@ -168,11 +176,9 @@ class IssuanceService:
                 ]
             )
             raise
-        if batch:
-            values = self.validate_batch(ctype, rows)
-        else:
-            values = [validate_for(ctype, next(iter(rows)), fonts=self._fonts)]
-        issued = self._issue_validated(who.agency, ctype, values, progress=progress)
+        return ctype
+
+    def _issued_by(self, who: Principal, issued: list[Issued]) -> list[Issued]:
         for listener in self._listeners:
             listener()
         self._record(

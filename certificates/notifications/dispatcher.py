@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 
 from certificates.notifications.callbacks import CallbackRefused, pinned_request
+from certificates.notifications.notifier import Details
 from certificates.notifications.subscriptions import SIGNATURE_HEADER, Subscriptions, sign_body
 
 __all__ = ["WebhookDispatcher"]
@@ -78,11 +78,10 @@ class WebhookDispatcher:
         event: str,
         cert_id: str,
         issuer: str,
-        details: dict[str, Any] | Callable[[], dict[str, Any]],
+        details: Details,
     ) -> int:
-        """Queue ``event`` for every subscription it reaches; returns how many. ``details``
-        may be a function, called only when some subscription is reached (foreign lookups
-        emit on every request, and most reach nobody)."""
+        """Queue ``event`` for every subscription it reaches; returns how many (see
+        :data:`~certificates.notifications.notifier.Details`)."""
         try:
             targets = self._subs.targets(event, cert_id, issuer)
         except Exception:  # notifications must never break the request that caused them

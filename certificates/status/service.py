@@ -115,7 +115,17 @@ class StatusService:
         self, who: Principal, cert_id: str, change: StatusChange, reason: str
     ) -> StatusChanged:
         """Apply ``change`` to ``cert_id`` (a canonical id) as ``who``."""
+        return self._change(who, self.issuer_of(cert_id), cert_id, change, reason)
+
+    def change_as_operator(self, cert_id: str, change: StatusChange, reason: str) -> StatusChanged:
+        """As :meth:`change`, by the operator at this deployment's console, who acts for the
+        issuing agency (the command line holds every agency's keys)."""
         owner = self.issuer_of(cert_id)
+        return self._change(Principal.operator(owner), owner, cert_id, change, reason)
+
+    def _change(
+        self, who: Principal, owner: str, cert_id: str, change: StatusChange, reason: str
+    ) -> StatusChanged:
         if owner != who.agency:
             self._deny(who, change, cert_id, "NOT_ISSUER")
             raise NotIssuer(change)
@@ -137,11 +147,6 @@ class StatusService:
             raise RevocationRefused(str(exc)) from None
         self._changed(who, change, [cert_id], owner, reason)
         return StatusChanged(cert_id, change.status, reason)
-
-    def change_as_operator(self, cert_id: str, change: StatusChange, reason: str) -> StatusChanged:
-        """As :meth:`change`, by the operator at this deployment's console, who acts for the
-        issuing agency (the command line holds every agency's keys)."""
-        return self.change(Principal.operator(self.issuer_of(cert_id)), cert_id, change, reason)
 
     # -- many at once ------------------------------------------------------------------------
 

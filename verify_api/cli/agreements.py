@@ -20,11 +20,6 @@ __all__ = ["agreements_app"]
 agreements_app = typer.Typer(help="Sharing agreements between agencies (kept on the ledger).")
 
 
-def _operator(agency: str) -> Principal:
-    # Recorded in the audit log as the operator at the console of this deployment.
-    return Principal(f"cli:{agency}", agency, frozenset({"issuer"}))
-
-
 def _done(rt: Any, exc: AgreementError) -> None:
 
     rt.close()
@@ -50,7 +45,7 @@ def add(
     rt = common.runtime(keys=True)
     try:
         agreement = rt.sharing.create_agreement(
-            _operator(agency),
+            Principal.operator(agency),
             grantee=grantee,
             cert_types=cert_type,
             purposes=purpose,
@@ -95,7 +90,7 @@ def revoke(
 
     rt = common.runtime(keys=True)
     try:
-        rt.sharing.revoke_agreement(_operator(agency), agreement_id, reason)
+        rt.sharing.revoke_agreement(Principal.operator(agency), agreement_id, reason)
     except AgreementError as exc:
         _done(rt, exc)
         return
