@@ -165,7 +165,10 @@ def create_app(
     app.add_middleware(StatusFastPath, cache=rt.public.status_cache)
     app.add_middleware(BodyLimitMiddleware, max_bytes=rt.settings.max_upload_bytes)
     app.add_middleware(
-        PublicRateLimitMiddleware, limiter=ip_limiter, limit_loopback=limits.limit_loopback
+        PublicRateLimitMiddleware,
+        limiter=ip_limiter,
+        limit_loopback=limits.limit_loopback,
+        identify=auth.identify,
     )
 
     # -- public ------------------------------------------------------------------------------

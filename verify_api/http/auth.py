@@ -21,16 +21,20 @@ import hashlib
 import ssl
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Annotated, Any
 
 from fastapi import Header, HTTPException, Request
 
 from certificates import AuditEvent, AuditLog, ClientRegistry, Principal
 from certificates.ids import token_digest
-from verify_api.http.ratelimit import RateLimiter, is_loopback
+from verify_api.http.ratelimit import IP_CHARGED, RateLimiter, is_loopback
 
 __all__ = ["ClientAuth", "peer_certificate_fingerprint"]
+
+# Scope key for the principal the rate-limit middleware already checked and charged, with the
+# credential it was checked from. Only server code writes the scope: a client cannot set it.
+_CHECKED = "certledger.checked_principal"
 
 
 def peer_certificate_fingerprint(scope: Mapping[str, Any]) -> str | None:
@@ -136,7 +140,50 @@ class ClientAuth:
             headers={"Retry-After": str(max(1, int(wait + 0.999)))},
         )
 
-    def _count_failure(self, host: str) -> None:
+    def identify(self, scope: MutableMapping[str, Any]) -> float | None:
+        """For the rate-limit middleware: ``None`` unless the request carries exactly one
+        valid credential (a bearer token, or with no ``Authorization`` header a registered
+        client certificate); then its client is charged and the seconds to wait returned.
+
+        Runs before routing, on the event loop: a known credential is a cache hit, an unknown
+        one an indexed read (as in :meth:`authenticate`). Nothing is audited here; a request
+        that fails goes on to its route, which decides and audits as before.
+        """
+        authorization: str | None = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                if authorization is not None:
+                    return None  # two credentials: decided by the route, charged to the IP
+                authorization = value.decode("latin-1")
+        if authorization is None:
+            fingerprint = peer_certificate_fingerprint(scope)
+            principal = self._lookup_certificate(fingerprint) if fingerprint else None
+        elif authorization[:7].lower() == "bearer " and authorization[7:].strip():
+            principal = self._lookup(authorization[7:].strip())
+        else:
+            principal = None
+        if principal is None:
+            return None
+        wait = self._charge(principal)
+        if wait == 0.0:
+            scope[_CHECKED] = (authorization, principal)
+        return wait
+
+    def _checked(self, request: Request, authorization: str | None) -> Principal | None:
+        checked = request.scope.get(_CHECKED)
+        if checked is not None and checked[0] == authorization:
+            return checked[1]  # type: ignore[no-any-return]
+        return None
+
+    def _charge(self, principal: Principal) -> float:
+        if self._client_limiter is not None and self._client_limiter.enabled:
+            return self._client_limiter.hit(principal.client_id)
+        return 0.0
+
+    def _count_failure(self, request: Request) -> None:
+        if request.scope.get(IP_CHARGED):
+            return  # the middleware has charged this request to its IP already
+        host = _host(request)
         if self._ip_limiter and (self._limit_loopback or not is_loopback(host)):
             wait = self._ip_limiter.hit(host)
             if wait > 0:
@@ -145,15 +192,17 @@ class ClientAuth:
     async def authenticate(self, request: Request, authorization: str | None) -> Principal:
         """Runs on the event loop: a cached token costs no thread hop and no I/O; a miss is one
         indexed read, cheaper than the hop (the same trade as the public status route)."""
+        checked = self._checked(request, authorization)
+        if checked is not None:
+            return checked  # checked and charged by the rate-limit middleware
         if authorization is None:
             fingerprint = peer_certificate_fingerprint(request.scope)
             if fingerprint is not None:
-                return await self._authenticate_certificate(_host(request), fingerprint)
+                return await self._authenticate_certificate(request, fingerprint)
         if not authorization or authorization[:7].lower() != "bearer ":
-            # A malformed credential header skips the public per-IP limit (it is not a public
-            # call), so it counts against the IP here like a wrong token.
+            # A malformed credential counts against the IP like a wrong token.
             if authorization:
-                self._count_failure(_host(request))
+                self._count_failure(request)
             if self._audit is not None:
                 # A denial like any other: who tried (nobody known), what (method and path).
                 await self._audit.write_async(
@@ -174,7 +223,7 @@ class ClientAuth:
         token = authorization[7:].strip()
         principal = self._lookup(token) if token else None
         if principal is None:
-            self._count_failure(_host(request))
+            self._count_failure(request)
             if self._audit is not None:
                 await self._audit.write_async(
                     [AuditEvent("authenticate", "denied", "unknown", reason="BAD_TOKEN")]
@@ -184,12 +233,12 @@ class ClientAuth:
             )
         return self._admit(principal)
 
-    async def _authenticate_certificate(self, host: str, fingerprint: str) -> Principal:
+    async def _authenticate_certificate(self, request: Request, fingerprint: str) -> Principal:
         principal = self._lookup_certificate(fingerprint)
         if principal is None:
             # Verified by the issuing CA but bound to no active client: revoked, or never
             # registered. Counted and audited like a wrong token.
-            self._count_failure(host)
+            self._count_failure(request)
             if self._audit is not None:
                 await self._audit.write_async(
                     [AuditEvent("authenticate", "denied", "unknown", reason="BAD_CERTIFICATE")]
@@ -202,10 +251,9 @@ class ClientAuth:
         return self._admit(principal)
 
     def _admit(self, principal: Principal) -> Principal:
-        if self._client_limiter is not None and self._client_limiter.enabled:
-            wait = self._client_limiter.hit(principal.client_id)
-            if wait > 0:
-                raise self._too_many(wait)
+        wait = self._charge(principal)
+        if wait > 0:
+            raise self._too_many(wait)
         return principal
 
     def require(self, *roles: str) -> Callable[..., Any]:

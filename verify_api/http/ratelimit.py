@@ -7,6 +7,12 @@ limit the answer is 429 with ``Retry-After``.
 Loopback peers are exempt from the per-IP limit by default: behind a local reverse proxy every
 request comes from 127.0.0.1, so a per-IP limit there would throttle everyone as one caller;
 such a proxy must limit per client address itself (or set ``CERTLEDGER_RATE_LOOPBACK=1``).
+
+A request leaves the per-IP limit only once its credential has been *checked*: carrying an
+``Authorization`` header proves nothing (any header used to skip the limit, on routes that
+never look at it). The middleware checks the credential itself (one cached digest lookup),
+charges a valid one to its client's bucket and hands the principal on, so the route's own
+authentication neither looks it up nor charges it a second time.
 """
 
 from __future__ import annotations
@@ -17,13 +23,26 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
+from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from verify_api.http.shared_limits import SharedBuckets
 
-__all__ = ["PublicRateLimitMiddleware", "RateLimiter", "RateLimits", "is_loopback", "too_many"]
+__all__ = [
+    "IP_CHARGED",
+    "PublicRateLimitMiddleware",
+    "RateLimiter",
+    "RateLimits",
+    "is_loopback",
+    "too_many",
+]
+
+IP_CHARGED = "certledger.ip_charged"
+"""Scope key: this request was already charged to its IP (so a failed authentication later
+does not charge it twice)."""
 
 _MAX_KEYS = 100_000
 
@@ -111,18 +130,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class PublicRateLimitMiddleware:
-    """Per-IP limit on requests that carry no credential (the public endpoints).
+Identify = Callable[[MutableMapping[str, Any]], float | None]
+"""Checks a request's credential (``scope`` in): ``None`` when it has no valid one, else the
+seconds to wait under its client's limit (0.0: admitted)."""
 
-    Authenticated requests are limited per client where the credential is checked, and a
-    failed authentication counts against the caller's IP there, so guessing tokens is rate
-    limited too.
+
+class PublicRateLimitMiddleware:
+    """Per-IP limit on every request without a checked credential (the public endpoints, and
+    any request whose credential is absent, malformed or wrong).
+
+    ``identify`` checks a credential and charges its client (see :data:`Identify`); without
+    it every non-exempt request counts against its IP.
     """
 
-    def __init__(self, app: ASGIApp, *, limiter: RateLimiter, limit_loopback: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        limiter: RateLimiter,
+        limit_loopback: bool,
+        identify: Identify | None = None,
+    ) -> None:
         self.app = app
         self.limiter = limiter
         self.limit_loopback = limit_loopback
+        self.identify = identify
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self.limiter.enabled or scope["path"] == "/healthz":
@@ -133,22 +165,27 @@ class PublicRateLimitMiddleware:
         if not self.limit_loopback and is_loopback(host):
             await self.app(scope, receive, send)
             return
-        has_credential = any(k == b"authorization" for k, _ in scope.get("headers", ()))
-        if not has_credential:
+        wait = self.identify(scope) if self.identify is not None else None
+        if wait is None:
             wait = self.limiter.hit(host)
-            if wait > 0:
-                body, headers = too_many(wait)
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 429,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            *[(k.lower().encode(), v.encode()) for k, v in headers.items()],
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                return
+            scope[IP_CHARGED] = True
+        if wait > 0:
+            await _send_too_many(send, wait)
+            return
         await self.app(scope, receive, send)
+
+
+async def _send_too_many(send: Send, wait: float) -> None:
+    body, headers = too_many(wait)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *[(k.lower().encode(), v.encode()) for k, v in headers.items()],
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
