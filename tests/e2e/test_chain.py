@@ -3,6 +3,7 @@ revocation, foreign roots, bad input."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -220,6 +221,34 @@ def test_oversized_upload_is_413(server: Server) -> None:
         r = c.post("/api/v1/verify", files={"file": ("big.pdf", big, "application/pdf")})
     assert r.status_code == 413
     assert r.json()["detail"]["code"] == "UPLOAD_TOO_LARGE"
+
+
+def test_oversized_chunked_upload_is_413(server: Server) -> None:
+    """No Content-Length to refuse up front: the limit is counted as the chunks arrive, and
+    the answer is still 413 (it used to be 400 "error parsing the body")."""
+    boundary = "certledger-test-boundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.pdf"\r\n'
+        "Content-Type: application/pdf\r\n\r\n%PDF-1.7\n"
+    ).encode()
+
+    def chunks() -> Iterator[bytes]:
+        yield head
+        for _ in range(48):  # 3 MiB against the server's 2 MiB limit
+            yield b"0" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    with server.client() as c:
+        r = c.post(
+            "/api/v1/verify",
+            content=chunks(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+    assert r.status_code == 413, r.text
+    assert r.json()["detail"]["code"] == "UPLOAD_TOO_LARGE"
+    # It really was sent without a length.
+    assert r.request.headers.get("transfer-encoding") == "chunked"
+    assert "content-length" not in r.request.headers
 
 
 def test_unknown_id_is_404(server: Server) -> None:

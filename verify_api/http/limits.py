@@ -31,19 +31,28 @@ class BodyLimitMiddleware:
                 await _reject(send, self.max_bytes)
                 return
         seen = 0
+        exceeded = False
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    exceeded = True
                     raise _TooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if exceeded:
+                # The body parser caught _TooLarge and answers 400 "error parsing the body":
+                # the caller must hear 413 instead, so that answer is replaced, not sent.
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _reject(send, self.max_bytes)
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
