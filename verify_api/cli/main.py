@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import ipaddress
 import json
 import logging
 import os
@@ -403,12 +404,40 @@ def serve(
         list[str] | None,
         typer.Option(help="another name for the PKI-issued server certificate; repeatable"),
     ] = None,
+    insecure_http: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-http",
+            help="plain HTTP on a non-loopback address, for a proxy in front that terminates "
+            "TLS; needs an https:// base URL",
+        ),
+    ] = False,
 ) -> None:
-    """Serve the HTTP API, the QR verification pages and the time-stamp authority."""
+    """Serve the HTTP API, the QR verification pages and the time-stamp authority.
+
+    Outside loopback it serves HTTPS only (--tls), unless --insecure-http says a proxy in
+    front terminates TLS."""
 
     home = common.home()
-    passphrase = common.require_passphrase()
     settings = common.settings()
+    # Decided before anything is opened or bound: a refused start leaves nothing behind.
+    wants_tls = tls or tls_cert is not None or tls_key is not None
+    refusal = plain_http_refusal(
+        host,
+        tls=wants_tls,
+        insecure_http=insecure_http,
+        base_url=_public_base_url(home, settings) if insecure_http and not wants_tls else None,
+    )
+    if refusal is not None:
+        common.fail(refusal, common.EXIT_BAD_INPUT if wants_tls else common.EXIT_CONFIG)
+    if insecure_http:
+        logging.getLogger("certledger.serve").warning(
+            "plain HTTP on %s (--insecure-http): only the proxy in front, terminating TLS, "
+            "keeps tokens and certificate data off the network in the clear / "
+            "明文 HTTP（--insecure-http）：须由前置代理终止 TLS",
+            host,
+        )
+    passphrase = common.require_passphrase()
     if agency:
         settings = settings.replace(agency=agency)
         common.use_settings(settings)
@@ -417,7 +446,7 @@ def serve(
     base_url = rt.settings.base_url
     rt.close()
     tls_options: dict[str, Any] = {}
-    if tls or tls_cert or tls_key:
+    if wants_tls:
         tls_options = _serve_tls(home, passphrase, host, base_url, tls_cert, tls_key, tls_host)
     scheme = "https" if tls_options else "http"
     typer.echo(
@@ -445,6 +474,67 @@ def serve(
         writer.stop()
         if limits_dir is not None:
             shutil.rmtree(limits_dir, ignore_errors=True)
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (127.0.0.0/8, ::1); a name that merely resolves to
+    one is not taken on trust, nor are the empty host and 0.0.0.0 / :: (every interface)."""
+    name = host.strip().removeprefix("[").removesuffix("]").rstrip(".").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_refusal(
+    host: str, *, tls: bool, insecure_http: bool, base_url: str | None
+) -> str | None:
+    """Why ``serve`` must not start with this transport (in English and Chinese), or None.
+
+    Plain HTTP is served on loopback only: elsewhere bearer tokens, client credentials and
+    holders' data would cross the network in the clear. ``insecure_http`` is the operator's
+    word that a proxy in front terminates TLS; the QR codes printed on certificates must then
+    point at that proxy's https address (``base_url``), or people would be sent to plain http.
+    """
+    if tls and insecure_http:
+        return (
+            "give --tls (or --tls-cert/--tls-key) or --insecure-http, not both\n"
+            "--tls（或 --tls-cert/--tls-key）与 --insecure-http 只能选其一"
+        )
+    if insecure_http:
+        if (base_url or "").strip().lower().startswith("https://"):
+            return None
+        shown = base_url or "none"
+        return (
+            "--insecure-http is for serving behind a proxy that terminates TLS, so the base URL "
+            f"in QR codes must start with https:// (it is {shown}): set it with "
+            "`certledger init --base-url https://…` or CERTLEDGER_BASE_URL\n"
+            "--insecure-http 仅用于终止 TLS 的反向代理之后，二维码中的基础地址须以 https:// 开头"
+            f"（当前为 {shown}）：请用 `certledger init --base-url https://…` 或 "
+            "CERTLEDGER_BASE_URL 设置"
+        )
+    if tls or _is_loopback(host):
+        return None
+    where, where_zh = (host, host) if host else ("every interface", "所有网络接口")
+    return (
+        f"refusing to serve plain HTTP on {where}, which is not a loopback address: tokens "
+        "and certificate data would cross the network in the clear. Serve HTTPS with --tls "
+        "(or --tls-cert F --tls-key F), or, behind a proxy that terminates TLS, pass "
+        "--insecure-http (with an https:// base URL)\n"
+        f"拒绝在非回环地址 {where_zh} 上以明文 HTTP 提供服务：令牌和证照数据将以明文在网络上"
+        "传输。请用 --tls（或 --tls-cert F --tls-key F）启用 HTTPS；若在终止 TLS 的反向代理"
+        "之后，请加 --insecure-http（基础地址须为 https://）"
+    )
+
+
+def _public_base_url(home: Home, settings: ServiceSettings) -> str:
+    """The base URL QR codes will carry: the deployment's, or the process's override."""
+    try:
+        return home.settings(base_url=settings.base_url).base_url
+    except ConfigurationError as exc:
+        common.fail(str(exc), common.EXIT_CONFIG)
 
 
 def _run_workers(
