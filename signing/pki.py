@@ -68,9 +68,11 @@ __all__ = [
 ]
 
 MIN_PASSPHRASE_LENGTH = 12
-"""Keys are encrypted with PBKDF2 at a modest iteration count (cryptography's
-``BestAvailableEncryption``), so offline guessing is cheap per try: the passphrase has to
-carry the strength."""
+"""Keys are encrypted with PBES2: PBKDF2-HMAC-SHA256 at 600,000 iterations
+(:data:`signing._keys.KDF_ROUNDS`, OWASP's 2023 figure) and AES-256-CBC; older files are
+re-wrapped with that on load. That makes each offline guess cost a fraction of a CPU second,
+which slows guessing down but cannot rescue a short or common passphrase: the passphrase still
+has to carry the strength."""
 
 ROOT_CERT = "root-ca.pem"
 ROOT_KEY = "root-ca.key.pem"

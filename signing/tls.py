@@ -28,14 +28,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from signing import _certs
 from signing._files import write_new_file
-from signing._keys import generate_key, read_private_key, write_private_key
+from signing._keys import KDF_ROUNDS, generate_key, read_private_key, write_private_key
 from signing.errors import PkiInvalidError, PkiNotInitialisedError, SigningError
 from signing.pki import ISSUING_CERT, ROOT_CERT, load_certificate
 from signing.pki_admin import _issuer
@@ -158,12 +158,21 @@ class ClientCredentials:
             trust_root=out_dir / f"{base}.trust-root.pem",
         )
         password = self.key_passphrase.reveal().encode("utf-8")
+        # The key file's KDF (signing._keys): PBES2, PBKDF2-HMAC-SHA256 at KDF_ROUNDS, AES-256.
+        # cryptography keeps the PKCS#12 MAC at 2,048 rounds; the password is 192 random bits.
+        p12_encryption = (
+            serialization.PrivateFormat.PKCS12.encryption_builder()
+            .kdf_rounds(KDF_ROUNDS)
+            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
+            .hmac_hash(hashes.SHA256())
+            .build(password)
+        )
         p12 = pkcs12.serialize_key_and_certificates(
             name=base.encode("ascii"),
             key=self.private_key,
             cert=self.certificate,
             cas=[self.issuing_ca, self.root],
-            encryption_algorithm=serialization.BestAvailableEncryption(password),
+            encryption_algorithm=p12_encryption,
         )
         written: list[Path] = []
         try:
