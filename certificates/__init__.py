@@ -20,9 +20,11 @@ if TYPE_CHECKING:
         CertificateError,
         CertificateNotFound,
         ConfigurationError,
+        DocumentRefused,
         LedgerUnavailableError,
         RevocationRefused,
         UnreadableDocument,
+        VerificationBusy,
     )
     from certificates.home import Home, Settings
     from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
@@ -61,6 +63,8 @@ _WHERE: dict[str, str] = {
     "LedgerUnavailableError": "certificates.errors",
     "RevocationRefused": "certificates.errors",
     "UnreadableDocument": "certificates.errors",
+    "DocumentRefused": "certificates.errors",
+    "VerificationBusy": "certificates.errors",
     "Home": "certificates.home",
     "Settings": "certificates.home",
     "CertificateId": "certificates.ids",
@@ -119,6 +123,7 @@ __all__ = [
     "ClientError",
     "ClientRegistry",
     "ConfigurationError",
+    "DocumentRefused",
     "ForeignCertificate",
     "Home",
     "InvalidCertificateId",
@@ -143,6 +148,7 @@ __all__ = [
     "TTLCache",
     "UnreadableDocument",
     "Verdict",
+    "VerificationBusy",
     "VerificationReport",
     "Verifier",
     "WebhookDispatcher",

@@ -7,10 +7,12 @@ __all__ = [
     "CertificateError",
     "CertificateNotFound",
     "ConfigurationError",
+    "DocumentRefused",
     "LedgerUnavailableError",
     "NotInitialisedError",
     "RevocationRefused",
     "UnreadableDocument",
+    "VerificationBusy",
 ]
 
 
@@ -46,6 +48,42 @@ class RevocationRefused(CertificateError):
 
 class UnreadableDocument(CertificateError):
     """The uploaded bytes are not a readable PDF; the message says what is wrong."""
+
+
+# What each bound of the seal check means to the person who uploaded the document.
+_REFUSALS: dict[str, tuple[str, str]] = {
+    "revisions": ("文件的修订次数过多", "the file has too many revisions"),
+    "revisions_after_seal": (
+        "盖章之后的修订次数过多",
+        "the file has too many revisions after the seal",
+    ),
+    "objects": ("文件包含的对象过多", "the file holds too many objects"),
+    "structure": ("文件包含的数组和字典过多", "the file holds too many arrays and dictionaries"),
+    "nesting": ("文件中的对象嵌套过深", "the file nests objects too deeply"),
+    "decoded_bytes": ("文件中的数据解压后过大", "data in the file decompresses to too much"),
+    "memory": ("检查该文件所需内存超出限制", "checking the file needs more memory than allowed"),
+    "time": ("检查该文件所需时间超出限制", "checking the file takes longer than allowed"),
+}
+
+
+class DocumentRefused(UnreadableDocument):
+    """The document asks more of the verifier than any genuine certificate needs: refused
+    unjudged (no verdict), with the bound it exceeded in :attr:`limit`."""
+
+    def __init__(self, limit: str, found: int | None = None, allowed: int | None = None) -> None:
+        self.limit = limit
+        self.found = found
+        self.allowed = allowed
+        zh, en = _REFUSALS.get(limit, ("文件超出检查限制", "the file exceeds a verification limit"))
+        counts = f"（{found} > {allowed}）" if found is not None and allowed is not None else ""
+        counts_en = f" ({found} > {allowed})" if found is not None and allowed is not None else ""
+        self.zh = f"{zh}{counts}，任何真实的证照都不会如此；未作检查。"
+        self.en = f"{en}{counts_en}, which no genuine certificate does; it was not checked."
+        super().__init__(self.en)
+
+
+class VerificationBusy(CertificateError):
+    """Every verification worker is busy: the upload can be retried shortly."""
 
 
 class LedgerUnavailableError(CertificateError):

@@ -7,6 +7,7 @@ siblings: neither imports the other; both use the shared types in
 
 from signing._keys import PASSPHRASE_ENV
 from signing.errors import (
+    DocumentLimitExceeded,
     KeyPassphraseError,
     MissingPassphraseError,
     PkiExistsError,
@@ -19,6 +20,7 @@ from signing.errors import (
     TimestampError,
     UnknownAgencyError,
     UnreadablePdfError,
+    VerifierBusyError,
 )
 from signing.ltv import InProcessRevocationSource, RevocationSource
 from signing.models import (
@@ -65,6 +67,7 @@ __all__ = [
     "REPLY_CONTENT_TYPE",
     "SEAL_FIELD_NAME",
     "AgencyIdentity",
+    "DocumentLimitExceeded",
     "InProcessRevocationSource",
     "InProcessTimeStamper",
     "KeyPassphraseError",
@@ -100,6 +103,7 @@ __all__ = [
     "TsaIdentity",
     "UnknownAgencyError",
     "UnreadablePdfError",
+    "VerifierBusyError",
     "async_check_seal",
     "check_seal",
     "init_pki",

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.metadata import model as xmp_model
 from pyhanko.pdf_utils.metadata import xmp_xml
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
@@ -119,7 +120,7 @@ def _xmp(resolver: HistoricalResolver) -> object:
     stream = ref.get_object()
     if not isinstance(stream, generic.StreamObject):
         return ("not-a-stream", repr(stream))
-    data = stream.data
+    data = stream.read_data(DecodePurpose.XMP_METADATA)
     try:
         structures = xmp_xml.parse_xmp(io.BytesIO(data))
     except Exception:

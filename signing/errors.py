@@ -7,7 +7,10 @@ wrong and what to do about it; they never contain a passphrase, a key or other s
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 __all__ = [
+    "DocumentLimitExceeded",
     "KeyPassphraseError",
     "MissingPassphraseError",
     "PkiExistsError",
@@ -20,6 +23,7 @@ __all__ = [
     "TimestampError",
     "UnknownAgencyError",
     "UnreadablePdfError",
+    "VerifierBusyError",
 ]
 
 
@@ -69,3 +73,36 @@ class UnreadablePdfError(SigningError):
 
 class SealCertificateError(SealingError):
     """The seal certificate may not seal: it is expired, not yet valid or revoked."""
+
+
+class DocumentLimitExceeded(UnreadablePdfError):
+    """The document asks more of the seal check than any genuine seal needs (see
+    :mod:`signing.limits`): it is refused, not judged.
+
+    ``limit`` names the bound: ``revisions``, ``revisions_after_seal``, ``objects``,
+    ``structure``, ``nesting``, ``decoded_bytes``, ``memory`` or ``time``. ``found`` and
+    ``allowed`` are the counts where they are known (neither is document content).
+    """
+
+    _WHAT: ClassVar[dict[str, str]] = {
+        "revisions": "too many revisions",
+        "revisions_after_seal": "too many revisions after the seal",
+        "objects": "too many objects",
+        "structure": "too many arrays and dictionaries",
+        "nesting": "objects nested too deeply",
+        "decoded_bytes": "a stream decodes to more data than allowed",
+        "memory": "checking it needs more memory than allowed",
+        "time": "checking it takes longer than allowed",
+    }
+
+    def __init__(self, limit: str, found: int | None = None, allowed: int | None = None) -> None:
+        self.limit = limit
+        self.found = found
+        self.allowed = allowed
+        what = self._WHAT.get(limit, limit)
+        counts = f" ({found} > {allowed})" if found is not None and allowed is not None else ""
+        super().__init__(f"document refused: {what}{counts}")
+
+
+class VerifierBusyError(SigningError):
+    """Every sandbox worker is busy and the queue is full: try again shortly."""

@@ -4,7 +4,9 @@ and is the document unchanged since sealing?
 Steps (numbers are cited in the code):
 
 1. Parse the PDF. Anything that is not a readable PDF raises :class:`UnreadablePdfError`;
-   from here on problems become report outcomes, never exceptions.
+   from here on problems become report outcomes, never exceptions, except one: a document
+   that asks more work than any genuine seal needs (:mod:`signing.limits`) raises
+   :class:`DocumentLimitExceeded` wherever that shows, before parsing or during any step.
 2. Find the seal: the earliest-signed signature field whose value is a ``/Sig`` (not a
    ``/DocTimeStamp``).
 3. Validate it with pyHanko against a validation context holding *only* the given trust
@@ -36,6 +38,8 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.decode_limits import DecodePurpose
+from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndic
 from pyhanko.sign.fields import enumerate_sig_fields
@@ -48,7 +52,8 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 from signing._revisions import LaterSignature, analyse_modifications, document_info
 from signing._revocation_check import assess_revocation
 from signing._sync import run_sync
-from signing.errors import UnreadablePdfError
+from signing.errors import DocumentLimitExceeded, UnreadablePdfError
+from signing.limits import DEFAULT_LIMITS, DocumentLimits, precheck
 from signing.models import Outcome, RevocationData, SealReport
 
 __all__ = [
@@ -89,20 +94,25 @@ def check_seal(
     *,
     now: datetime | None = None,
     revocation_data: RevocationData | None = None,
+    limits: DocumentLimits = DEFAULT_LIMITS,
 ) -> SealReport:
     """Check the seal on ``pdf`` against exactly ``trust_roots``.
 
     ``now`` is the validation time (default: the current time). An empty
     ``trust_roots`` never yields a passed chain or timestamp. ``revocation_data`` adds
     current OCSP responses / CRLs (e.g. the issuing CA's latest CRL) to what the
-    document embeds; without it only embedded data is used.
+    document embeds; without it only embedded data is used. ``limits`` bound the work
+    the document may ask for.
 
+    :raises DocumentLimitExceeded: the document exceeds ``limits``.
     :raises UnreadablePdfError: ``pdf`` is empty, not a PDF, truncated or malformed,
         or could not be evaluated at all.
     :raises ValueError: ``now`` is a naive datetime (a programming error).
     """
     return run_sync(
-        lambda: async_check_seal(pdf, trust_roots, now=now, revocation_data=revocation_data)
+        lambda: async_check_seal(
+            pdf, trust_roots, now=now, revocation_data=revocation_data, limits=limits
+        )
     )
 
 
@@ -112,16 +122,18 @@ async def async_check_seal(
     *,
     now: datetime | None = None,
     revocation_data: RevocationData | None = None,
+    limits: DocumentLimits = DEFAULT_LIMITS,
 ) -> SealReport:
     """Coroutine version of :func:`check_seal`, for callers inside an event loop."""
     if now is not None and now.tzinfo is None:
         raise ValueError("now must be a timezone-aware datetime")
-    reader = _open(pdf)  # step 1
+    reader = _open(pdf, limits)  # step 1
     try:
-        return await _check(reader, pdf, tuple(trust_roots), now, revocation_data)
+        return await _check(reader, pdf, tuple(trust_roots), now, revocation_data, limits)
     except UnreadablePdfError:
         raise
     except Exception as exc:
+        _raise_if_limit(exc)
         # Defensive boundary: parsing is lazy, so malformed objects can surface deep
         # inside pyHanko. Whatever escapes the per-step handling means "could not be
         # evaluated", never a pass.
@@ -134,19 +146,64 @@ def _brief(exc: BaseException) -> str:
     return text if len(text) <= 200 else text[:199] + "…"
 
 
-def _open(pdf: bytes) -> PdfFileReader:
+def _raise_if_limit(exc: BaseException) -> None:
+    """Re-raise ``exc`` as the limit it shows, if it shows one. Called in every handler that
+    would otherwise turn an exception into an outcome: a document over a limit is refused,
+    never reported on (a report from half an analysis could read better than it is)."""
+    if isinstance(exc, DocumentLimitExceeded):
+        raise exc
+    if isinstance(exc, PdfDecodeLimitError):
+        raise DocumentLimitExceeded("decoded_bytes") from None
+    if isinstance(exc, RecursionError):
+        raise DocumentLimitExceeded("nesting") from None
+    if isinstance(exc, MemoryError):
+        raise DocumentLimitExceeded("memory") from None
+
+
+def _open(pdf: bytes, limits: DocumentLimits = DEFAULT_LIMITS) -> PdfFileReader:
     if not pdf:
         raise UnreadablePdfError("empty file")
     if not pdf.startswith(b"%PDF-"):
         raise UnreadablePdfError("not a PDF (no %PDF header)")
+    precheck(pdf, limits)  # before parsing: what the raw bytes already show
     try:
-        reader = PdfFileReader(io.BytesIO(pdf), strict=True)
+        reader = PdfFileReader(io.BytesIO(pdf), strict=True, decode_limits=limits.decode_limits())
         reader.root  # noqa: B018  # resolve the catalog now, not lazily later
+        _decode_every_stream(reader, limits)
     except Exception as exc:
+        _raise_if_limit(exc)
         raise UnreadablePdfError(f"truncated or malformed PDF: {_brief(exc)}") from None
     if reader.encrypted:
         raise UnreadablePdfError("encrypted PDFs are not supported; seals are never encrypted")
     return reader
+
+
+def _decode_every_stream(reader: PdfFileReader, limits: DocumentLimits) -> None:
+    """Decode each stream of each revision once, under the caps, before any check reads one.
+
+    A deflate bomb is refused here wherever it sits (page content, DSS, an orphan object),
+    with one total for the whole document: pyHanko's own budget starts afresh for every
+    historical revision it reads. A genuine certificate's streams decode in a few
+    milliseconds, and the checks that follow reuse what was decoded.
+    """
+    total = 0
+    for revision in range(reader.xrefs.total_revisions):
+        resolver = reader.get_historical_resolver(revision)
+        for ref in reader.xrefs.explicit_refs_in_revision(revision):
+            try:
+                obj = resolver.get_object(ref)
+                data = obj.data if isinstance(obj, generic.StreamObject) else b""
+            except PdfDecodeLimitError:
+                raise
+            except Exception as exc:
+                # Broken, not big: the checks that follow say what it breaks (a flipped
+                # byte in sealed content is "altered", not "unreadable").
+                _raise_if_limit(exc)
+                continue
+            if data:
+                total += len(data)
+                if total > limits.document_bytes:
+                    raise DocumentLimitExceeded("decoded_bytes", total, limits.document_bytes)
 
 
 def _candidates(reader: PdfFileReader) -> list[_Candidate]:
@@ -198,10 +255,12 @@ async def _check(
     trust_roots: tuple[x509.Certificate, ...],
     now: datetime | None,
     revocation_data: RevocationData | None,
+    limits: DocumentLimits,
 ) -> SealReport:
     try:
         candidates = _candidates(reader)
     except Exception as exc:
+        _raise_if_limit(exc)
         raise UnreadablePdfError(
             f"truncated or malformed PDF: the signature fields cannot be read ({_brief(exc)})"
         ) from None
@@ -211,6 +270,11 @@ async def _check(
     if not seals:
         return _no_seal("the document carries no seal (no signature)")
     seal_candidate = seals[0]
+    # The analysis of later revisions costs more than linear time in their number: refuse
+    # a document with more than any renewal history needs before starting it.
+    after_seal = reader.xrefs.total_revisions - 1 - seal_candidate.revision
+    if after_seal > limits.revisions_after_seal:
+        raise DocumentLimitExceeded("revisions_after_seal", after_seal, limits.revisions_after_seal)
     later = [
         LaterSignature(c.field_name, c.sig_type, c.revision)
         for c in candidates
@@ -222,6 +286,7 @@ async def _check(
         seal.signer_info  # noqa: B018  # force parsing of the CMS container
         byte_range = [int(v) for v in seal.byte_range]
     except Exception as exc:
+        _raise_if_limit(exc)
         broken = Outcome.failed(f"the seal's signature data is malformed: {_brief(exc)}")
         undecided = Outcome.indeterminate("cannot be assessed: the seal itself is unreadable")
         return SealReport(
@@ -245,6 +310,7 @@ async def _check(
             skip_diff=True,
         )
     except Exception as exc:
+        _raise_if_limit(exc)
         validation_error = _brief(exc)
 
     # Step 4.
@@ -262,6 +328,7 @@ async def _check(
     try:
         modification = analyse_modifications(reader, pdf, seal, later)
     except Exception as exc:
+        _raise_if_limit(exc)
         modification = Outcome.indeterminate(
             f"the document's revisions could not be analysed: {_brief(exc)}"
         )
@@ -275,7 +342,8 @@ async def _check(
     )
     try:
         info = document_info(reader.get_historical_resolver(seal.signed_revision))
-    except Exception:
+    except Exception as exc:
+        _raise_if_limit(exc)
         info = {}
 
     signer: x509.Certificate | None
@@ -325,6 +393,7 @@ def _revocation_outcome(
     try:
         certs, ocsps, crls = _embedded_validation_data(seal, reader)
     except Exception as exc:
+        _raise_if_limit(exc)
         unreadable = f"the document's validation data cannot be read: {_brief(exc)}"
         return Outcome.indeterminate(unreadable), None
     if extra is not None:
@@ -364,16 +433,22 @@ def _embedded_validation_data(
     dss = reader.root.get("/DSS")
     dss = dss.get_object() if dss is not None else None
     if isinstance(dss, generic.DictionaryObject):
-        for key, out in (("/OCSPs", ocsps), ("/CRLs", crls)):
+        # Decoded under the purpose's own cap (an OCSP response is a few KiB), not the
+        # generic one a DSS deflate bomb would otherwise get.
+        for key, out, purpose in (
+            ("/OCSPs", ocsps, DecodePurpose.OCSP_RESPONSE),
+            ("/CRLs", crls, DecodePurpose.CRL),
+        ):
             for ref in _array(dss, key):
                 stream = ref.get_object()  # type: ignore[no-untyped-call]
                 if isinstance(stream, generic.StreamObject):
-                    out.append(stream.data)
+                    out.append(stream.read_data(purpose))
         for ref in _array(dss, "/Certs"):
             stream = ref.get_object()  # type: ignore[no-untyped-call]
             if isinstance(stream, generic.StreamObject):
                 try:
-                    certs.append(x509.load_der_x509_certificate(stream.data))
+                    der = stream.read_data(DecodePurpose.CERTIFICATE)
+                    certs.append(x509.load_der_x509_certificate(der))
                 except ValueError:
                     continue
     return certs, ocsps, crls

@@ -31,6 +31,7 @@ from certificates import (
     CertificateId,
     CertificateNotFound,
     ConfigurationError,
+    DocumentRefused,
     ForeignCertificate,
     Home,
     InvalidCertificateId,
@@ -42,6 +43,7 @@ from certificates import (
     SubscriptionError,
     Subscriptions,
     UnreadableDocument,
+    VerificationBusy,
     WebhookDispatcher,
     anchor_audit_head,
     types_catalogue,
@@ -120,6 +122,8 @@ def create_app(
         )
     )
     rt.use_webhooks(dispatcher)
+    # Uploads are anyone's: checked in the sandbox, never in the server process.
+    rt.check_uploads_in_sandbox(rt.config.verify_workers)
     subscriptions = rt.subscriptions
     ip_limiter = RateLimiter(
         limits.public_rate, limits.public_burst, shared=shared_limits, namespace="ip:"
@@ -397,6 +401,24 @@ def _install_error_handlers(app: FastAPI) -> None:
                 for e in exc.errors
             ],
         )
+
+    @app.exception_handler(DocumentRefused)
+    async def _refused_document(_r: Request, exc: DocumentRefused) -> Response:
+        # 413 where the document's data is too much (decoded size, memory), 422 where its
+        # shape is (revisions, objects, nesting) or the work takes too long.
+        status = 413 if exc.limit in ("decoded_bytes", "memory") else 422
+        return _error(status, "DOCUMENT_REFUSED", exc.zh, exc.en, limit=exc.limit)
+
+    @app.exception_handler(VerificationBusy)
+    async def _busy(_r: Request, _exc: VerificationBusy) -> Response:
+        response = _error(
+            503,
+            "VERIFIER_BUSY",
+            "验证服务繁忙，请稍后重试。",
+            "The verifier is busy; try again in a few seconds.",
+        )
+        response.headers["Retry-After"] = "2"
+        return response
 
     @app.exception_handler(UnreadableDocument)
     async def _unreadable(_r: Request, exc: UnreadableDocument) -> Response:

@@ -49,6 +49,7 @@ from signing import (
 )
 from signing.hsm import HSM_PIN_ENV, read_token_config
 from signing.ltv import PublishedCrls
+from signing.sandbox import SandboxLimits, SealCheckSandbox
 from signing.token_signer import open_token_signer
 from verify_api.settings import LEDGER_BACKENDS, ServiceSettings
 
@@ -111,6 +112,15 @@ class Runtime:
         self.sharing.notify = dispatcher.emit
         if self.status is not None:
             self.status.notifier = dispatcher
+
+    def check_uploads_in_sandbox(self, workers: int | None = None) -> None:
+        """Check documents from outside in bounded worker processes (a server's uploads):
+        one hostile file then costs only its own worker. Started on first use; closed with
+        the runtime."""
+        limits = SandboxLimits() if workers is None else SandboxLimits(workers=workers)
+        sandbox = SealCheckSandbox(limits)
+        self.verifier.untrusted = sandbox
+        self._closers.append(sandbox.close)
 
     def close(self) -> None:
         """Release everything; a command first delivers the notifications it queued, for

@@ -38,6 +38,7 @@ MAX_UPLOAD_ENV = "CERTLEDGER_MAX_UPLOAD_BYTES"
 RATE_PUBLIC_ENV = "CERTLEDGER_RATE_PUBLIC"
 RATE_CLIENT_ENV = "CERTLEDGER_RATE_CLIENT"
 RATE_LOOPBACK_ENV = "CERTLEDGER_RATE_LOOPBACK"
+VERIFY_WORKERS_ENV = "CERTLEDGER_VERIFY_WORKERS"
 LEDGER_BACKENDS = ("embedded", "fabric")
 
 
@@ -53,6 +54,8 @@ class ServiceSettings:
     fabric_profile: str | None = None
     base_url: str | None = None
     max_upload_bytes: int | None = None
+    # Worker processes that check uploads in the sandbox; None: one per core.
+    verify_workers: int | None = None
     # Callback hosts and networks the operator admits although they are internal.
     webhook_allow: tuple[str, ...] = ()
     limits: RateLimits = field(default_factory=RateLimits)
@@ -94,6 +97,11 @@ class ServiceSettings:
             if not raw.isdigit() or int(raw) <= 0:
                 raise ConfigurationError(f"{MAX_UPLOAD_ENV} must be a positive integer")
             max_upload = int(raw)
+        verify_workers = None
+        if raw := text(VERIFY_WORKERS_ENV):
+            if not raw.isdigit() or not 1 <= int(raw) <= 64:
+                raise ConfigurationError(f"{VERIFY_WORKERS_ENV} must be a whole number, 1 to 64")
+            verify_workers = int(raw)
         base_url = text(BASE_URL_ENV)
         return cls(
             passphrase=secret(PASSPHRASE_ENV),
@@ -104,6 +112,7 @@ class ServiceSettings:
             fabric_profile=text(FABRIC_PROFILE_ENV),
             base_url=base_url.rstrip("/") if base_url else None,
             max_upload_bytes=max_upload,
+            verify_workers=verify_workers,
             webhook_allow=tuple(
                 e.strip() for e in env.get(WEBHOOK_ALLOW_ENV, "").split(",") if e.strip()
             ),

@@ -17,11 +17,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import Protocol
 
 from cryptography import x509
 
 from certificates.agencies import AGENCIES
-from certificates.errors import UnreadableDocument
+from certificates.errors import DocumentRefused, UnreadableDocument, VerificationBusy
 from certificates.ids import CertificateId, InvalidCertificateId
 from certificates.types import CERTIFICATE_TYPES
 from certificates.verification import messages
@@ -36,9 +37,32 @@ from certificates.verification.report import (
     VerificationReport,
 )
 from ledger import Ledger, LedgerError, LedgerRecord, LedgerUnavailable
-from signing import RevocationData, SealReport, Status, UnreadablePdfError, check_seal
+from signing import (
+    DocumentLimitExceeded,
+    RevocationData,
+    SealReport,
+    Status,
+    UnreadablePdfError,
+    VerifierBusyError,
+    check_seal,
+)
 
-__all__ = ["Verifier"]
+__all__ = ["SealChecker", "Verifier"]
+
+
+class SealChecker(Protocol):
+    """Checks the seal of a document from outside (an upload): :class:`signing.sandbox.
+    SealCheckSandbox` runs it in a bounded worker process."""
+
+    def check(
+        self,
+        pdf: bytes,
+        trust_roots: tuple[x509.Certificate, ...],
+        *,
+        now: datetime,
+        revocation_data: RevocationData | None = None,
+    ) -> SealReport: ...
+
 
 _STATUS = {
     Status.PASSED: CheckStatus.PASSED,
@@ -82,19 +106,46 @@ class Verifier:
         self._registry: dict[str, frozenset[str]] = {}
         self._registry_at = 0.0
         self._lock = threading.Lock()
+        # Documents from outside go through this when set (a server's sandbox); without it
+        # they are checked in this process, under the same caps.
+        self.untrusted: SealChecker | None = None
 
     # -- public --------------------------------------------------------------------------------
 
     def verify_pdf(self, pdf: bytes) -> VerificationReport:
+        """The full report on a document from outside (an upload, a file a clerk was given).
+
+        :raises DocumentRefused: it asks more work than any genuine certificate needs.
+        :raises UnreadableDocument: it is not a readable PDF.
+        :raises VerificationBusy: the sandbox has no worker free; retry shortly.
+        """
         now = self._clock()
-        return self.report_for(self.check_seal(pdf, now=now), now=now)
+        try:
+            if self.untrusted is not None:
+                seal = self.untrusted.check(
+                    pdf, self._roots, now=now, revocation_data=self._revocation_data()
+                )
+            else:
+                seal = check_seal(
+                    pdf, self._roots, now=now, revocation_data=self._revocation_data()
+                )
+        except DocumentLimitExceeded as exc:
+            raise DocumentRefused(exc.limit, exc.found, exc.allowed) from None
+        except UnreadablePdfError as exc:
+            raise UnreadableDocument(str(exc)) from None
+        except VerifierBusyError:
+            raise VerificationBusy("every verification worker is busy") from None
+        return self.report_for(seal, now=now)
 
     def check_seal(self, pdf: bytes, *, now: datetime | None = None) -> SealReport:
-        """Step 1 alone: the seal against the trust roots and the revocation data."""
+        """Step 1 alone, for the issuer's own stored documents: the seal against the trust
+        roots and the revocation data, in this process (under the same caps)."""
         try:
             return check_seal(
                 pdf, self._roots, now=now or self._clock(), revocation_data=self._revocation_data()
             )
+        except DocumentLimitExceeded as exc:
+            raise DocumentRefused(exc.limit, exc.found, exc.allowed) from None
         except UnreadablePdfError as exc:
             raise UnreadableDocument(str(exc)) from None
 

@@ -17,6 +17,7 @@ EXPECTED = {
     "SEAL_FIELD_NAME",
     "AgencyIdentity",
     "InProcessRevocationSource",
+    "DocumentLimitExceeded",
     "InProcessTimeStamper",
     "KeyPassphraseError",
     "MissingPassphraseError",
@@ -51,6 +52,7 @@ EXPECTED = {
     "TsaIdentity",
     "UnknownAgencyError",
     "UnreadablePdfError",
+    "VerifierBusyError",
     "async_check_seal",
     "check_seal",
     "init_pki",
@@ -111,7 +113,10 @@ def test_signatures_other_packages_rely_on() -> None:
         "trust_roots",
         "now",
         "revocation_data",
+        "limits",
     ]
+    check = inspect.signature(signing.check_seal).parameters
+    assert check["limits"].kind is inspect.Parameter.KEYWORD_ONLY
     assert [f.name for f in dataclasses.fields(signing.SealedDocument)] == [
         "pdf",
         "sealed_digest",
