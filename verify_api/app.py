@@ -52,6 +52,7 @@ from verify_api.http.auth import ClientAuth
 from verify_api.http.limits import BodyLimitMiddleware
 from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
 from verify_api.http.shared_limits import SharedBuckets
+from verify_api.routes.docs import install_docs
 from verify_api.routes.fast_paths import LookupFastPath, StatusFastPath
 from verify_api.routes.pages import PageFacts, not_found_page, verification_page
 from verify_api.routes.pki import pki_router
@@ -161,7 +162,11 @@ def create_app(
         summary="Sealed electronic certificates anchored on a permissioned ledger",
         version="0.1.0",
         lifespan=lifespan,
+        # /docs from pinned assets shipped with the service, never a CDN (routes.docs).
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs(app)
     _install_error_handlers(app)
     lookup_endpoints = LookupEndpoints(rt, auth)
     # Innermost: run after the rate limits, before routing.

@@ -282,3 +282,15 @@ def test_agency_tokens(
         )
         assert r.status_code == 403
         assert c.get(f"/api/v1/certificates/{issued['id']}").json()["status"] == "active"
+
+
+def test_api_docs_come_from_the_service_itself(server: Server) -> None:
+    """The running server's /docs loads Swagger UI from its own static files, no CDN."""
+    with server.client() as c:
+        page = c.get("/docs")
+        assert page.status_code == 200
+        assert "http://" not in page.text and "https://" not in page.text
+        assert "/docs/static/swagger-ui-bundle.js" in page.text
+        js = c.get("/docs/static/swagger-ui-bundle.js")
+        assert js.status_code == 200 and "javascript" in js.headers["content-type"]
+        assert c.get("/redoc").status_code == 404
