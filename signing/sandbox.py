@@ -250,8 +250,8 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
     from signing.seal_check import check_seal  # the heavy imports, before the limit
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's Ctrl-C is the server's
-    held = _vm_bytes()
-    resource.setrlimit(resource.RLIMIT_AS, (held + memory_bytes, held + memory_bytes))
+    ceiling = _vm_bytes() + memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
     while True:
         try:
             job = conn.recv()
@@ -286,6 +286,11 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
         except Exception as exc:  # never a verdict: the caller refuses the document
             answer = ("error", type(exc).__name__)
         del pdf
+        if answer[0] != "limit" and _peak_vm_bytes() >= ceiling * 0.9:
+            # The address-space limit was reached on the way, whatever the check made of
+            # it: a MemoryError can surface from C code as another error, or be taken by a
+            # library for a broken object. Never a verdict from a starved analysis.
+            answer, retire = ("limit", ("memory", None, None)), True
         retire = retire or _rss_bytes() > recycle_rss
         conn.send((*answer, retire))
         if retire:
@@ -299,6 +304,14 @@ def _statm(field: int) -> int:
 
 def _vm_bytes() -> int:
     return _statm(0)
+
+
+def _peak_vm_bytes() -> int:
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"VmPeak:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def _rss_bytes() -> int:

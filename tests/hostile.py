@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import zlib
+
 __all__ = [
     "deep_nesting",
     "dss_deflate_bomb",
@@ -121,8 +122,10 @@ def _bomb(decoded_size: int) -> bytes:
 
 
 def _stream(data: bytes, extra: bytes = b"") -> bytes:
-    return b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n" % (len(data), extra) + data + (
-        b"\nendstream"
+    return (
+        b"<< /Length %d /Filter /FlateDecode %s>>\nstream\n" % (len(data), extra)
+        + data
+        + (b"\nendstream")
     )
 
 
