@@ -49,6 +49,13 @@ class Home:
         return self.root / "pki"
 
     @property
+    def offline_root(self) -> Path:
+        """The default directory `certledger init` writes the root CA key to: the sibling
+        ``<home>.root-ca`` of the data directory, never inside it (``init --offline-dir``
+        chooses another). It belongs on offline media; nothing that serves reads it."""
+        return self.root.with_name(self.root.name + ".root-ca")
+
+    @property
     def trust_roots(self) -> Path:
         return self.pki / "trust-roots.pem"
 
@@ -63,6 +70,10 @@ class Home:
     @property
     def holder_key(self) -> Path:
         return self.root / "secrets" / "holder-key.bin"
+
+    @property
+    def data_key(self) -> Path:
+        return self.root / "secrets" / "data-key.bin"
 
     @property
     def settings_file(self) -> Path:

@@ -2,23 +2,30 @@
 
 The order matters for a clean failure: settings.json is written last, so a directory whose init
 was interrupted is never mistaken for a working deployment.
+
+The root CA's private key is the one file written outside the data directory: into an offline
+directory (default :attr:`Home.offline_root`, ``<home>.root-ca``), to be moved to offline media.
+The data directory then holds no root key; only `certledger seal arl` needs it.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from certificates import AGENCIES, CERTIFICATE_TYPES, ConfigurationError, Home, Settings
 from certificates.holder_key import HolderKey
 from certificates.sharing.clients import ClientRegistry, new_client_token
+from certificates.store.cipher import FieldCipher
 from certificates.store.database import Store
 from ledger import AgencyRecord, EmbeddedLedger
 from signing import AgencyIdentity, Secret, init_pki, load_pki
+from signing.pki import ROOT_KEY
 
-__all__ = ["AgencyCredential", "init_home", "new_agency_token"]
+__all__ = ["AgencyCredential", "init_home", "new_agency_token", "offline_dir_refusal"]
 
 
 @dataclass(frozen=True)
@@ -34,16 +41,40 @@ def new_agency_token(agency: str) -> str:
     return new_client_token(agency)
 
 
-def init_home(home: Home, passphrase: Secret, *, base_url: str) -> list[AgencyCredential]:
+def offline_dir_refusal(home: Home, offline_dir: Path) -> str | None:
+    """Why ``offline_dir`` cannot take the root CA key of ``home`` (None: it can)."""
+    where = offline_dir.expanduser().absolute()
+    if where.resolve().is_relative_to(home.root.resolve()):
+        return (
+            f"the offline directory {where} is inside the data directory {home.root}; the root "
+            "CA key must be kept out of the serving deployment: choose a directory outside it"
+        )
+    if (where / ROOT_KEY).exists():
+        return (
+            f"{where / ROOT_KEY} already exists (the root key of another deployment?); "
+            "choose another --offline-dir"
+        )
+    return None
+
+
+def init_home(
+    home: Home, passphrase: Secret, *, base_url: str, offline_dir: Path | None = None
+) -> list[AgencyCredential]:
+    """Create the deployment in ``home``; the root CA key goes to ``offline_dir`` (default
+    :attr:`Home.offline_root`), outside it."""
     if home.exists() or home.pki.exists() or home.ledger.exists():
         raise ConfigurationError(
             f"{home.root} already holds a certledger deployment; choose another --home"
         )
+    offline = (offline_dir or home.offline_root).expanduser().absolute()
+    refusal = offline_dir_refusal(home, offline)
+    if refusal is not None:
+        raise ConfigurationError(refusal)
     home.root.mkdir(parents=True, exist_ok=True)
     home.root.chmod(0o700)
     identities = [AgencyIdentity(a.code, a.name_zh, a.name_en) for a in AGENCIES.values()]
     # The base URL goes into the seal certificates' OCSP, CRL and CA-issuer addresses.
-    init_pki(home.pki, identities, passphrase, base_url=base_url)
+    init_pki(home.pki, identities, passphrase, base_url=base_url, root_key_dir=offline)
     pki = load_pki(home.pki, passphrase)
 
     registry = []
@@ -67,6 +98,7 @@ def init_home(home: Home, passphrase: Secret, *, base_url: str) -> list[AgencyCr
     ledger.close()
     HolderKey.create(home.holder_key, passphrase)
     store = Store.open(home.database, create=True)
+    store.use_cipher(FieldCipher.open_or_create(home.data_key, passphrase))
     creds = []
     try:
         # One issuer client per agency: the agency system's token, as before clients existed.

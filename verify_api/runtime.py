@@ -29,6 +29,7 @@ from certificates.seals import SealKeyService
 from certificates.sharing.clients import ClientRegistry
 from certificates.sharing.lookup import SharingService
 from certificates.status.service import StatusService
+from certificates.store.cipher import FieldCipher
 from certificates.store.database import Store
 from certificates.verification.public import PublicService
 from certificates.verification.verifier import Verifier
@@ -231,6 +232,10 @@ def open_runtime(
     pki: Pki | None = None
     if passphrase is not None:
         pki = load_pki(home.pki, passphrase)  # wrong passphrase fails here, at start-up
+        # Personal data at rest: the data key (made now if the deployment predates it), and
+        # whatever an older version stored in clear encrypted once.
+        store.use_cipher(FieldCipher.open_or_create(home.data_key, passphrase))
+        store.encrypt_at_rest()
     ledger: Ledger
     try:
         if settings.ledger_backend == "fabric":

@@ -8,7 +8,8 @@ Two kinds of subscriber:
   status is public anyway, so any authenticated client may follow a given id).
 
 Bodies are signed with HMAC-SHA256 under a per-subscription secret, shown once at creation.
-Unlike a token the secret must be kept in the store in clear: the service needs it to sign.
+Unlike a token the secret cannot be kept as a digest (the service needs it to sign): it is kept
+encrypted with the deployment's data key (certificates.store.cipher).
 The signed string includes a timestamp, so a receiver can refuse replays of old deliveries.
 Events carry ids, types, agency codes, purposes and field *names*; never a holder identifier
 or a field value.
@@ -162,7 +163,14 @@ class Subscriptions:
                 select(SubscriptionRow).where(col(SubscriptionRow.revoked_at).is_(None))
             ).all()
             active = [
-                (r.id, r.agency, tuple(r.events.split(",")), r.cert_id, r.url, r.secret)
+                (
+                    r.id,
+                    r.agency,
+                    tuple(r.events.split(",")),
+                    r.cert_id,
+                    r.url,
+                    self._reveal_secret(r),
+                )
                 for r in rows
             ]
         with self._lock:
@@ -219,14 +227,15 @@ class Subscriptions:
                     f"At most {MAX_PER_AGENCY} active subscriptions per agency.",
                 )
             secret = "whsec_" + secrets.token_urlsafe(32)
+            sub_id = f"sub_{secrets.token_hex(8)}"
             row = SubscriptionRow(
-                id=f"sub_{secrets.token_hex(8)}",
+                id=sub_id,
                 agency=who.agency,
                 client_id=who.client_id,
                 url=url,
                 events=",".join(wanted),
                 cert_id=cert_id,
-                secret=secret,
+                secret=self._store.conceal(secret, f"webhook_subscriptions.secret:{sub_id}"),
                 created_at=datetime.now(UTC),
             )
             s.add(row)
@@ -321,7 +330,10 @@ class Subscriptions:
             row = s.get(SubscriptionRow, sub_id)
         if row is None or row.revoked_at is not None:
             return None
-        return row.url, row.secret
+        return row.url, self._reveal_secret(row)
+
+    def _reveal_secret(self, row: SubscriptionRow) -> str:
+        return self._store.reveal(row.secret, f"webhook_subscriptions.secret:{row.id}")
 
     def targets(self, event: str, cert_id: str, issuer: str) -> list[tuple[str, str, str]]:
         """(subscription id, url, secret) of every active subscription ``event`` reaches."""

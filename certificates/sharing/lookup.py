@@ -554,7 +554,7 @@ class SharingService:
         status_reason: str | None,
     ) -> tuple[_Stored, bool]:
         """A stored row with its ledger status, and whether the ledger could be read."""
-        data = json.loads(data_json)
+        data = json.loads(self._store.reveal(data_json, f"certificates.data_json:{cert_id}"))
         ledger_status: str | None
         try:
             record = self._ledger.get(cert_id)

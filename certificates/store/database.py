@@ -21,6 +21,9 @@ from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, col, create_engine, select
 
+from certificates.errors import ConfigurationError
+from certificates.store.cipher import FieldCipher, is_sealed
+
 __all__ = [
     "AuditMeta",
     "AuditRow",
@@ -191,6 +194,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _row_with(row: CertificateRow, *, data_json: str, pdf: bytes) -> CertificateRow:
+    """A new, unattached row like ``row`` with these values (``model_copy`` of a table model
+    shares its ORM state, and the insert wrote the original's values)."""
+    values = {name: getattr(row, name) for name in CertificateRow.model_fields}
+    values.update(data_json=data_json, pdf=pdf)
+    return CertificateRow(**values)
+
+
 _SEALED_PDFS = text(
     "SELECT id, pdf, sealed_digest FROM certificates WHERE id > :last ORDER BY id LIMIT 200"
 )
@@ -206,12 +217,127 @@ class Store:
             f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30}
         )
         event.listen(self._engine, "connect", _sqlite_pragmas)
+        self._cipher: FieldCipher | None = None
+
+    # -- personal data at rest (certificates.store.cipher) -----------------------------------
+
+    def use_cipher(self, cipher: FieldCipher) -> None:
+        """Encrypt personal data written from now on, and read what is encrypted."""
+        self._cipher = cipher
+
+    def conceal(self, value: str, place: str) -> str:
+        """``value`` as it is stored at ``place`` (``table.column:row id``): encrypted.
+
+        :raises ConfigurationError: opened without the data key. Personal data is never
+            written in clear, so a store without the key cannot write it at all.
+        """
+        return self._require_cipher().seal_text(value, place)
+
+    def reveal(self, value: str, place: str) -> str:
+        """A stored text value in clear (values from before encryption pass as they are)."""
+        if not is_sealed(value):
+            return value
+        return self._require_cipher().open_text(value, place)
+
+    def _conceal_pdf(self, cert_id: str, pdf: bytes) -> bytes:
+        return self._require_cipher().seal_bytes(pdf, f"certificates.pdf:{cert_id}")
+
+    def _reveal_pdf(self, cert_id: str, pdf: bytes) -> bytes:
+        if not is_sealed(pdf):
+            return pdf
+        return self._require_cipher().open_bytes(pdf, f"certificates.pdf:{cert_id}")
+
+    def _require_cipher(self) -> FieldCipher:
+        if self._cipher is None:
+            raise ConfigurationError(
+                "the certificates' personal data is encrypted at rest: open the deployment "
+                "with the key passphrase (CERTLEDGER_PASSPHRASE) to read or write it"
+            )
+        return self._cipher
+
+    def _revealed(self, row: CertificateRow) -> CertificateRow:
+        """A detached copy of ``row`` with its personal data in clear."""
+        return _row_with(
+            row,
+            data_json=self.reveal(row.data_json, f"certificates.data_json:{row.id}"),
+            pdf=self._reveal_pdf(row.id, row.pdf),
+        )
+
+    def encrypt_at_rest(self, batch: int = 500) -> int:
+        """Encrypt what was stored in clear before encryption at rest (certificates' data and
+        PDFs, webhook secrets), in batches; returns how many values it encrypted. Cheap when
+        there is nothing to do: one indexed look at a marker."""
+        cipher = self._require_cipher()
+        with self._engine.begin() as conn:
+            conn.execute(
+                text("CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT)")
+            )
+            done = conn.execute(
+                text("SELECT value FROM store_meta WHERE name = 'encrypted_at_rest'")
+            ).first()
+        if done is not None:
+            return 0
+        count = 0
+        while True:
+            with self._engine.begin() as conn:
+                rows = conn.execute(
+                    text(
+                        "SELECT id, data_json, pdf FROM certificates WHERE "
+                        "substr(data_json, 1, 5) != 'enc1:' OR substr(pdf, 1, 4) != X'434C4531' "
+                        "LIMIT :n"
+                    ),
+                    {"n": batch},
+                ).all()
+                for cid, data_json, pdf in rows:
+                    conn.execute(
+                        text("UPDATE certificates SET data_json = :d, pdf = :p WHERE id = :id"),
+                        {
+                            "id": cid,
+                            "d": data_json
+                            if is_sealed(data_json)
+                            else cipher.seal_text(data_json, f"certificates.data_json:{cid}"),
+                            "p": bytes(pdf)
+                            if is_sealed(bytes(pdf))
+                            else cipher.seal_bytes(bytes(pdf), f"certificates.pdf:{cid}"),
+                        },
+                    )
+                count += len(rows)
+            if len(rows) < batch:
+                break
+        with self._engine.begin() as conn:
+            subs = conn.execute(
+                text(
+                    "SELECT id, secret FROM webhook_subscriptions "
+                    "WHERE substr(secret, 1, 5) != 'enc1:'"
+                )
+            ).all()
+            for sid, secret in subs:
+                conn.execute(
+                    text("UPDATE webhook_subscriptions SET secret = :s WHERE id = :id"),
+                    {
+                        "id": sid,
+                        "s": cipher.seal_text(secret, f"webhook_subscriptions.secret:{sid}"),
+                    },
+                )
+            count += len(subs)
+            conn.execute(
+                text(
+                    "INSERT OR REPLACE INTO store_meta(name, value) "
+                    "VALUES ('encrypted_at_rest', '1')"
+                )
+            )
+        if count:
+            # The clear values still sit in freed pages and in the WAL: rewrite the file and
+            # empty the WAL, once (this is the only time the store ever held them).
+            with self._engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+                conn.exec_driver_sql("VACUUM")
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return count
 
     @classmethod
     def open(cls, path: Path, *, create: bool = False) -> Store:
         if not create and not path.is_file():
-            from certificates.errors import ConfigurationError
-
             raise ConfigurationError(f"certificate database {path.name} is missing")
         if create and not path.exists():
             # Owner only, before SQLite creates it with the umask's mode: the database holds
@@ -267,13 +393,24 @@ class Store:
     # -- certificates ------------------------------------------------------------------------
 
     def add_pending(self, rows: Sequence[CertificateRow]) -> None:
+        """Store new rows; their data and PDF are encrypted on the way in."""
+        cipher = self._require_cipher()
+        stored = [
+            _row_with(
+                row,
+                data_json=cipher.seal_text(row.data_json, f"certificates.data_json:{row.id}"),
+                pdf=cipher.seal_bytes(row.pdf, f"certificates.pdf:{row.id}"),
+            )
+            for row in rows
+        ]
         with self.session() as s:
-            s.add_all(rows)
+            s.add_all(stored)
             s.commit()
 
     def get(self, cert_id: str) -> CertificateRow | None:
         with self.session() as s:
-            return s.get(CertificateRow, cert_id)
+            row = s.get(CertificateRow, cert_id)
+        return self._revealed(row) if row is not None else None
 
     def pending(self, limit: int = 1000) -> list[CertificateRow]:
         with self.session() as s:
@@ -283,7 +420,8 @@ class Store:
                 .order_by(col(CertificateRow.issued_at))
                 .limit(limit)
             )
-            return list(s.exec(stmt))
+            rows = list(s.exec(stmt))
+        return [self._revealed(r) for r in rows]
 
     def count_pending(self) -> int:
         with self._engine.connect() as conn:
@@ -326,16 +464,17 @@ class Store:
             if not rows:
                 return
             for cert_id, pdf, digest in rows:
-                yield str(cert_id), bytes(pdf), str(digest)
+                yield str(cert_id), self._reveal_pdf(str(cert_id), bytes(pdf)), str(digest)
             last = str(rows[-1][0])
 
     def replace_pdf(self, cert_id: str, pdf: bytes) -> None:
         """Store a renewed PDF (a later revision added to the sealed one: the anchored
         digest of the sealed revision stays what it was; the caller has checked that)."""
+        sealed = self._conceal_pdf(cert_id, pdf)
         with self._engine.begin() as conn:
             conn.execute(
                 text("UPDATE certificates SET pdf = :pdf WHERE id = :id"),
-                {"pdf": pdf, "id": cert_id},
+                {"pdf": sealed, "id": cert_id},
             )
 
     def set_status(self, cert_id: str, status: str, reason: str | None) -> None:

@@ -21,6 +21,7 @@ from certificates.issuance.service import BatchValidationError, IssuanceService
 from certificates.notifications import Silent
 from certificates.sharing.clients import Principal
 from certificates.status import StatusChange, StatusService
+from certificates.store.cipher import FieldCipher
 from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError
 from ledger import AgencyRecord, EmbeddedLedger, LedgerUnavailable
@@ -77,6 +78,7 @@ def env(tmp_path: Path) -> Iterator[tuple[IssuanceService, Store, FlakyLedger, F
         EmbeddedLedger.create(ledger_path, node_key=key, node_cert=cert, registry=registry)
     )
     store = Store.open(tmp_path / "certificates.db", create=True)
+    store.use_cipher(FieldCipher(b"d" * 32))  # personal data is only ever stored encrypted
     producer = FakeProducer()
     service = IssuanceService(
         store=store,

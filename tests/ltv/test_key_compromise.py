@@ -168,6 +168,9 @@ def test_a_key_compromise_revocation_is_audited_per_certificate_and_notified(
     from certificates.notifications.subscriptions import Subscriptions
     from certificates.sharing.clients import Principal
     from certificates.store import Store
+    from certificates.store.cipher import FieldCipher
+    from signing import Secret
+    from tests.e2e.conftest import PASSPHRASE
     from tests.lookup.test_webhooks import Receiver, wait_for
 
     dep = make_deployment(tmp_path / "home")
@@ -176,6 +179,8 @@ def test_a_key_compromise_revocation_is_audited_per_certificate_and_notified(
     data.write_text(json.dumps(example(catalogue, "road-transport-permit")), "utf-8")
     receiver = Receiver(fail_first=0)
     store = Store.open(Home(dep.home).database)
+    # The deployment's own data key: subscription secrets are stored encrypted with it.
+    store.use_cipher(FieldCipher.open_or_create(Home(dep.home).data_key, Secret(PASSPHRASE)))
     audit = AuditLog(store)
     try:
         # The receiver listens on loopback over http: the operator admits it (here for the
