@@ -191,7 +191,8 @@ class InProcessRevocationSource:
     def crls(self) -> list[bytes]:
         """The published CRLs that are still current. A CRL past its nextUpdate is left
         out (validators reject a document carrying one as "not recent enough"); the OCSP
-        answers still cover every certificate, and `certledger seal crl` re-publishes."""
+        answers still cover every certificate, and `certledger seal crl` re-publishes (the
+        root's ARL: the offline `certledger seal arl --offline-dir DIR`)."""
         now = self._clock().astimezone(UTC)
         fresh = []
         for path in self._crl_paths:
@@ -208,7 +209,8 @@ class InProcessRevocationSource:
             st = path.stat()
         except FileNotFoundError:
             raise PkiInvalidError(
-                f"the published CRL {path} is missing; re-publish it (`certledger seal crl`)"
+                f"the published CRL {path} is missing; re-publish it (`certledger seal crl`; "
+                "the root's ARL offline: `certledger seal arl --offline-dir DIR`)"
             ) from None
         stamp = (st.st_mtime_ns, st.st_size)
         with self._lock:

@@ -2,7 +2,7 @@
 
 Layout of a PKI directory (keys are encrypted PKCS#8 PEM, mode 0600)::
 
-    root-ca.pem            root-ca.key.pem
+    root-ca.pem            the root CA certificate (its key is NOT here, see below)
     issuing-ca.pem         issuing-ca.key.pem
     tsa.pem                tsa.key.pem
     ledger-node.pem        ledger-node.key.pem
@@ -19,11 +19,22 @@ Layout of a PKI directory (keys are encrypted PKCS#8 PEM, mode 0600)::
 
 PKIs created before revocation services existed lack the last four; they still load
 (``Pki.ocsp`` is then ``None`` and only B-T sealing is possible).
+
+**The root CA key is kept offline.** ``init_pki`` writes ``root-ca.key.pem`` into a separate
+*offline directory* (``root_key_dir``, created 0700; by default the sibling
+``<pki_dir>.root-ca``, and ``certledger init`` puts it next to the data directory, never inside
+it), to be moved to offline media. Nothing that runs routinely needs it: seals, the TSA, the
+issuing CA's CRL and both OCSP responders use their own keys (the root's OCSP answers are
+signed by the delegated ``root-ocsp.key.pem``). Only the operations of
+:mod:`signing.pki_admin` that sign as the root (re-signing the ARL) take the offline directory
+explicitly. PKIs made before this still have ``root-ca.key.pem`` here; they load as before and
+``load_pki`` logs one WARNING saying how to move it.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -61,11 +72,15 @@ __all__ = [
     "Pki",
     "SealIdentity",
     "TsaIdentity",
+    "default_root_key_dir",
     "init_pki",
     "load_certificate",
     "load_pki",
     "load_trust_roots",
+    "warn_if_root_key_online",
 ]
+
+logger = logging.getLogger(__name__)
 
 MIN_PASSPHRASE_LENGTH = 12
 """Keys are encrypted with PBES2: PBKDF2-HMAC-SHA256 at 600,000 iterations
@@ -76,6 +91,9 @@ has to carry the strength."""
 
 ROOT_CERT = "root-ca.pem"
 ROOT_KEY = "root-ca.key.pem"
+"""The root CA's key file: in the offline directory (``init_pki(root_key_dir=...)``), and in
+the PKI directory only in deployments made before the key was kept offline."""
+ROOT_KEY_DIR_SUFFIX = ".root-ca"
 ISSUING_CERT = "issuing-ca.pem"
 ISSUING_KEY = "issuing-ca.key.pem"
 TSA_CERT = "tsa.pem"
@@ -102,6 +120,7 @@ _CERT_FILE_MODE = 0o644
 # ("../x") and odd characters in certificate OUs.
 _AGENCY_CODE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _MASKED = "<hidden>"
+_ONLINE_ROOT_WARNED: set[Path] = set()  # PKI directories already warned about (per process)
 
 
 @dataclass(frozen=True)
@@ -296,6 +315,18 @@ def _cert_pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def default_root_key_dir(pki_dir: Path) -> Path:
+    """Where ``init_pki`` writes the root CA key unless told otherwise: the sibling directory
+    ``<pki_dir>.root-ca`` (``certledger init`` passes its own default, next to the data
+    directory)."""
+    pki_dir = Path(pki_dir)
+    return pki_dir.with_name(pki_dir.name + ROOT_KEY_DIR_SUFFIX)
+
+
+def _is_within(path: Path, directory: Path) -> bool:
+    return path.resolve().is_relative_to(directory.resolve())
+
+
 def init_pki(
     pki_dir: Path,
     agencies: Sequence[AgencyIdentity],
@@ -304,10 +335,13 @@ def init_pki(
     org_name: str = "CertLedger Demo Government PKI",
     now: datetime | None = None,
     base_url: str | None = None,
-) -> None:
+    root_key_dir: Path | None = None,
+) -> Path:
     """Create a root CA, an issuing CA, one seal certificate per agency, a TSA
     certificate, a ledger-node certificate, an OCSP responder certificate and a first
-    (empty) CRL under ``pki_dir``.
+    (empty) CRL under ``pki_dir``; the root CA's key goes to ``root_key_dir`` instead
+    (default :func:`default_root_key_dir`), which must lie outside ``pki_dir``. Returns the
+    path of the root key file.
 
     With ``base_url`` (the server's public address) the seal and TSA certificates name
     the OCSP responder, the CRL and the CA certificate under that address (AIA and CRL
@@ -315,10 +349,13 @@ def init_pki(
     documents only through the sealer (in-process).
 
     The PKI is written to a temporary sibling directory and renamed into place, so a
-    crash never leaves a half-written PKI behind.
+    crash never leaves a half-written PKI behind. The root key file is written (0600, in a
+    directory created 0700) just before that rename, and removed again if the rename fails.
 
-    :raises PkiExistsError: ``pki_dir`` exists and is not empty.
-    :raises SigningError: invalid agencies or a too short passphrase.
+    :raises PkiExistsError: ``pki_dir`` exists and is not empty, or ``root_key_dir``
+        already holds a root key.
+    :raises SigningError: invalid agencies, a too short passphrase, or a ``root_key_dir``
+        inside ``pki_dir``.
     """
     _validate_request(agencies, passphrase)
     pki_dir = Path(pki_dir)
@@ -327,17 +364,42 @@ def init_pki(
             f"{pki_dir} already exists and is not empty; refusing to overwrite a PKI "
             "(move it away first if you really want a new one)"
         )
+    offline = Path(root_key_dir) if root_key_dir is not None else default_root_key_dir(pki_dir)
+    if _is_within(offline, pki_dir):
+        raise SigningError(
+            f"the root CA key directory {offline} is inside the PKI directory {pki_dir}; "
+            "it must be a separate directory (the root key is kept offline)"
+        )
+    root_key_file = offline / ROOT_KEY
+    if root_key_file.exists() or (offline.exists() and not offline.is_dir()):
+        raise PkiExistsError(
+            f"{root_key_file} already exists; refusing to overwrite a root CA key "
+            "(choose another offline directory, or move that one away first)"
+        )
     now = (now or datetime.now(UTC)).astimezone(UTC)
     pki_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{pki_dir.name}.", dir=pki_dir.parent))
+    made_offline = False
+    key_written = False
     try:
-        _write_pki(staging, agencies, passphrase, org_name, now, _service_urls(base_url))
+        root_key = _write_pki(staging, agencies, passphrase, org_name, now, _service_urls(base_url))
+        if not offline.exists():
+            offline.mkdir(parents=True, mode=0o700)
+            offline.chmod(0o700)  # regardless of the umask
+            made_offline = True
+        write_private_key(root_key_file, root_key, passphrase)
+        key_written = True
         if pki_dir.exists():
             pki_dir.rmdir()  # empty (checked above); rename needs the name free
         os.rename(staging, pki_dir)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if key_written:
+            root_key_file.unlink(missing_ok=True)
+        if made_offline:
+            shutil.rmtree(offline, ignore_errors=True)
         raise
+    return root_key_file
 
 
 def _service_urls(base_url: str | None) -> _certs.ServiceUrls | None:
@@ -368,7 +430,10 @@ def _write_pki(
     org_name: str,
     now: datetime,
     urls: _certs.ServiceUrls | None,
-) -> None:
+) -> ec.EllipticCurvePrivateKey:
+    """Write the PKI into ``out``; the root CA's key is returned, not written (it goes to
+    the offline directory)."""
+
     def cert_file(rel: str, cert: x509.Certificate) -> None:
         write_new_file(out / rel, _cert_pem(cert), mode=_CERT_FILE_MODE)
 
@@ -402,6 +467,10 @@ def _write_pki(
         ocsp_key.public_key(),
         now,
     )
+    # The root's delegated OCSP responder key stays online, beside the others: answering OCSP
+    # for the issuing CA certificate is routine and must not need the offline root key. The
+    # responder certificate is an end entity (EKU OCSPSigning only), so its key can at worst
+    # mis-answer for the issuing CA, never certify anything.
     root_ocsp_key = generate_key()
     root_ocsp_cert = _certs.issue_ocsp_responder(
         root,
@@ -417,8 +486,8 @@ def _write_pki(
         now,
     )
 
+    cert_file(ROOT_CERT, root_cert)
     for rel, cert, key in (
-        (ROOT_CERT, root_cert, root_key),
         (ISSUING_CERT, issuing_cert, issuing_key),
         (TSA_CERT, tsa_cert, tsa_key),
         (NODE_CERT, node_cert, node_key),
@@ -447,8 +516,11 @@ def _write_pki(
     (out / CRL_FILE).parent.mkdir()
     crl = build_crl(issuing_cert, issuing_key, {}, now=now, number=1)
     write_new_file(out / CRL_FILE, crl, mode=_CERT_FILE_MODE)
+    # The ARL is valid for a year: re-signing it is the yearly offline step
+    # (`certledger seal arl --offline-dir DIR`, signing.pki_admin.publish_arl).
     arl = build_crl(root_cert, root_key, {}, now=now, number=1, validity=ARL_VALIDITY)
     write_new_file(out / ARL_FILE, arl, mode=_CERT_FILE_MODE)
+    return root_key
 
 
 def load_trust_roots(path: Path) -> tuple[x509.Certificate, ...]:
@@ -507,8 +579,40 @@ def _read_pair(
     return cert, key
 
 
+def warn_if_root_key_online(pki_dir: Path) -> bool:
+    """Log one WARNING (per process and PKI directory) when the root CA key is still in the
+    PKI directory, as in deployments made before it was kept offline. Nothing is moved: the
+    operator moves it. Returns whether the key is there."""
+    pki_dir = Path(pki_dir)
+    online = pki_dir / ROOT_KEY
+    if not online.exists():
+        return False
+    marker = pki_dir.resolve()
+    if marker not in _ONLINE_ROOT_WARNED:
+        _ONLINE_ROOT_WARNED.add(marker)
+        # A data directory's PKI is <home>/pki and its offline default <home>.root-ca.
+        target = default_root_key_dir(pki_dir.parent if pki_dir.name == "pki" else pki_dir)
+        logger.warning(
+            "the root CA private key %s is in the serving PKI directory; nothing online needs "
+            "it. Move it to offline storage (e.g. `mkdir -m 700 %s && mv %s %s/`) and pass "
+            "--offline-dir to the commands that need it (`certledger seal arl`) / "
+            "根 CA 私钥 %s 仍在在线 PKI 目录中，在线服务并不需要它；请将其移至离线存储，"
+            "需要时用 --offline-dir 指定该目录",
+            online,
+            target,
+            online,
+            target,
+            online,
+        )
+    return True
+
+
 def load_pki(pki_dir: Path, passphrase: Secret) -> Pki:
     """Load certificates and decrypt the operational keys (seals, TSA, ledger node).
+
+    The CA keys are not read, so the root CA key need not be (and should not be) present.
+    A PKI directory that still holds ``root-ca.key.pem`` loads as before, with one WARNING
+    per process saying how to move it offline.
 
     :raises PkiNotInitialisedError: the directory or one of its files is missing.
     :raises KeyPassphraseError: the passphrase does not decrypt a key.
@@ -519,6 +623,7 @@ def load_pki(pki_dir: Path, passphrase: Secret) -> Pki:
         raise PkiNotInitialisedError(
             f"no PKI found in {pki_dir}; run `certledger init` to create one"
         )
+    warn_if_root_key_online(pki_dir)
     root = _read_cert(pki_dir, ROOT_CERT)
     issuing = _read_cert(pki_dir, ISSUING_CERT)
     chain = (issuing, root)

@@ -1,8 +1,17 @@
-"""Administrative PKI operations that need the issuing CA's private key: revoking a
-seal certificate (and re-publishing the CRL), and rotating an agency's seal key.
+"""Administrative PKI operations that need a CA's private key: revoking a seal certificate
+(and re-publishing the CRL), rotating an agency's seal key or the TSA, all with the issuing
+CA's key; and re-signing the root's ARL with the root CA's key.
 
 The CA key is decrypted only for the duration of one call; serving processes never
 load it (see :class:`signing.pki.Pki`).
+
+**Offline operations.** The root CA key is not in the PKI directory (``init_pki`` writes it to
+a separate offline directory), so an operation signing as the root takes that directory (or the
+key file) as an explicit argument: today only :func:`publish_arl`, the yearly re-signing of
+``crl/root-ca.crl``. Issuing a new issuing CA or a new root OCSP responder certificate would be
+the same kind of step; no command does that yet. Everything routine (the daily CRL, rotations,
+revocations of seal certificates) uses the issuing CA's key, and the root's OCSP answers are
+signed by its delegated responder key, which is why neither needs the root key.
 """
 
 from __future__ import annotations
@@ -10,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -20,7 +29,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from signing import _certs
 from signing._files import write_new_file
 from signing._keys import generate_key, read_private_key, write_private_key
-from signing.errors import PkiInvalidError, SigningError, UnknownAgencyError
+from signing.errors import (
+    PkiInvalidError,
+    PkiNotInitialisedError,
+    SigningError,
+    UnknownAgencyError,
+)
 from signing.hsm import Pkcs11Key, generate_token_key, write_token_config
 from signing.pki import (
     AGENCIES_DIR,
@@ -51,10 +65,13 @@ from signing.secret import Secret
 
 __all__ = [
     "RotatedSeal",
+    "arl_next_update",
     "certify_seal_key",
     "enroll_token_seal",
+    "publish_arl",
     "publish_crl",
     "revoke_certificate",
+    "root_key_file",
     "rotate_seal",
     "rotate_tsa",
 ]
@@ -79,22 +96,35 @@ def _issuer(
     return _certs.Issuer(cert, key)
 
 
-def publish_crl(
-    pki_dir: Path, passphrase: Secret, *, now: datetime | None = None, root: bool = False
-) -> Path:
-    """Sign a fresh CRL of every recorded revocation and replace the published one:
-    the issuing CA's, or with ``root`` the root's list of revoked CA certificates (ARL).
+def root_key_file(root_key: Path) -> Path:
+    """The root CA key file given the offline directory ``init_pki`` wrote it to, or the file
+    itself.
 
-    The CRL number continues from the published CRL (RFC 5280 §5.2.3: monotonically
-    increasing), so relying parties can tell the newer list.
+    :raises PkiNotInitialisedError: no root key there.
     """
-    pki_dir = Path(pki_dir)
-    if root:
-        issuer = _issuer(pki_dir, passphrase, ROOT_CERT, ROOT_KEY)
-        path, registry, validity = pki_dir / ARL_FILE, ROOT_REVOCATIONS, ARL_VALIDITY
-    else:
-        issuer = _issuer(pki_dir, passphrase)
-        path, registry, validity = pki_dir / CRL_FILE, REVOCATIONS, CRL_VALIDITY
+    root_key = Path(root_key)
+    path = root_key / ROOT_KEY if root_key.is_dir() else root_key
+    if not path.is_file():
+        raise PkiNotInitialisedError(
+            f"the root CA key is not at {path}: give the offline directory that "
+            f"`certledger init` wrote {ROOT_KEY} to (or the key file itself)"
+        )
+    return path
+
+
+def _root_issuer(pki_dir: Path, passphrase: Secret, root_key: Path) -> _certs.Issuer:
+    """The root CA, its key read from the offline directory (checked against root-ca.pem)."""
+    path = root_key_file(root_key)
+    cert = load_certificate(pki_dir / ROOT_CERT)
+    key = read_private_key(path, passphrase, display_name=str(path))
+    if key.public_key() != cert.public_key():
+        raise PkiInvalidError(f"{path} is not the private key of this PKI's root CA ({ROOT_CERT})")
+    return _certs.Issuer(cert, key)
+
+
+def _publish(
+    path: Path, issuer: _certs.Issuer, registry: Path, validity: timedelta, now: datetime
+) -> Path:
     number = 1
     if path.is_file():
         try:
@@ -102,9 +132,9 @@ def publish_crl(
             number = old.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number + 1
         except (ValueError, x509.ExtensionNotFound):
             raise PkiInvalidError(f"{path} is not a CRL of this PKI") from None
-    records = RevocationRegistry(pki_dir / registry).records()
+    records = RevocationRegistry(registry).records()
     der = build_crl(
-        issuer.certificate, issuer.key, records, now=_now(now), number=number, validity=validity
+        issuer.certificate, issuer.key, records, now=now, number=number, validity=validity
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
@@ -112,6 +142,42 @@ def publish_crl(
     write_new_file(tmp, der, mode=_CERT_FILE_MODE)
     os.replace(tmp, path)
     return path
+
+
+def publish_crl(pki_dir: Path, passphrase: Secret, *, now: datetime | None = None) -> Path:
+    """Sign a fresh CRL of every seal/TSA certificate revocation recorded and replace the
+    issuing CA's published CRL (daily; the issuing CA's key, online).
+
+    The CRL number continues from the published CRL (RFC 5280 §5.2.3: monotonically
+    increasing), so relying parties can tell the newer list.
+    """
+    pki_dir = Path(pki_dir)
+    issuer = _issuer(pki_dir, passphrase)
+    return _publish(pki_dir / CRL_FILE, issuer, pki_dir / REVOCATIONS, CRL_VALIDITY, _now(now))
+
+
+def publish_arl(
+    pki_dir: Path, passphrase: Secret, root_key: Path, *, now: datetime | None = None
+) -> Path:
+    """Re-sign the root's list of revoked CA certificates (ARL, ``crl/root-ca.crl``, valid for
+    :data:`~signing.revocation.ARL_VALIDITY`) with the root CA key from ``root_key`` (the
+    offline directory, or the key file). An offline step: at least once a year, and after the
+    root revokes a CA certificate. The CRL number continues from the published ARL."""
+    pki_dir = Path(pki_dir)
+    issuer = _root_issuer(pki_dir, passphrase, root_key)
+    return _publish(pki_dir / ARL_FILE, issuer, pki_dir / ROOT_REVOCATIONS, ARL_VALIDITY, _now(now))
+
+
+def arl_next_update(pki_dir: Path) -> datetime | None:
+    """When the published ARL expires (its nextUpdate); ``None`` if there is none. Needs no
+    key: the daily `seal crl` reports it, so the yearly offline re-signing is not missed."""
+    path = Path(pki_dir) / ARL_FILE
+    try:
+        return x509.load_der_x509_crl(path.read_bytes()).next_update_utc
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        raise PkiInvalidError(f"{path} is not a CRL of this PKI") from None
 
 
 def revoke_certificate(

@@ -37,7 +37,9 @@ from signing import (
 from signing.hsm import Pkcs11Key
 from signing.pki import AGENCIES_DIR, RETIRED_DIR, SEAL_CERT
 from signing.pki_admin import (
+    arl_next_update,
     enroll_token_seal,
+    publish_arl,
     publish_crl,
     revoke_certificate,
     rotate_seal,
@@ -333,14 +335,39 @@ class SealKeyService:
         return new
 
     def publish_crls(self) -> list[Path]:
-        """Re-publish the issuing CA's CRL and the root's ARL (daily)."""
+        """Re-publish the issuing CA's CRL (daily). The root's ARL is not touched: it is
+        signed with the offline root key (:meth:`publish_arl`, yearly); see
+        :meth:`arl_next_update`."""
         try:
-            return [
-                publish_crl(self._pki_dir, self._passphrase),
-                publish_crl(self._pki_dir, self._passphrase, root=True),
-            ]
+            return [publish_crl(self._pki_dir, self._passphrase)]
         except SigningError as exc:
             raise SealKeyError(str(exc), f"无法发布吊销列表：{exc}") from None
+
+    def arl_next_update(self) -> datetime | None:
+        """When the root's published ARL expires (``None``: there is none)."""
+        try:
+            return arl_next_update(self._pki_dir)
+        except SigningError as exc:
+            raise SealKeyError(str(exc), f"无法读取根 CA 的吊销列表：{exc}") from None
+
+    def publish_arl(self, operator: str, root_key: Path) -> tuple[Path, datetime | None]:
+        """Re-sign the root's ARL with the root CA key from ``root_key`` (the offline
+        directory or the key file): the yearly offline step. Returns the path and the new
+        expiry."""
+        try:
+            path = publish_arl(self._pki_dir, self._passphrase, root_key)
+            until = arl_next_update(self._pki_dir)
+        except SigningError as exc:
+            raise SealKeyError(str(exc), f"无法签发根 CA 的吊销列表：{exc}") from None
+        self._audit.record(
+            AuditEvent(
+                "arl-publish",
+                "ok",
+                operator,
+                reason=f"valid until {until.isoformat()}" if until else None,
+            )
+        )
+        return path, until
 
     # -- long-term validation ----------------------------------------------------------------
 

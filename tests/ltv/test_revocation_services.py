@@ -25,7 +25,7 @@ from signing import (
     SigningError,
     load_pki,
 )
-from signing.pki_admin import publish_crl, revoke_certificate
+from signing.pki_admin import publish_arl, revoke_certificate
 
 from .conftest import PASSPHRASE, LoopbackServer, make_pki, require_tool
 
@@ -139,7 +139,7 @@ def test_revocation_republishes_the_crl_with_a_higher_number(pki: Pki, passphras
     number = lambda crl: crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number  # noqa: E731
     assert number(after) == number(before) + 1
     assert after.is_signature_valid(pki.issuing_ca.public_key())  # type: ignore[arg-type]
-    publish_crl(pki.pki_dir, passphrase, root=True)
+    publish_arl(pki.pki_dir, passphrase, pki.pki_dir.with_name("pki.root-ca"))
     arl = x509.load_der_x509_crl(pki.crl_paths[1].read_bytes())
     assert arl.is_signature_valid(pki.root.public_key())  # type: ignore[arg-type]
 

@@ -310,8 +310,9 @@ def test_a_corrupt_file_is_invalid_not_a_passphrase_problem(tmp_path: Path) -> N
 def test_a_pki_derives_its_key_once_per_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_cache: None
 ) -> None:
-    """init_pki writes 7 key files and load_pki reads 5: one PBKDF2 run each, not one per file
-    (the files share a salt; see signing._keys)."""
+    """init_pki writes 7 key files (6 in the PKI directory, the root's in the offline one) and
+    load_pki reads 5: one PBKDF2 run each, not one per file (the files share a salt; see
+    signing._keys)."""
     runs: list[int] = []
     real = key_files.PBKDF2HMAC
 
@@ -323,9 +324,10 @@ def test_a_pki_derives_its_key_once_per_process(
     pki_dir = tmp_path / "pki"
     init_pki(pki_dir, AGENCIES[:1], Secret(PASSPHRASE))
     assert len(runs) == 1
-    salts = {_envelope(p)["salt"] for p in pki_dir.rglob("*.key.pem")}
-    ivs = {_envelope(p)["iv"] for p in pki_dir.rglob("*.key.pem")}
-    assert len(salts) == 1 and len(ivs) == len(list(pki_dir.rglob("*.key.pem"))) == 7
+    files = [*pki_dir.rglob("*.key.pem"), tmp_path / "pki.root-ca" / "root-ca.key.pem"]
+    salts = {_envelope(p)["salt"] for p in files}
+    ivs = {_envelope(p)["iv"] for p in files}
+    assert len(salts) == 1 and len(ivs) == len(files) == 7
 
     key_files._DERIVED.clear()
     load_pki(pki_dir, Secret(PASSPHRASE))

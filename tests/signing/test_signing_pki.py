@@ -27,8 +27,7 @@ from signing import (
     load_trust_roots,
 )
 
-KEY_FILES = (
-    "root-ca.key.pem",
+KEY_FILES = (  # the root CA's key is not among them: it is in the offline directory
     "issuing-ca.key.pem",
     "tsa.key.pem",
     "ledger-node.key.pem",
@@ -76,6 +75,8 @@ def test_layout(pki_dir: Path) -> None:
         *KEY_FILES,
     ):
         assert (pki_dir / name).is_file(), name
+    assert not (pki_dir / "root-ca.key.pem").exists()
+    assert (pki_dir.with_name("pki.root-ca") / "root-ca.key.pem").is_file()
 
 
 def test_ca_certificates(pki: Pki) -> None:
@@ -230,8 +231,9 @@ def test_refuses_to_overwrite(pki_dir: Path, passphrase: Secret) -> None:
 
 
 def test_empty_existing_directory_is_fine(tmp_path: Path, passphrase: Secret) -> None:
-    init_pki(tmp_path, AGENCIES[:1], passphrase)
-    assert (tmp_path / "root-ca.pem").is_file()
+    (tmp_path / "pki").mkdir()
+    init_pki(tmp_path / "pki", AGENCIES[:1], passphrase)
+    assert (tmp_path / "pki" / "root-ca.pem").is_file()
 
 
 def test_nothing_left_behind_on_failure(tmp_path: Path, passphrase: Secret) -> None:

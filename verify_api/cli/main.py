@@ -64,6 +64,16 @@ def main_options(
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+_OFFLINE_ADVICE = (
+    "move this directory to offline media (and keep a copy); nothing that serves needs it, "
+    "only `certledger seal arl --offline-dir DIR` (yearly)"
+)
+_OFFLINE_ADVICE_ZH = (
+    "请将该目录移至离线介质（并保留备份）；在线服务不需要它，仅每年一次的 "
+    "`certledger seal arl --offline-dir DIR` 需要"
+)
+
+
 @app.command()
 def init(
     demo: Annotated[
@@ -72,15 +82,26 @@ def init(
     base_url: Annotated[
         str, typer.Option(help="public address used in QR codes")
     ] = "http://127.0.0.1:8000",
+    offline_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--offline-dir",
+            help="where to write the root CA key, outside the data directory "
+            "(default: <home>.root-ca next to it); move it to offline media afterwards",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Create the PKI, the ledger, the database and one bearer token per agency."""
+    """Create the PKI, the ledger, the database and one bearer token per agency. The root CA
+    key is written to a separate offline directory, not into the data directory."""
+    from signing.pki import ROOT_KEY
     from verify_api.bootstrap import init_home
 
     home = common.home()
     passphrase = common.require_passphrase()
+    offline = (offline_dir or home.offline_root).expanduser().absolute()
     try:
-        creds = init_home(home, passphrase, base_url=base_url)
+        creds = init_home(home, passphrase, base_url=base_url, offline_dir=offline)
     except (ConfigurationError, SigningError, LedgerError) as exc:
         common.fail(str(exc), common.EXIT_CONFIG)
     samples: list[dict[str, str]] = []
@@ -97,6 +118,8 @@ def init(
             json.dumps(
                 {
                     "home": str(home.root),
+                    "offline_root_key": str(offline / ROOT_KEY),
+                    "offline_root_key_advice": _OFFLINE_ADVICE,
                     "tokens": {c.agency: c.token for c in creds},
                     "samples": samples,
                 },
@@ -106,6 +129,9 @@ def init(
         )
         return
     typer.echo(f"initialised {home.root}")
+    typer.echo(f"root CA key (offline) written to {offline / ROOT_KEY}")
+    typer.echo(f"  {_OFFLINE_ADVICE}")
+    typer.echo(f"  {_OFFLINE_ADVICE_ZH}")
     typer.echo("agency API tokens (shown once; only their digests are stored):")
     for c in creds:
         typer.echo(f"  {c.agency:20s} {c.token}")

@@ -4,6 +4,9 @@ Each command parses its options, calls one method of :class:`certificates.seals.
 (which audits the change) and prints the result. ``seal revoke --since T`` is the
 key-compromise procedure: the seal certificate is revoked from T, and every certificate that
 key sealed from T on is revoked on the ledger in one transaction, each audited and notified.
+
+``seal arl`` is the one offline step: it signs with the root CA key, which `certledger init`
+wrote to a separate offline directory, and takes that directory explicitly (``--offline-dir``).
 """
 
 from __future__ import annotations
@@ -21,10 +24,15 @@ from verify_api.runtime import Runtime
 
 __all__ = ["ltv_app", "seal_app"]
 
-seal_app = typer.Typer(help="Seal keys: revoke (with a key-compromise window), publish CRLs.")
+seal_app = typer.Typer(
+    help="Seal keys: revoke (with a key-compromise window), publish CRLs; `seal arl` is the "
+    "offline step that needs the root CA key."
+)
 ltv_app = typer.Typer(help="Long-term validation of stored certificates.")
 
 OPERATOR = "cli:operator"  # the audit's client id for changes that belong to no one agency
+# `seal crl` warns this long before the root's ARL (valid a year) expires.
+ARL_WARNING = timedelta(days=30)
 
 
 def _parse_time(raw: str) -> datetime:
@@ -112,10 +120,13 @@ def revoke(
 
 @seal_app.command("crl")
 def crl() -> None:
-    """Re-publish the issuing CA's CRL and the root's ARL (run daily, e.g. from cron)."""
+    """Re-publish the issuing CA's CRL (run daily, e.g. from cron) and report when the root's
+    ARL expires. The ARL itself is re-signed offline, yearly: `seal arl --offline-dir DIR`."""
     rt = _open()
     try:
-        paths = rt.seal_keys().publish_crls()
+        service = rt.seal_keys()
+        paths = service.publish_crls()
+        arl_until = service.arl_next_update()
     except SealKeyError as exc:
         _fail(exc)
         return
@@ -123,6 +134,64 @@ def crl() -> None:
         rt.close()
     for path in paths:
         typer.echo(f"published {path}")
+    if arl_until is None:
+        return
+    left = arl_until - datetime.now(UTC)
+    if left > ARL_WARNING:
+        typer.echo(f"root ARL valid until {arl_until.isoformat()} (re-signed offline: `seal arl`)")
+        return
+    state, state_zh = ("expired on", "已于") if left <= timedelta(0) else ("expires on", "将于")
+    typer.secho(
+        f"warning: the root CA's ARL {state} {arl_until.isoformat()}; re-sign it with the "
+        "offline root key: `certledger seal arl --offline-dir DIR`\n"
+        f"警告：根 CA 的吊销列表{state_zh} {arl_until.isoformat()} 过期；请用离线根密钥重新签发："
+        "`certledger seal arl --offline-dir DIR`",
+        err=True,
+        fg=typer.colors.YELLOW,
+    )
+
+
+def offline_step_refusal(command: str, option: str = "--offline-dir") -> str:
+    """The message of a root-key operation run without the offline root key (en and zh)."""
+    return (
+        f"`certledger {command}` is an offline step: it signs with the root CA key, which is "
+        f"not kept in the data directory. Mount the offline media and pass {option} DIR (the "
+        "directory `certledger init` wrote root-ca.key.pem to)\n"
+        f"`certledger {command}` 是离线操作，需要根 CA 私钥（不在数据目录中）。请挂载离线介质，"
+        f"并用 {option} DIR 指定 `certledger init` 写入 root-ca.key.pem 的目录"
+    )
+
+
+@seal_app.command("arl")
+def arl(
+    offline_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--offline-dir",
+            help="the offline directory holding root-ca.key.pem (or the key file itself)",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """OFFLINE STEP: re-sign the root's ARL (crl/root-ca.crl, valid a year) with the root CA
+    key. Run it yearly, before `seal crl` reports the ARL expiring, and after the root revokes
+    a CA certificate."""
+    if offline_dir is None:
+        common.fail(offline_step_refusal("seal arl"), common.EXIT_CONFIG)
+    rt = _open()
+    try:
+        path, until = rt.seal_keys().publish_arl(OPERATOR, offline_dir)
+    except SealKeyError as exc:
+        _fail(exc)
+        return
+    finally:
+        rt.close()
+    shown = until.isoformat() if until else None
+    if as_json:
+        typer.echo(json.dumps({"published": str(path), "valid_until": shown}, indent=2))
+        return
+    typer.echo(f"published {path}, valid until {shown}")
+    typer.echo("move the root CA key back to offline storage / 请将根 CA 私钥放回离线存储")
 
 
 def _rotation_json(done: SealRotation) -> dict[str, Any]:
