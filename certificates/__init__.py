@@ -26,6 +26,7 @@ if TYPE_CHECKING:
         UnreadableDocument,
         VerificationBusy,
     )
+    from certificates.holder_key import HolderKey
     from certificates.home import Home, Settings
     from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
     from certificates.issuance.register import ForeignCertificate, Register
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     )
     from certificates.sharing.clients import ClientError, ClientRegistry, Principal
     from certificates.sharing.lookup import AgreementError, SharingService, agreement_json
+    from certificates.sharing.rekey import RekeyResult, rekey_store, rotate_holder_key
     from certificates.status import NotIssuer, StatusChange, StatusService
     from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
     from certificates.verification.public import PublicService
@@ -65,6 +67,7 @@ _WHERE: dict[str, str] = {
     "UnreadableDocument": "certificates.errors",
     "DocumentRefused": "certificates.errors",
     "VerificationBusy": "certificates.errors",
+    "HolderKey": "certificates.holder_key",
     "Home": "certificates.home",
     "Settings": "certificates.home",
     "CertificateId": "certificates.ids",
@@ -101,6 +104,9 @@ _WHERE: dict[str, str] = {
     "Verdict": "certificates.verification.report",
     "VerificationReport": "certificates.verification.report",
     "Verifier": "certificates.verification.verifier",
+    "RekeyResult": "certificates.sharing.rekey",
+    "rekey_store": "certificates.sharing.rekey",
+    "rotate_holder_key": "certificates.sharing.rekey",
 }
 
 __all__ = [
@@ -125,6 +131,7 @@ __all__ = [
     "ConfigurationError",
     "DocumentRefused",
     "ForeignCertificate",
+    "HolderKey",
     "Home",
     "InvalidCertificateId",
     "IssuanceService",
@@ -134,6 +141,7 @@ __all__ = [
     "Principal",
     "PublicService",
     "Register",
+    "RekeyResult",
     "RevocationRefused",
     "SealKeyError",
     "SealKeyService",
@@ -154,6 +162,8 @@ __all__ = [
     "WebhookDispatcher",
     "agreement_json",
     "anchor_audit_head",
+    "rekey_store",
+    "rotate_holder_key",
     "tokens_match",
     "types_catalogue",
 ]

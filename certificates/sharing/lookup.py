@@ -412,7 +412,7 @@ class SharingService:
         if self._holder_key is None:
             raise CertificateError("holder lookups need the key passphrase")
         results = []
-        for cert_id in self._held(ctype, self._holder_key.digest(holder)):
+        for cert_id in self._held_by(ctype, holder):
             stored = self._stored(cert_id, ctype)
             if stored is not None:
                 results.append(self._released_once(ctype, decision, stored))
@@ -496,6 +496,16 @@ class SharingService:
                 "agreements": list(decision.agreement_ids),
             },
         )
+
+    def _held_by(self, ctype: CertificateType, holder: str) -> list[str]:
+        """Ids of the holder's certificates of ``ctype``, under every holder key in use
+        (during a rotation the older ones carry a retired key's digest)."""
+        assert self._holder_key is not None
+        found: list[str] = []
+        # Oldest key first: its certificates are the older ones (results stay oldest first).
+        for digest in reversed(self._holder_key.digests(holder)):
+            found.extend(i for i in self._held(ctype, digest) if i not in found)
+        return found
 
     def _held(self, ctype: CertificateType, digest: str) -> tuple[str, ...]:
         """Ids of the certificates of ``ctype`` whose holder has ``digest``, oldest first,

@@ -33,6 +33,7 @@ from verify_api.cli import common
 from verify_api.cli.agreements import agreements_app
 from verify_api.cli.audit import audit_app
 from verify_api.cli.clients import clients_app
+from verify_api.cli.holder import holder_app
 from verify_api.cli.network import network_app
 from verify_api.cli.seal import ltv_app, seal_app
 from verify_api.settings import ServiceSettings
@@ -51,6 +52,7 @@ app.add_typer(agreements_app, name="agreements")
 app.add_typer(seal_app, name="seal")
 app.add_typer(ltv_app, name="ltv")
 app.add_typer(network_app, name="network")
+app.add_typer(holder_app, name="holder-key")
 
 
 @app.callback()
