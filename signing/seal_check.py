@@ -12,7 +12,10 @@ Steps (numbers are cited in the code):
 3. Validate it with pyHanko against a validation context holding *only* the given trust
    roots (no OS trust store, no network fetching), for the signature and for its
    signature timestamp alike.
-4. Derive the intact / chain / timestamp outcomes from pyHanko's status.
+4. Derive the intact / chain / timestamp outcomes from pyHanko's status, and validate every
+   document timestamp after the seal the same way (intact token, trusted TSA, covering
+   exactly the bytes before it): the timestamp outcome is the worst of them all, so an
+   archive timestamp from an untrusted TSA, or a corrupted one, never leaves a seal VALID.
 5. Run the strict modification analysis (:mod:`signing._revisions`).
 6. Report the sealed digest and the ``/Info`` entries as of the sealed revision.
 7. Decide the seal certificate's revocation status at the time the seal was made
@@ -43,8 +46,16 @@ from pyhanko.pdf_utils.misc import PdfDecodeLimitError
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.ades.report import AdESFailure, AdESIndeterminate, AdESSubIndic
 from pyhanko.sign.fields import enumerate_sig_fields
-from pyhanko.sign.validation import EmbeddedPdfSignature, async_validate_pdf_signature
-from pyhanko.sign.validation.status import PdfSignatureStatus, TimestampSignatureStatus
+from pyhanko.sign.validation import (
+    EmbeddedPdfSignature,
+    async_validate_pdf_signature,
+    async_validate_pdf_timestamp,
+)
+from pyhanko.sign.validation.status import (
+    PdfSignatureStatus,
+    SignatureCoverageLevel,
+    TimestampSignatureStatus,
+)
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.registry import SimpleTrustManager
@@ -54,7 +65,7 @@ from signing._revocation_check import assess_revocation
 from signing._sync import run_sync
 from signing.errors import DocumentLimitExceeded, UnreadablePdfError
 from signing.limits import DEFAULT_LIMITS, DocumentLimits, precheck
-from signing.models import Outcome, RevocationData, SealReport
+from signing.models import Outcome, RevocationData, SealReport, Status
 
 __all__ = [
     "RevocationData",
@@ -323,6 +334,13 @@ async def _check(
         intact = _intact_outcome(status)
         chain = _chain_outcome(status, bool(roots))
         timestamp, ts_time = _timestamp_outcome(status.timestamp_validity, bool(roots))
+    # Only the seal's own timestamp proves when the seal existed (step 7); the reported
+    # outcome also answers for every document timestamp after it.
+    seal_timestamp = timestamp
+    archive = await _document_timestamps_outcome(
+        reader, [c for c in candidates if c.sig_type == "/DocTimeStamp"], roots, now
+    )
+    timestamp = _worst(timestamp, archive)
 
     # Step 5.
     try:
@@ -354,7 +372,7 @@ async def _check(
 
     # Step 7.
     revocation, revoked_at = _revocation_outcome(
-        seal, reader, signer, trust_roots, timestamp, ts_time, now, revocation_data
+        seal, reader, signer, trust_roots, seal_timestamp, ts_time, now, revocation_data
     )
     return SealReport(
         seal_found=True,
@@ -375,6 +393,59 @@ async def _check(
         revocation=revocation,
         seal_certificate_revoked_at=revoked_at,
     )
+
+
+async def _document_timestamps_outcome(
+    reader: PdfFileReader,
+    stamps: Sequence[_Candidate],
+    roots: Sequence[asn1_x509.Certificate],
+    now: datetime | None,
+) -> Outcome | None:
+    """Every document timestamp: intact, its token valid, covering exactly the bytes before
+    it, from a TSA the trust roots accept. ``None`` when there is none; otherwise the first
+    problem (a broken one before an untrusted one), or one passed outcome for all."""
+    if not stamps:
+        return None
+    undecided: Outcome | None = None
+    for stamp in stamps:
+        where = f"the document timestamp of revision {stamp.revision}"
+        try:
+            embedded = EmbeddedPdfSignature(reader, stamp.sig_field, stamp.field_name)
+            status = await async_validate_pdf_timestamp(
+                embedded, validation_context=_validation_context(roots, now), skip_diff=True
+            )
+        except Exception as exc:
+            _raise_if_limit(exc)
+            return Outcome.failed(f"{where} cannot be validated: {_brief(exc)}")
+        if not (status.intact and status.valid):
+            return Outcome.failed(
+                f"{where} does not match the bytes it covers or its token does not verify"
+            )
+        if status.coverage not in (
+            SignatureCoverageLevel.ENTIRE_REVISION,
+            SignatureCoverageLevel.ENTIRE_FILE,
+        ):
+            return Outcome.failed(f"{where} does not cover everything before it")
+        if not roots:
+            undecided = undecided or Outcome.indeterminate(_NO_ROOTS)
+        elif not status.trusted:
+            failure = _trust_failure(status.trust_problem_indic, f"the TSA of {where}")
+            if failure.status is Status.FAILED:
+                return failure
+            undecided = undecided or failure
+    if undecided is not None:
+        return undecided
+    n = len(stamps)
+    return Outcome.ok(f"{n} document timestamp(s) after the seal verify and are trusted")
+
+
+def _worst(first: Outcome, second: Outcome | None) -> Outcome:
+    """The worse of two outcomes (failed, then indeterminate, then passed): the first on a
+    tie, so a passed seal timestamp keeps its own wording."""
+    if second is None:
+        return first
+    rank = {Status.FAILED: 0, Status.INDETERMINATE: 1, Status.PASSED: 2}
+    return second if rank[second.status] < rank[first.status] else first
 
 
 def _revocation_outcome(

@@ -43,3 +43,19 @@ def _sign_one_ocsp_response() -> None:
 
 
 _sign_one_ocsp_response()
+
+
+def _load_the_application_layer() -> None:
+    """freezegun, when it starts, looks at every attribute of every loaded module, and
+    ``certificates`` exports its names lazily: the first ``freeze_time`` after ``certificates``
+    was imported used to import the store, the audit log and their SQLModel tables *under
+    frozen time*, binding freezegun's fake ``datetime`` class into pydantic models for the rest
+    of the session (schema errors in later tests; seen when tests/ltv ran on its own). Loading
+    every exported name here, before any test, makes those imports happen with the real one."""
+    import certificates
+
+    for name in certificates.__all__:
+        getattr(certificates, name)
+
+
+_load_the_application_layer()
