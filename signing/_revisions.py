@@ -41,7 +41,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 
 from signing.models import Outcome
 
-__all__ = ["LaterSignature", "analyse_modifications", "document_info"]
+__all__ = ["LaterSignature", "analyse_modifications", "document_info", "page_count"]
 
 # /Info keys that incremental writers legitimately refresh on every save.
 _VOLATILE_INFO_KEYS = frozenset({"ModDate", "Producer"})
@@ -149,6 +149,11 @@ def _pages(resolver: HistoricalResolver) -> Iterator[generic.DictionaryObject]:
             yield node
 
     yield from walk(resolver.root["/Pages"], 0)
+
+
+def page_count(reader: PdfFileReader) -> int:
+    """The number of pages of the newest revision, walking the page tree."""
+    return sum(1 for _ in _pages(reader.get_historical_resolver(reader.xrefs.total_revisions - 1)))
 
 
 def _describe_page_changes(old: HistoricalResolver, new: HistoricalResolver) -> str | None:

@@ -16,7 +16,10 @@ Steps (numbers are cited in the code):
    document timestamp after the seal the same way (intact token, trusted TSA, covering
    exactly the bytes before it): the timestamp outcome is the worst of them all, so an
    archive timestamp from an untrusted TSA, or a corrupted one, never leaves a seal VALID.
-5. Run the strict modification analysis (:mod:`signing._revisions`).
+5. Run the strict modification analysis (:mod:`signing._revisions`), then read the file
+   with two independent parsers (:mod:`signing._second_reading`): what pdfium renders of
+   the whole file must be what it renders of the sealed revision, and qpdf must find the
+   structure sound.
 6. Report the sealed digest and the ``/Info`` entries as of the sealed revision.
 7. Decide the seal certificate's revocation status at the time the seal was made
    (:mod:`signing._revocation_check`) from the revocation data embedded in the document
@@ -60,8 +63,9 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.path import ValidationPath
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
-from signing._revisions import LaterSignature, analyse_modifications, document_info
+from signing._revisions import LaterSignature, analyse_modifications, document_info, page_count
 from signing._revocation_check import assess_revocation
+from signing._second_reading import second_reading
 from signing._sync import run_sync
 from signing.errors import DocumentLimitExceeded, UnreadablePdfError
 from signing.limits import DEFAULT_LIMITS, DocumentLimits, precheck
@@ -343,8 +347,15 @@ async def _check(
     timestamp = _worst(timestamp, archive)
 
     # Step 5.
+    sealed_end = byte_range[2] + byte_range[3] if len(byte_range) == 4 else None
     try:
         modification = analyse_modifications(reader, pdf, seal, later)
+        if modification.passed and sealed_end is not None:
+            # One reading of the file: independent parsers must see what pyHanko saw.
+            second = second_reading(pdf, sealed_end, page_count(reader))
+            modification = (
+                Outcome.ok(f"{modification.reason}; {second.reason}") if second.passed else second
+            )
     except Exception as exc:
         _raise_if_limit(exc)
         modification = Outcome.indeterminate(
@@ -352,7 +363,6 @@ async def _check(
         )
 
     # Step 6.
-    sealed_end = byte_range[2] + byte_range[3] if len(byte_range) == 4 else None
     sealed_digest = (
         hashlib.sha256(pdf[:sealed_end]).hexdigest()
         if sealed_end is not None and 0 < sealed_end <= len(pdf)
