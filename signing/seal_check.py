@@ -329,7 +329,13 @@ async def _check(
         validation_error = _brief(exc)
 
     # Step 4.
-    if status is None:
+    layout = byte_range_problem(pdf, byte_range)
+    if layout is not None:
+        intact = Outcome.failed(f"the seal's byte range is malformed: {layout}")
+        chain = Outcome.indeterminate("cannot be assessed: the seal's byte range is malformed")
+        timestamp = Outcome.indeterminate("cannot be assessed: the seal's byte range is malformed")
+        ts_time = None
+    elif status is None:
         intact = Outcome.failed(f"the seal's signature cannot be validated: {validation_error}")
         chain = Outcome.indeterminate("cannot be assessed: the signature did not validate")
         timestamp = Outcome.indeterminate("cannot be assessed: the signature did not validate")
@@ -342,7 +348,7 @@ async def _check(
     # outcome also answers for every document timestamp after it.
     seal_timestamp = timestamp
     archive = await _document_timestamps_outcome(
-        reader, [c for c in candidates if c.sig_type == "/DocTimeStamp"], roots, now
+        reader, pdf, [c for c in candidates if c.sig_type == "/DocTimeStamp"], roots, now
     )
     timestamp = _worst(timestamp, archive)
 
@@ -407,6 +413,7 @@ async def _check(
 
 async def _document_timestamps_outcome(
     reader: PdfFileReader,
+    pdf: bytes,
     stamps: Sequence[_Candidate],
     roots: Sequence[asn1_x509.Certificate],
     now: datetime | None,
@@ -427,6 +434,9 @@ async def _document_timestamps_outcome(
         except Exception as exc:
             _raise_if_limit(exc)
             return Outcome.failed(f"{where} cannot be validated: {_brief(exc)}")
+        layout = byte_range_problem(pdf, [int(v) for v in embedded.byte_range])
+        if layout is not None:
+            return Outcome.failed(f"{where} has a malformed byte range: {layout}")
         if not (status.intact and status.valid):
             return Outcome.failed(
                 f"{where} does not match the bytes it covers or its token does not verify"
@@ -447,6 +457,36 @@ async def _document_timestamps_outcome(
         return undecided
     n = len(stamps)
     return Outcome.ok(f"{n} document timestamp(s) after the seal verify and are trusted")
+
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_EOL = frozenset(b"\r\n")
+
+
+def byte_range_problem(pdf: bytes, byte_range: Sequence[int]) -> str | None:
+    """What is wrong with a signature's ``/ByteRange`` as laid out in ``pdf`` (None: nothing).
+
+    The signed bytes must be everything from the file's first byte to the end of the
+    signature's revision, except exactly the ``/Contents`` hex string: a range that starts
+    later, a gap that holds more than the hex string, or an end inside a revision leave
+    bytes a reader uses but the signature does not cover (the "universal signature forgery"
+    and "signature wrapping" classes)."""
+    if len(byte_range) != 4:
+        return f"{len(byte_range)} numbers instead of 4"
+    start, first_len, second, second_len = byte_range
+    if start != 0:
+        return "the signed bytes do not start at the beginning of the file"
+    end = second + second_len
+    if min(first_len, second, second_len) < 0 or not first_len < second <= end <= len(pdf):
+        return "the ranges are out of order or outside the file"
+    gap = pdf[first_len:second]
+    if len(gap) < 2 or gap[:1] != b"<" or gap[-1:] != b">" or not set(gap[1:-1]) <= _HEX:
+        return "the unsigned gap is not exactly the signature's hex string"
+    tail = pdf[:end]
+    stripped = tail.rstrip(b"\r\n")
+    if not stripped.endswith(b"%%EOF") or len(tail) - len(stripped) > 2:
+        return "the signed bytes do not end where a revision ends"
+    return None
 
 
 def _worst(first: Outcome, second: Outcome | None) -> Outcome:
