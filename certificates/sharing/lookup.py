@@ -15,18 +15,18 @@ from __future__ import annotations
 
 import functools
 import json
-import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from sqlalchemy import text
 
 from certificates.agencies import AGENCIES
 from certificates.audit.log import AuditEvent, AuditLog
+from certificates.caching import Clock, LoadingCache
 from certificates.errors import CertificateError, LedgerUnavailableError
 from certificates.holder_key import HolderKey
 from certificates.ids import CertificateId, InvalidCertificateId
@@ -62,55 +62,6 @@ _MAX_RECORDS = 65536
 _MAX_HOLDERS = 65536
 _MAX_RELEASED = 16384
 _PREFIX_TYPES = {t.id_prefix: t for t in CERTIFICATE_TYPES.values()}
-_K = TypeVar("_K")
-_V = TypeVar("_V")
-_A = TypeVar("_A")
-
-
-class _ShortCache(Generic[_K, _V]):
-    """Values kept for up to RECORD_CACHE_TTL (see there), at most ``size`` of them.
-
-    ``forget`` drops a key (or all) at once, and a load that was under way meanwhile is not
-    kept, since it may predate the change. Reads take no lock: a dict read is atomic, and
-    entries are replaced whole."""
-
-    def __init__(self, size: int, lock: threading.Lock) -> None:
-        self._size = size
-        self._lock = lock
-        self._generation = 0
-        self._data: dict[_K, tuple[float, _V]] = {}
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    def get(self, key: _K, load: Callable[[_A], tuple[_V, bool]], arg: _A) -> _V:
-        """The kept value, else ``load(arg)``: a value and whether it may be kept. The loader
-        and its argument come apart, so a hit (nearly every call) builds no closure."""
-        started = time.monotonic()
-        hit = self._data.get(key)
-        if hit is not None and hit[0] > started:
-            return hit[1]
-        generation = self._generation
-        value, keep = load(arg)
-        if keep:
-            # Expiry counted from before the load; jittered down (50-100 %) so entries filled
-            # together do not all expire together.
-            expires = started + RECORD_CACHE_TTL * (0.5 + 0.5 * random.random())  # noqa: S311
-            with self._lock:
-                if self._generation == generation:  # nothing forgotten meanwhile
-                    if len(self._data) >= self._size:
-                        self._data.clear()
-                    self._data[key] = (expires, value)
-        return value
-
-    def forget(self, key: _K | None = None) -> None:
-        """Drop ``key``, or everything; loads under way now are not kept."""
-        with self._lock:
-            self._generation += 1
-            if key is None:
-                self._data.clear()
-            else:
-                self._data.pop(key, None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,8 +164,11 @@ class SharingService:
         audit: AuditLog,
         holder_key: HolderKey | None,
         today: Callable[[], date] | None = None,
+        clock: Clock = time.monotonic,
     ) -> None:
         self._store = store
+        # One clock for every cache here (tests advance it instead of sleeping).
+        self._clock = clock
         self._ledger = ledger
         self._audit = audit
         self._holder_key = holder_key
@@ -225,10 +179,12 @@ class SharingService:
         # before the change is then not cached (it may predate it).
         self._agreements_generation = 0
         # id -> the certificate as stored and on the ledger (None: not stored, not kept)
-        self._records: _ShortCache[str, _Stored | None] = _ShortCache(_MAX_RECORDS, self._lock)
+        self._records: LoadingCache[str, _Stored | None] = LoadingCache(
+            _MAX_RECORDS, RECORD_CACHE_TTL, lock=self._lock, clock=clock
+        )
         # (type, holder digest) -> ids of that holder's certificates, oldest first
-        self._holders: _ShortCache[tuple[str, str], tuple[str, ...]] = _ShortCache(
-            _MAX_HOLDERS, self._lock
+        self._holders: LoadingCache[tuple[str, str], tuple[str, ...]] = LoadingCache(
+            _MAX_HOLDERS, RECORD_CACHE_TTL, lock=self._lock, clock=clock
         )
         # (decision, stored) -> the released fields: both are cached objects, so the same pair
         # recurs for every lookup within a cache period and the answer is built once.
@@ -244,7 +200,7 @@ class SharingService:
         return self._snapshot(fresh=fresh).agreements
 
     def _snapshot(self, *, fresh: bool = False) -> _Snapshot:
-        started = time.monotonic()
+        started = self._clock()
         snap = self._cache  # read without the lock: a snapshot is replaced whole
         if not fresh and snap is not None and started - snap.read_at < AGREEMENT_CACHE_TTL:
             return snap
