@@ -7,13 +7,15 @@ the edge (verify_api), so the domain layer receives ready objects.
 from __future__ import annotations
 
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from certificates.errors import ConfigurationError, NotInitialisedError
 
-__all__ = ["DEFAULT_MAX_UPLOAD", "Home", "Settings"]
+__all__ = ["DEFAULT_MAX_UPLOAD", "HOME_ENV", "Home", "Settings"]
+
+HOME_ENV = "CERTLEDGER_HOME"
 
 DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
 
@@ -40,8 +42,10 @@ class Home:
     root: Path
 
     @classmethod
-    def resolve(cls, home: str | Path | None) -> Home:
-        raw = home or os.environ.get("CERTLEDGER_HOME") or Path.home() / ".certledger"
+    def resolve(cls, home: str | Path | None, env: Mapping[str, str]) -> Home:
+        """``home`` (an option), else ``CERTLEDGER_HOME`` in ``env``, else ``~/.certledger``.
+        The environment is the edge's to read and hand in: nothing below the edges reads it."""
+        raw = home or env.get(HOME_ENV) or Path.home() / ".certledger"
         return cls(Path(raw).expanduser().absolute())
 
     @property

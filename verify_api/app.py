@@ -549,4 +549,6 @@ class WorkerApp:
 def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory verify_api.app:create_app_from_env``: the settings
     from this process's environment."""
-    return create_app_from_settings(Home.resolve(None), ServiceSettings.from_env(os.environ))
+    return create_app_from_settings(
+        Home.resolve(None, os.environ), ServiceSettings.from_env(os.environ)
+    )

@@ -56,7 +56,7 @@ def set_home(home: Home) -> None:
 
 
 def home() -> Home:
-    return _selected[0] if _selected else Home.resolve(None)
+    return _selected[0] if _selected else Home.resolve(None, os.environ)
 
 
 def settings() -> ServiceSettings:

@@ -62,7 +62,7 @@ def main_options(
         typer.Option("--home", help="data directory (default: $CERTLEDGER_HOME or ~/.certledger)"),
     ] = None,
 ) -> None:
-    common.set_home(Home.resolve(home))
+    common.set_home(Home.resolve(home, os.environ))
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 

@@ -8,6 +8,7 @@ against the Fabric ledger exactly as against the embedded one.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -37,7 +38,7 @@ def _home_root() -> Path:
     from certificates import Home
 
     home = common.home()
-    return (home if isinstance(home, Home) else Home.resolve(None)).root
+    return (home if isinstance(home, Home) else Home.resolve(None, os.environ)).root
 
 
 def _dir(directory: Path | None) -> Path:
