@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from signing import Secret
 from signing._keys import read_private_key
 from signing.revocation import ARL_VALIDITY, build_crl
+from tests.keyfiles import private_keys_under
 
 from .conftest import (
     CLI,
@@ -48,20 +48,8 @@ def _root(dep: Deployment) -> x509.Certificate:
     return x509.load_pem_x509_certificate((dep.home / "pki" / "root-ca.pem").read_bytes())
 
 
-def _private_keys(directory: Path) -> list[tuple[Path, Any]]:
-    """Every PEM private key in any file under ``directory``, with its public key."""
-    found = []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        if b"PRIVATE KEY-----" not in data:
-            continue
-        if b"ENCRYPTED PRIVATE KEY" in data:
-            key: Any = read_private_key(path, Secret(PASSPHRASE), display_name=path.name)
-        else:
-            key = serialization.load_pem_private_key(data, None)
-        assert isinstance(key, ec.EllipticCurvePrivateKey), path
-        found.append((path, key.public_key()))
-    return found
+def _private_keys(directory: Path) -> list[tuple[Path, ec.EllipticCurvePublicKey]]:
+    return private_keys_under(directory, Secret(PASSPHRASE))
 
 
 def _arl(dep: Deployment) -> x509.CertificateRevocationList:

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from conftest import AGENCIES
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from signing_testkit import PASSPHRASE
 
 from signing import (
@@ -32,26 +30,7 @@ from signing._keys import read_private_key
 from signing.pki import default_root_key_dir
 from signing.pki_admin import arl_next_update, publish_arl, publish_crl
 from signing.revocation import ARL_VALIDITY
-
-
-def private_keys_under(
-    directory: Path, passphrase: Secret
-) -> list[tuple[Path, ec.EllipticCurvePublicKey]]:
-    """Every PEM private key in any file under ``directory`` (encrypted or not), with its
-    public key; a key file the passphrase does not open fails the test."""
-    found = []
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        data = path.read_bytes()
-        if b"PRIVATE KEY-----" not in data:
-            continue
-        if b"ENCRYPTED PRIVATE KEY" in data:
-            key = read_private_key(path, passphrase, display_name=path.name)
-        else:
-            plain = serialization.load_pem_private_key(data, None)
-            assert isinstance(plain, ec.EllipticCurvePrivateKey), path
-            key = plain
-        found.append((path, key.public_key()))
-    return found
+from tests.keyfiles import private_keys_under
 
 
 def _crl_number(crl: x509.CertificateRevocationList) -> int:

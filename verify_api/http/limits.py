@@ -10,6 +10,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from verify_api.http.asgi import send_json
+
 __all__ = ["BodyLimitMiddleware"]
 
 
@@ -76,15 +78,4 @@ async def _reject(send: Send, limit: int) -> None:
             },
         }
     }
-    raw = json.dumps(body, ensure_ascii=False).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(raw)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": raw})
+    await send_json(send, 413, json.dumps(body, ensure_ascii=False).encode())

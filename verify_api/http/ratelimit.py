@@ -29,6 +29,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from verify_api.http.asgi import send_json
 from verify_api.http.shared_limits import SharedBuckets
 
 __all__ = [
@@ -170,22 +171,7 @@ class PublicRateLimitMiddleware:
             wait = self.limiter.hit(host)
             scope[IP_CHARGED] = True
         if wait > 0:
-            await _send_too_many(send, wait)
+            body, headers = too_many(wait)
+            await send_json(send, 429, body, headers)
             return
         await self.app(scope, receive, send)
-
-
-async def _send_too_many(send: Send, wait: float) -> None:
-    body, headers = too_many(wait)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 429,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *[(k.lower().encode(), v.encode()) for k, v in headers.items()],
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
