@@ -187,8 +187,15 @@ def self_signed_root(
 
 
 def issue_ca(
-    issuer: Issuer, name: x509.Name, public_key: ec.EllipticCurvePublicKey, now: datetime
+    issuer: Issuer,
+    name: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    now: datetime,
+    urls: ServiceUrls | None = None,
 ) -> x509.Certificate:
+    """A CA certificate under ``issuer``; with ``urls`` (the issuer's services: the root's
+    ARL, the OCSP endpoint, the root certificate) validators find the revocation data for it
+    as they do for end-entity certificates, instead of warning that there is none."""
     builder = (
         _builder(
             name,
@@ -202,7 +209,7 @@ def issue_ca(
         .add_extension(_ca_key_usage(), critical=True)
         .add_extension(_aki(issuer.certificate), critical=False)
     )
-    return builder.sign(issuer.key, hashes.SHA256())
+    return _with_service_urls(builder, urls).sign(issuer.key, hashes.SHA256())
 
 
 def _end_entity(

@@ -449,6 +449,9 @@ def _write_pki(
         _certs.ca_name(org_name, "CertLedger Demo Issuing CA"),
         issuing_key.public_key(),
         now,
+        # The root's services: its ARL, the shared OCSP endpoint (the root's delegated
+        # responder answers for this certificate) and the root certificate.
+        _certs.ServiceUrls(urls.base, ca_slug="root-ca") if urls is not None else None,
     )
     issuing = _certs.Issuer(issuing_cert, issuing_key)
 

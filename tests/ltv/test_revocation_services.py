@@ -178,6 +178,27 @@ def test_new_seal_certificates_name_the_ocsp_responder_and_crl(tmp_path: Path) -
         )
 
 
+def test_the_issuing_ca_names_the_roots_services(tmp_path: Path) -> None:
+    """Validators look for revocation data of every certificate below the root: the issuing
+    CA's names the root's ARL, the OCSP endpoint (the root's delegated responder answers for
+    it) and the root certificate."""
+    with_urls = load_pki(
+        make_pki(tmp_path / "a", base_url="https://ca.example.gov/"), Secret(PASSPHRASE)
+    )
+    ca = with_urls.issuing_ca
+    aia = ca.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    urls = {d.access_method: d.access_location.value for d in aia}
+    assert urls[AuthorityInformationAccessOID.OCSP] == "https://ca.example.gov/ocsp"
+    assert (
+        urls[AuthorityInformationAccessOID.CA_ISSUERS] == "https://ca.example.gov/pki/root-ca.crt"
+    )
+    crldp = ca.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert crldp[0].full_name[0].value == "https://ca.example.gov/crl/root-ca.crl"
+    # The root itself names nothing (it is the trust anchor).
+    with pytest.raises(x509.ExtensionNotFound):
+        with_urls.root.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
+
+
 def test_pki_without_revocation_services_still_loads(pki_dir: Path, passphrase: Secret) -> None:
     for name in ("ocsp.pem", "ocsp.key.pem", "root-ocsp.pem", "root-ocsp.key.pem"):
         (pki_dir / name).unlink()
@@ -268,4 +289,7 @@ def test_openssl_crl_verifies_the_published_crl(
     assert "Key Compromise" in out.stdout
     ca = httpx.get(f"{served.url}/pki/issuing-ca.crt", timeout=10)
     assert x509.load_der_x509_certificate(ca.content) == pki.issuing_ca
+    root = httpx.get(f"{served.url}/pki/root-ca.crt", timeout=10)
+    assert x509.load_der_x509_certificate(root.content) == pki.root
+    assert httpx.get(f"{served.url}/pki/root-ca.key.crt", timeout=10).status_code == 404
     assert httpx.get(f"{served.url}/crl/nope.crl", timeout=10).status_code == 404

@@ -48,9 +48,11 @@ def pki_router(rt: Runtime) -> APIRouter:
 
     @router.get("/pki/{name}.crt")
     def ca_certificate(name: str) -> Response:
-        if name != CA_SLUG:
+        if name not in (CA_SLUG, ROOT_SLUG):
             return _problem(404, f"no certificate named {name!r}")
-        cert = x509.load_pem_x509_certificate((pki_dir / "issuing-ca.pem").read_bytes())
+        # The root's certificate is public too (the issuing CA's AIA names it); its key is not
+        # here at all.
+        cert = x509.load_pem_x509_certificate((pki_dir / f"{name}.pem").read_bytes())
         return Response(
             cert.public_bytes(serialization.Encoding.DER), media_type="application/pkix-cert"
         )
