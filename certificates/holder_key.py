@@ -97,7 +97,7 @@ def rotate(path: Path, passphrase: Secret, *, now: datetime | None = None) -> Ho
     """A new current holder key; the old one is retired (kept for matching until
     :func:`certificates.sharing.rekey.rekey_store` has run). Crash-safe: the new key is
     written beside the old first, so at every moment one current key exists."""
-    current = HolderKey.load(path, passphrase)  # the passphrase opens it, or nothing changes
+    HolderKey.load(path, passphrase)  # the passphrase opens it, or nothing changes
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
     fresh = path.with_name(path.name + ".new")
     fresh.unlink(missing_ok=True)  # left by a crash during an earlier rotation
@@ -106,7 +106,6 @@ def rotate(path: Path, passphrase: Secret, *, now: datetime | None = None) -> Ho
     retired.mkdir(mode=0o700, exist_ok=True)
     os.link(path, retired / f"{stamp}.bin")  # the old key, kept under its retirement time
     os.replace(fresh, path)
-    del current
     return HolderKey.load(path, passphrase)
 
 

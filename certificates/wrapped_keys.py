@@ -2,19 +2,15 @@
 (scrypt, n=2^15, r=8), so a copied data directory leaks none of them.
 
 The derivation costs ~50-100 ms by design. A process opens several such files with one
-passphrase, so the derived wrapping key is kept for the process's life, looked up by an HMAC
-of (passphrase, salt) under a random per-process key: the passphrase itself is not kept, and
-the cache adds nothing an attacker with the process's memory would not have anyway (the
-unwrapped keys live there too).
+passphrase, so the derived wrapping key is kept in the process's derived-key cache, the one the
+PKI's key files use (:func:`signing.derive_cached`; why that is acceptable is in
+:mod:`signing._keys`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import secrets
-import threading
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -22,7 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from certificates.errors import ConfigurationError
-from signing import Secret
+from signing import Secret, derive_cached
 
 __all__ = ["create_wrapped", "load_wrapped"]
 
@@ -30,24 +26,14 @@ _SALT_LEN = 16
 _NONCE_LEN = 12
 _KEY_LEN = 32
 
-_cache_key = secrets.token_bytes(32)
-_derived: dict[bytes, bytes] = {}
-_lock = threading.Lock()
+_SCRYPT = "scrypt-n32768-r8-p1"
 
 
 def _kek(passphrase: Secret, salt: bytes) -> bytes:
     raw = passphrase.reveal().encode()
-    slot = hmac.new(_cache_key, salt + b"\0" + raw, hashlib.sha256).digest()
-    with _lock:
-        hit = _derived.get(slot)
-    if hit is not None:
-        return hit
-    kek = Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(raw)
-    with _lock:
-        if len(_derived) > 64:
-            _derived.clear()
-        _derived[slot] = kek
-    return kek
+    return derive_cached(
+        raw, salt, _SCRYPT, 32, lambda: Scrypt(salt=salt, length=32, n=2**15, r=8, p=1).derive(raw)
+    )
 
 
 def create_wrapped(path: Path, passphrase: Secret, magic: bytes) -> bytes:

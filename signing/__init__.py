@@ -5,7 +5,7 @@ siblings: neither imports the other; both use the shared types in
 :mod:`signing.models`. Every error raised on purpose derives from :class:`SigningError`.
 """
 
-from signing._keys import PASSPHRASE_ENV
+from signing._keys import PASSPHRASE_ENV, derive_cached
 from signing.errors import (
     DocumentLimitExceeded,
     KeyPassphraseError,
@@ -106,6 +106,7 @@ __all__ = [
     "VerifierBusyError",
     "async_check_seal",
     "check_seal",
+    "derive_cached",
     "init_pki",
     "load_certificate",
     "load_pki",

@@ -50,6 +50,7 @@ import stat
 import tempfile
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -73,6 +74,7 @@ __all__ = [
     "MAX_KDF_ROUNDS",
     "PASSPHRASE_ENV",
     "KdfParameters",
+    "derive_cached",
     "generate_key",
     "read_kdf_parameters",
     "read_private_key",
@@ -192,6 +194,20 @@ class _DerivedKeys:
 
 
 _DERIVED = _DerivedKeys()
+
+
+def derive_cached(
+    password: bytes, salt: bytes, kdf: str, length: int, derive: Callable[[], bytes]
+) -> bytes:
+    """``derive()`` (a key derived from ``password`` and ``salt`` by the KDF named ``kdf``),
+    kept in this process's derived-key cache like the key files' own: for the deployment's
+    other files wrapped under the same passphrase (``certificates.wrapped_keys``)."""
+    tag = _DERIVED.tag(password)
+    kek = _DERIVED.get(tag, salt, 0, kdf, length)
+    if kek is None:
+        kek = derive()
+        _DERIVED.put(tag, salt, 0, kdf, length, kek)
+    return kek
 
 
 def _derive(password: bytes, tag: bytes, salt: bytes, rounds: int, prf: str, length: int) -> bytes:

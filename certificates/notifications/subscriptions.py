@@ -235,7 +235,7 @@ class Subscriptions:
                 url=url,
                 events=",".join(wanted),
                 cert_id=cert_id,
-                secret=self._store.conceal(secret, f"webhook_subscriptions.secret:{sub_id}"),
+                secret=self._store.conceal_secret(sub_id, secret),
                 created_at=datetime.now(UTC),
             )
             s.add(row)
@@ -333,7 +333,7 @@ class Subscriptions:
         return row.url, self._reveal_secret(row)
 
     def _reveal_secret(self, row: SubscriptionRow) -> str:
-        return self._store.reveal(row.secret, f"webhook_subscriptions.secret:{row.id}")
+        return self._store.reveal_secret(row.id, row.secret)
 
     def targets(self, event: str, cert_id: str, issuer: str) -> list[tuple[str, str, str]]:
         """(subscription id, url, secret) of every active subscription ``event`` reaches."""

@@ -520,7 +520,7 @@ class SharingService:
         status_reason: str | None,
     ) -> tuple[_Stored, bool]:
         """A stored row with its ledger status, and whether the ledger could be read."""
-        data = json.loads(self._store.reveal(data_json, f"certificates.data_json:{cert_id}"))
+        data = json.loads(self._store.reveal_data(cert_id, data_json))
         ledger_status: str | None
         try:
             record = self._ledger.get(cert_id)

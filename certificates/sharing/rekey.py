@@ -71,7 +71,7 @@ def rekey_store(
                 ctype = CERTIFICATE_TYPES.get(cert_type)
                 if ctype is None:
                     continue  # a type this version does not know: left as it is
-                data = json.loads(store.reveal(data_json, f"certificates.data_json:{cert_id}"))
+                data = json.loads(store.reveal_data(cert_id, data_json))
                 fresh = holder_key.digest(str(data[ctype.holder_field]))
                 if fresh != digest:
                     conn.execute(

@@ -211,6 +211,12 @@ _SEALED_PDFS_OF_AGENCY = text(
 )
 
 
+# Where each encrypted value lives: its associated data (certificates.store.cipher).
+_DATA = "certificates.data_json:%s"
+_PDF = "certificates.pdf:%s"
+_WEBHOOK_KEY = "webhook_subscriptions.secret:%s"
+
+
 class Store:
     def __init__(self, path: Path) -> None:
         self._engine: Engine = create_engine(
@@ -225,27 +231,37 @@ class Store:
         """Encrypt personal data written from now on, and read what is encrypted."""
         self._cipher = cipher
 
-    def conceal(self, value: str, place: str) -> str:
-        """``value`` as it is stored at ``place`` (``table.column:row id``): encrypted.
+    # Each value is bound to its place (table.column:row id) as associated data; the places
+    # are spelled only here.
 
-        :raises ConfigurationError: opened without the data key. Personal data is never
-            written in clear, so a store without the key cannot write it at all.
+    def reveal_data(self, cert_id: str, data_json: str) -> str:
+        """A certificate's stored holder data in clear (data from before encryption passes as
+        it is).
+
+        :raises ConfigurationError: it is encrypted and the store has no data key.
         """
-        return self._require_cipher().seal_text(value, place)
+        return self._reveal_text(data_json, _DATA % cert_id)
 
-    def reveal(self, value: str, place: str) -> str:
-        """A stored text value in clear (values from before encryption pass as they are)."""
+    def conceal_secret(self, sub_id: str, secret: str) -> str:
+        """A webhook secret as it is stored: encrypted.
+
+        :raises ConfigurationError: opened without the data key. Personal data and secrets
+            are never written in clear, so a store without the key cannot write them at all.
+        """
+        return self._require_cipher().seal_text(secret, _WEBHOOK_KEY % sub_id)
+
+    def reveal_secret(self, sub_id: str, stored: str) -> str:
+        return self._reveal_text(stored, _WEBHOOK_KEY % sub_id)
+
+    def _reveal_text(self, value: str, place: str) -> str:
         if not is_sealed(value):
             return value
         return self._require_cipher().open_text(value, place)
 
-    def _conceal_pdf(self, cert_id: str, pdf: bytes) -> bytes:
-        return self._require_cipher().seal_bytes(pdf, f"certificates.pdf:{cert_id}")
-
     def _reveal_pdf(self, cert_id: str, pdf: bytes) -> bytes:
         if not is_sealed(pdf):
             return pdf
-        return self._require_cipher().open_bytes(pdf, f"certificates.pdf:{cert_id}")
+        return self._require_cipher().open_bytes(pdf, _PDF % cert_id)
 
     def _require_cipher(self) -> FieldCipher:
         if self._cipher is None:
@@ -259,7 +275,7 @@ class Store:
         """A detached copy of ``row`` with its personal data in clear."""
         return _row_with(
             row,
-            data_json=self.reveal(row.data_json, f"certificates.data_json:{row.id}"),
+            data_json=self.reveal_data(row.id, row.data_json),
             pdf=self._reveal_pdf(row.id, row.pdf),
         )
 
@@ -295,10 +311,10 @@ class Store:
                             "id": cid,
                             "d": data_json
                             if is_sealed(data_json)
-                            else cipher.seal_text(data_json, f"certificates.data_json:{cid}"),
+                            else cipher.seal_text(data_json, _DATA % cid),
                             "p": bytes(pdf)
                             if is_sealed(bytes(pdf))
-                            else cipher.seal_bytes(bytes(pdf), f"certificates.pdf:{cid}"),
+                            else cipher.seal_bytes(bytes(pdf), _PDF % cid),
                         },
                     )
                 count += len(rows)
@@ -316,7 +332,7 @@ class Store:
                     text("UPDATE webhook_subscriptions SET secret = :s WHERE id = :id"),
                     {
                         "id": sid,
-                        "s": cipher.seal_text(secret, f"webhook_subscriptions.secret:{sid}"),
+                        "s": cipher.seal_text(secret, _WEBHOOK_KEY % sid),
                     },
                 )
             count += len(subs)
@@ -398,8 +414,8 @@ class Store:
         stored = [
             _row_with(
                 row,
-                data_json=cipher.seal_text(row.data_json, f"certificates.data_json:{row.id}"),
-                pdf=cipher.seal_bytes(row.pdf, f"certificates.pdf:{row.id}"),
+                data_json=cipher.seal_text(row.data_json, _DATA % row.id),
+                pdf=cipher.seal_bytes(row.pdf, _PDF % row.id),
             )
             for row in rows
         ]
@@ -470,7 +486,7 @@ class Store:
     def replace_pdf(self, cert_id: str, pdf: bytes) -> None:
         """Store a renewed PDF (a later revision added to the sealed one: the anchored
         digest of the sealed revision stays what it was; the caller has checked that)."""
-        sealed = self._conceal_pdf(cert_id, pdf)
+        sealed = self._require_cipher().seal_bytes(pdf, _PDF % cert_id)
         with self._engine.begin() as conn:
             conn.execute(
                 text("UPDATE certificates SET pdf = :pdf WHERE id = :id"),

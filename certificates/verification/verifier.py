@@ -120,34 +120,27 @@ class Verifier:
         :raises VerificationBusy: the sandbox has no worker free; retry shortly.
         """
         now = self._clock()
+        return self.report_for(self._seal(pdf, now, self.untrusted), now=now)
+
+    def check_seal(self, pdf: bytes, *, now: datetime | None = None) -> SealReport:
+        """Step 1 alone, for the issuer's own stored documents: the seal against the trust
+        roots and the revocation data, in this process (under the same caps)."""
+        return self._seal(pdf, now or self._clock(), None)
+
+    def _seal(self, pdf: bytes, now: datetime, checker: SealChecker | None) -> SealReport:
+        """Step 1, through ``checker`` (the sandbox) or in this process, with the signing
+        layer's refusals as this layer's."""
+        revocation = self._revocation_data()
         try:
-            if self.untrusted is not None:
-                seal = self.untrusted.check(
-                    pdf, self._roots, now=now, revocation_data=self._revocation_data()
-                )
-            else:
-                seal = check_seal(
-                    pdf, self._roots, now=now, revocation_data=self._revocation_data()
-                )
+            if checker is not None:
+                return checker.check(pdf, self._roots, now=now, revocation_data=revocation)
+            return check_seal(pdf, self._roots, now=now, revocation_data=revocation)
         except DocumentLimitExceeded as exc:
             raise DocumentRefused(exc.limit, exc.found, exc.allowed) from None
         except UnreadablePdfError as exc:
             raise UnreadableDocument(str(exc)) from None
         except VerifierBusyError:
             raise VerificationBusy("every verification worker is busy") from None
-        return self.report_for(seal, now=now)
-
-    def check_seal(self, pdf: bytes, *, now: datetime | None = None) -> SealReport:
-        """Step 1 alone, for the issuer's own stored documents: the seal against the trust
-        roots and the revocation data, in this process (under the same caps)."""
-        try:
-            return check_seal(
-                pdf, self._roots, now=now or self._clock(), revocation_data=self._revocation_data()
-            )
-        except DocumentLimitExceeded as exc:
-            raise DocumentRefused(exc.limit, exc.found, exc.allowed) from None
-        except UnreadablePdfError as exc:
-            raise UnreadableDocument(str(exc)) from None
 
     def report_for(self, seal: SealReport, *, now: datetime | None = None) -> VerificationReport:
         now = now or self._clock()

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from certificates.notifications.callbacks import CallbackPolicy, CallbackRefused
+from certificates.notifications.callbacks import CallbackRefused
 from certificates.notifications.subscriptions import SubscriptionError, Subscriptions
 from certificates.sharing.clients import Principal
+from tests.certificates.test_callbacks import _policy
 
 PUBLIC_V4 = "93.184.216.34"
 PUBLIC_V6 = "2606:4700::1111"
@@ -80,17 +81,6 @@ ACCEPTED = [PUBLIC_V4, "8.8.8.8", "1.1.1.1", PUBLIC_V6, "2a00:1450:4001:82a::200
 
 def _bracketed(address: str) -> str:
     return f"[{address}]" if ":" in address else address
-
-
-def _policy(*entries: str, answers: dict[str, list[str]] | None = None) -> CallbackPolicy:
-    table = answers or {}
-
-    def resolve(host: str, port: int) -> list[str]:
-        if host not in table:
-            raise OSError("no such host")
-        return table[host]
-
-    return CallbackPolicy.from_entries(entries, resolver=resolve)
 
 
 def _spellings(address: str) -> set[str]:

@@ -54,6 +54,7 @@ EXPECTED = {
     "UnreadablePdfError",
     "VerifierBusyError",
     "async_check_seal",
+    "derive_cached",
     "check_seal",
     "init_pki",
     "load_certificate",
