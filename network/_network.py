@@ -38,7 +38,7 @@ from network._config import (
     peer_env,
     write_configtx,
 )
-from network._topology import CHAINCODE_NAME, CHANNEL, Layout, Topology
+from network._topology import CHAINCODE_NAME, CHANNEL, Layout, Topology, port_in_use
 
 __all__ = [
     "NetworkError",
@@ -163,11 +163,48 @@ def _node_names(topo: Topology) -> list[str]:
     ]
 
 
+def node_ports(topo: Topology, name: str) -> dict[str, int]:
+    """The ports ``name`` listens on, by what they are for."""
+    if name in topo.orderers:
+        p = topo.orderers[name]
+        return {"gRPC": p.main, "admin": p.admin, "operations": p.ops}
+    for org in topo.agencies:
+        if name == org.peer:
+            p = org.ports
+            return {"gRPC": p.main, "operations": p.ops, "chaincode listener": p.chaincode}
+        if name == f"cc.{org.code}":
+            return {"chaincode server": topo.chaincode_port[org.code]}
+    raise NetworkError(f"no node {name!r} in this network")
+
+
+def _taken(ports: dict[str, int]) -> list[str]:
+    return [f"{port} ({what})" for what, port in ports.items() if port_in_use(port)]
+
+
+PORT_GRACE = 3.0
+"""How long a node's port may stay taken before ``start_node`` refuses: a node of ours that
+was stopped a moment ago may still be closing its listeners."""
+
+
+def _check_ports_free(name: str, ports: dict[str, int]) -> None:
+    """Refuse to start ``name`` on a port another process holds, and say which."""
+    deadline = time.monotonic() + PORT_GRACE
+    while taken := _taken(ports):
+        if time.monotonic() > deadline:
+            raise NetworkError(
+                f"cannot start {name}: port {', '.join(taken)} on 127.0.0.1 is in use by "
+                "another process (`ss -ltnp` names it); stop it or make the network anew"
+            )
+        time.sleep(0.1)
+
+
 def start_node(layout: Layout, name: str, fabric: Path | None = None) -> int:
     """(Re)start one node by name (``orderer1``, ``peer0.transport``, ``cc.transport``)."""
     fabric = fabric or ensure_fabric()
     topo = layout.load()
     cfg = fabric / "config"
+    if not _procs.alive(layout, name):
+        _check_ports_free(name, node_ports(topo, name))
     if name in topo.orderers:
         binary = str(fabric / "bin" / "orderer")
         return _procs.start(
@@ -218,16 +255,41 @@ def _ops_ok(port: int, ca: Path) -> bool:
     return r.status_code == 200
 
 
-def _wait_ops(layout: Layout, name: str, port: int, ca: Path, timeout: float = 60) -> None:
+def _log_report(layout: Layout, name: str) -> str:
+    log = _procs.log_since_start(layout, name)
+    path = layout.log_file(name)
+    if not log:
+        return f"it wrote nothing to {path} since this start"
+    return f"{path} since this start ends:\n{log}"
+
+
+def start_failure(layout: Layout, topo: Topology, name: str, port: int) -> str:
+    """What to say when ``name`` exited before its health endpoint on ``port`` answered:
+    how it ended, the ports it needed that something else holds now, and its own log."""
+    how = _procs.describe_exit(_procs.exit_status(layout, name))
+    taken = _taken(node_ports(topo, name))
+    held = f"; port {', '.join(taken)} is now held by another process" if taken else ""
+    return (
+        f"{name} {how} during start-up, before https://127.0.0.1:{port}/healthz answered{held}; "
+        + _log_report(layout, name)
+    )
+
+
+def _wait_ops(
+    layout: Layout, topo: Topology, name: str, port: int, ca: Path, timeout: float = 60
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if _ops_ok(port, ca):
             return
         if not _procs.alive(layout, name):
-            log = layout.log_file(name).read_text("utf-8", "replace")[-2000:]
-            raise NetworkError(f"{name} exited during start-up; its log ends:\n{log}")
+            raise NetworkError(start_failure(layout, topo, name, port))
         time.sleep(0.1)
-    raise NetworkError(f"{name} did not report healthy within {timeout:.0f} s")
+    pid = _procs.pid_of(layout, name)
+    raise NetworkError(
+        f"{name} (pid {pid}, still running) did not report healthy on "
+        f"https://127.0.0.1:{port}/healthz within {timeout:.0f} s; " + _log_report(layout, name)
+    )
 
 
 # --- up / down / status -------------------------------------------------------------------
@@ -252,7 +314,7 @@ def up(root: Path, registry: Sequence[AgencyRecord] | None = None) -> Path:
     for name in topo.orderers:
         start_node(layout, name, fabric)
     for name, ports in topo.orderers.items():
-        _wait_ops(layout, name, ports.ops, oca)
+        _wait_ops(layout, topo, name, ports.ops, oca)
     if not _stage(layout, topo, "orderers_joined"):
         admin_tls = layout.orderer_org / "admin" / "tls"
         for name, ports in topo.orderers.items():
@@ -288,7 +350,7 @@ def up(root: Path, registry: Sequence[AgencyRecord] | None = None) -> Path:
         start_node(layout, org.peer, fabric)
     for org in topo.agencies:
         ca = layout.org_dir(org.code) / "peer" / "tls" / "ca.crt"
-        _wait_ops(layout, org.peer, org.ports.ops, ca)
+        _wait_ops(layout, topo, org.peer, org.ports.ops, ca)
 
     if not _stage(layout, topo, "peers_joined"):
         for org in topo.agencies:

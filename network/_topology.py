@@ -1,13 +1,15 @@
 """The shape of the local network and where everything lives on disk.
 
 Three Raft orderers in one orderer organisation (any one can be lost), one peer per agency
-organisation, everything on 127.0.0.1 with ports chosen free at creation and remembered in
-``network.json``, so a stopped network restarts on the same addresses.
+organisation, everything on 127.0.0.1 with ports chosen free at creation (below the kernel's
+ephemeral range, see ``free_ports``) and remembered in ``network.json``, so a stopped network
+restarts on the same addresses.
 """
 
 from __future__ import annotations
 
 import json
+import random
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -21,7 +23,9 @@ __all__ = [
     "Layout",
     "NodePorts",
     "Topology",
+    "ephemeral_range",
     "free_ports",
+    "port_in_use",
 ]
 
 CHANNEL = "certledger"
@@ -29,11 +33,60 @@ CHAINCODE_NAME = "certledger"
 ORDERER_MSP = "OrdererMSP"
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free TCP ports on 127.0.0.1 (held open together so none repeats)."""
-    socks = []
+_LISTEN_FLOOR = 10000
+"""The lowest port the network picks for its listeners (below: well-known services)."""
+
+
+def ephemeral_range() -> tuple[int, int]:
+    """The kernel's range for the local ports of outgoing connections (and of bind to 0)."""
     try:
-        for _ in range(count):
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text("ascii")
+        low, high = (int(x) for x in text.split())
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+    return low, high
+
+
+def port_in_use(port: int) -> bool:
+    """Whether a listener could not bind ``port`` on 127.0.0.1 now (with SO_REUSEADDR, as the
+    nodes' Go listeners do, so connections of a stopped node in TIME_WAIT do not count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def free_ports(count: int, rng: random.Random | None = None) -> list[int]:
+    """``count`` distinct free TCP ports on 127.0.0.1, below the kernel's ephemeral range.
+
+    The ports are picked when a network is made and bound by its nodes later, and again at
+    every restart. A port from the ephemeral range (what binding port 0 gives) is free only
+    for now: any outgoing connection meanwhile (the nodes' own Raft and gossip dialling,
+    health checks, the CLI, other programs) may get it as its local port, and the node that
+    should listen there fails with "address already in use". The kernel never hands out a
+    port below that range by itself. The picks are held open together so none repeats.
+    """
+    low, _ = ephemeral_range()
+    pool = range(_LISTEN_FLOOR, low)
+    if len(pool) < 8 * count:  # an unusual range leaves no room below it: take the kernel's
+        pool = range(0, 0)
+    pick = rng or random.SystemRandom()
+    socks: list[socket.socket] = []
+    try:
+        for port in pick.sample(pool, len(pool)) if pool else []:
+            if len(socks) == count:
+                break
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)
+        while len(socks) < count:
             s = socket.socket()
             s.bind(("127.0.0.1", 0))
             socks.append(s)
