@@ -46,6 +46,7 @@ complete() { # complete DIR: bin/ has every tool and config/ both defaults
 work=""
 cleanup() { [ -z "$work" ] || rm -rf "$work"; }
 trap cleanup EXIT
+trap 'exit 130' INT TERM # an interrupted build still removes its work directory
 
 new_work_dir() { # a fresh directory on the cache's filesystem, so the final rename is atomic
   mkdir -p "$CACHE_ROOT"
@@ -88,7 +89,11 @@ unpack() { # unpack ARCHIVE DIR: the archive's one top-level directory becomes D
 lock() { # one build at a time per cache; a second caller then finds the first one's result
   mkdir -p "$CACHE_ROOT"
   exec 9>"$CACHE_ROOT/.lock"
-  if command -v flock >/dev/null 2>&1; then flock 9; fi
+  if command -v flock >/dev/null 2>&1; then
+    flock 9
+    # Holding the lock, no other build runs: work directories left by a killed build go.
+    rm -rf "$CACHE_ROOT"/.build.* "$CACHE_ROOT"/.stale.*
+  fi
 }
 
 # --- 1. release binaries -----------------------------------------------------------------

@@ -242,6 +242,7 @@ def _release(tmp_path: Path, *, config: bool = True) -> Path:
 
 def test_build_takes_release_binaries_first_and_caches_the_entry(tmp_path: Path) -> None:
     bin_dir = _release(tmp_path)
+    (tmp_path / "cache" / ".build.left-by-a-killed-build" / "bin").mkdir(parents=True)
     proc = _build(
         tmp_path,
         CERTLEDGER_FABRIC_BIN=str(bin_dir),
