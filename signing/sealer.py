@@ -408,11 +408,45 @@ def _unique(certs: list[asn1_x509.Certificate]) -> list[asn1_x509.Certificate]:
     return out
 
 
+class _SealWriter(IncrementalPdfFileWriter):
+    """The writer of the seal's revision: a PDF/A document's /Info and XMP stay as they are.
+
+    pyHanko refreshes the metadata on every save, and not consistently for a file that
+    already has XMP: it appends "; pyHanko <version>" to /Info /Producer but writes plain
+    "pyHanko <version>" into the XMP's pdf:Producer (and takes "now" twice for the two
+    modification dates). PDF/A requires the two to agree, and a certificate's are written
+    together by its renderer (``certificates.render.pdfa``); the seal adds a signature, not
+    new metadata. Other documents get pyHanko's usual update.
+    """
+
+    def __init__(self, pdf: bytes) -> None:
+        super().__init__(io.BytesIO(pdf), strict=True)
+        self._keeps_metadata = _declares_pdfa(self)
+
+    def _update_meta(self) -> None:
+        # pyHanko calls this hook from its write path only (``_prep_dom_for_writing``).
+        if not self._keeps_metadata:
+            super()._update_meta()  # type: ignore[no-untyped-call]
+
+
+_PDFA_ID_NAMESPACE = b"http://www.aiim.org/pdfa/ns/id/"
+
+
+def _declares_pdfa(writer: IncrementalPdfFileWriter) -> bool:
+    """Whether the document's XMP metadata carries a PDF/A identification (``pdfaid``)."""
+    try:
+        metadata = writer.root.get("/Metadata")
+        data = metadata.get_object().data if metadata is not None else b""
+    except Exception:  # unreadable metadata: nothing to keep consistent
+        return False
+    return isinstance(data, bytes) and _PDFA_ID_NAMESPACE in data
+
+
 def _open_for_sealing(pdf: bytes) -> IncrementalPdfFileWriter:
     if not pdf.startswith(b"%PDF-"):
         raise SealingError("the input is not a PDF (no %PDF header)")
     try:
-        writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
+        writer = _SealWriter(pdf)
     except Exception as exc:  # pyHanko raises assorted errors on malformed input
         raise SealingError(f"the input PDF cannot be parsed: {exc}") from None
     if writer.prev.encrypted:

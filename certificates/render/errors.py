@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..types import CertificateError
 
-__all__ = ["FontsMissingError", "RenderError"]
+__all__ = ["ColourProfileMissingError", "FontsMissingError", "RenderError"]
 
 
 class RenderError(CertificateError):
@@ -13,3 +13,7 @@ class RenderError(CertificateError):
 
 class FontsMissingError(RenderError):
     """A required font file is not installed; the message names the Debian package."""
+
+
+class ColourProfileMissingError(RenderError):
+    """The sRGB ICC profile for PDF/A output is missing or unusable; the message says why."""

@@ -2,7 +2,9 @@
 
 Build one `Renderer` per process and reuse it: fonts are parsed and registered once.
 The PDF leaves a blank square (`RenderedDocument.seal_box`) where the signing layer puts
-the round seal as the visible appearance of its PAdES signature.
+the round seal as the visible appearance of its PAdES signature. It is PDF/A-2b
+(`certificates.render.pdfa`): reportlab draws the page, one pikepdf pass adds what
+reportlab cannot write.
 """
 
 from __future__ import annotations
@@ -10,11 +12,9 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
-from datetime import date
-from typing import Any
+from datetime import UTC, date, datetime
 
 from reportlab.lib.units import mm
-from reportlab.pdfbase.pdfdoc import PDFDate, PDFDictionary, PDFInfo, PDFName, PDFString
 from reportlab.pdfgen.canvas import Canvas
 
 from ..ids import CertificateId, InvalidCertificateId
@@ -31,6 +31,7 @@ from .page import (
     draw_issuer,
     draw_verification,
 )
+from .pdfa import ColourProfile, DocumentInfo, make_pdfa_2b
 from .table import FieldTable
 
 __all__ = ["CREATOR", "RenderedDocument", "Renderer"]
@@ -53,37 +54,14 @@ class RenderedDocument:
         return f"RenderedDocument({len(self.pdf)} bytes, seal_page={self.seal_page})"
 
 
-class _CertificateInfo(PDFInfo):  # type: ignore[misc]  # reportlab ships no type hints
-    """The /Info dictionary, with our custom keys for tools that index sealed PDFs.
-
-    Only public facts go here: the id, the type, the issuing agency. No holder data, which
-    would otherwise travel in metadata that people do not see when they share a file.
-    """
-
-    def __init__(self, extra: dict[str, str]) -> None:
-        super().__init__()
-        self.extra = extra
-
-    def format(self, document: Any) -> bytes:
-        entries: dict[str, Any] = {
-            "Title": PDFString(self.title),
-            "Author": PDFString(self.author),
-            "Subject": PDFString(self.subject),
-            "Creator": PDFString(self.creator),
-            "Producer": PDFString(self.producer),
-            "CreationDate": PDFDate(ts=document._timeStamp),
-            "ModDate": PDFDate(ts=document._timeStamp),
-            "Trapped": PDFName("False"),
-        }
-        entries.update({key: PDFString(value) for key, value in self.extra.items()})
-        return bytes(PDFDictionary(entries).format(document))
-
-
 class Renderer:
     """Renders certificates with one set of fonts; safe to share between threads."""
 
-    def __init__(self, fonts: FontSet) -> None:
+    def __init__(self, fonts: FontSet, colour_profile: ColourProfile | None = None) -> None:
+        """``colour_profile``: the sRGB profile of the PDF/A output intent (default: the
+        one :meth:`ColourProfile.discover` finds, loaded once per process)."""
         self._fonts = fonts
+        self._profile = colour_profile or ColourProfile.discover()
         self._table = FieldTable(fonts, _TABLE_X, _TABLE_WIDTH, _LABEL_WIDTH)
         # reportlab keeps per-document subsetting state on the shared font objects and
         # global font registries; documents are therefore built one at a time. For more
@@ -131,14 +109,6 @@ class Renderer:
                 initialFontName=self._fonts.primary.name,
                 lang="zh-CN",
             )
-            # reportlab has no public hook for custom /Info keys: swap in our dictionary.
-            canvas._doc.info = _CertificateInfo(
-                {"CertLedgerId": printed_id, "CertLedgerType": cert_type.code}
-            )
-            canvas.setTitle(f"{cert_type.name_zh} {cert_type.name_en} {printed_id}")
-            canvas.setAuthor(issuer_name_zh)
-            canvas.setSubject(f"{cert_type.name_en} {printed_id}, issued by {issuer_name_en}")
-            canvas.setCreator(CREATOR)
             draw_frame(canvas)
             top = draw_heading(
                 canvas, self._fonts, cert_type.name_zh, cert_type.name_en, printed_id
@@ -148,4 +118,17 @@ class Renderer:
             draw_issuer(canvas, self._fonts, issuer_name_zh, issuer_name_en, issued_at)
             canvas.showPage()
             canvas.save()
-        return RenderedDocument(buffer.getvalue(), 0, SEAL_BOX)
+        # Only public facts go into the metadata: the id, the type, the issuing agency. No
+        # holder data, which would otherwise travel in metadata that people do not see when
+        # they share a file.
+        info = DocumentInfo(
+            title=f"{cert_type.name_zh} {cert_type.name_en} {printed_id}",
+            author=issuer_name_zh,
+            subject=f"{cert_type.name_en} {printed_id}, issued by {issuer_name_en}",
+            creator=CREATOR,
+            created=datetime.now(UTC).replace(microsecond=0),
+            custom={"CertLedgerId": printed_id, "CertLedgerType": cert_type.code},
+        )
+        # Outside the lock: this pass shares no state with reportlab's.
+        pdf = make_pdfa_2b(buffer.getvalue(), info, self._profile)
+        return RenderedDocument(pdf, 0, SEAL_BOX)
