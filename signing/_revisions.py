@@ -1,23 +1,27 @@
 """Strict after-sealing change analysis over a PDF's incremental revisions.
 
-pyHanko's difference analysis classifies what later revisions did (``LTA_UPDATES``,
-``FORM_FILLING``, ``OTHER``); its default policy deliberately tolerates some changes
-that a sealed certificate must not accept, notably edits of the ``/Info`` dictionary
-and of the XMP metadata stream. This module layers stricter rules on top:
+A sealed certificate is certified with DocMDP P=1: no change of any kind. The only revisions
+that may follow the seal add long-term-validation material: DSS/VRI data and document
+timestamps (with their signature fields and widgets). The rules, for every revision after the
+seal:
 
-1. The file must end at the sealed revision, or every later revision must be
-   classified ``LTA_UPDATES`` or lower by pyHanko's standard policy (DSS and
-   document-timestamp material only).
+1. Every object the revision defines must be explained by that material, by pyHanko's
+   difference analysis run with a stricter policy than its default: no rule for ``/Info`` or
+   the XMP metadata (pyHanko's default exempts both), no catalog key but ``/AcroForm``,
+   ``/DSS`` and ``/Extensions`` may change, no object may be freed, and objects that nothing
+   references are not waved through (an orphan can still be reached by a reference that the
+   sealed revision made to an object number it had not defined yet).
 2. No later revision may add a signature other than a document timestamp.
-3. No later revision may change ``/Info`` beyond ``/ModDate`` and ``/Producer`` (every
-   PDF writer, pyHanko's LTV updater included, touches those two).
-4. No later revision may add, remove or change XMP metadata beyond ``xmp:ModifyDate``,
-   ``xmp:MetadataDate`` and ``pdf:Producer`` (the XMP twins of the two above).
+3. ``/Info`` and the XMP metadata are compared in full: no key is exempt, not even the dates
+   and the producer that ordinary writers refresh on each save (the project's own writer for
+   these revisions leaves them alone, :mod:`signing._ltv_writer`).
+4. The trailer keeps the sealed revision's ``/Root``, ``/Info`` and first ``/ID`` and gains no
+   key beyond those every incremental update writes.
 5. Nothing but whitespace may follow the last ``%%EOF``.
 
-Rule 1 alone also rejects new or changed annotations, page content, form fields and
-visible widgets (a certification signature forbids them), which closes the usual
-"shadow" overlays; rules 2-5 close what pyHanko deliberately leaves open.
+Rule 1 also rejects new or changed annotations, page content, form fields and visible
+widgets, which closes the usual "shadow" overlays; rules 3 and 4 are checked separately
+because they give a clearer reason than pyHanko's list of unexplained objects.
 """
 
 from __future__ import annotations
@@ -28,13 +32,20 @@ from dataclasses import dataclass
 
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
-from pyhanko.pdf_utils.metadata import model as xmp_model
 from pyhanko.pdf_utils.metadata import xmp_xml
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
 from pyhanko.sign.diff_analysis import (
-    DEFAULT_DIFF_POLICY,
+    CatalogModificationRule,
+    DSSCompareRule,
+    FormUpdatingRule,
+    GenericFieldModificationRule,
     ModificationLevel,
+    ObjectStreamRule,
+    SigFieldCreationRule,
+    SigFieldModificationRule,
+    StandardDiffPolicy,
     SuspiciousModification,
+    XrefStreamRule,
 )
 from pyhanko.sign.validation import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -43,15 +54,32 @@ from signing.models import Outcome
 
 __all__ = ["LaterSignature", "analyse_modifications", "document_info", "page_count"]
 
-# /Info keys that incremental writers legitimately refresh on every save.
-_VOLATILE_INFO_KEYS = frozenset({"ModDate", "Producer"})
-_VOLATILE_XMP = frozenset(
-    {
-        xmp_model.XMP_MODDATE,
-        xmp_model.PDF_PRODUCER,
-        xmp_model.ExpandedName(ns=xmp_model.NS["xmp"], local_name="MetadataDate"),
-    }
+_LTA = ModificationLevel.LTA_UPDATES
+# pyHanko's default policy without its /Info and XMP rules, with a catalog rule that lets
+# only the keys long-term-validation updates write change, and with orphans counted.
+_STRICT_POLICY = StandardDiffPolicy(
+    global_rules=[
+        CatalogModificationRule(  # type: ignore[no-untyped-call]
+            ignored_keys=frozenset({"/AcroForm", "/DSS", "/Extensions"})
+        ),
+        XrefStreamRule().as_qualified(_LTA),
+        ObjectStreamRule().as_qualified(_LTA),
+        DSSCompareRule().as_qualified(_LTA),
+    ],
+    form_rule=FormUpdatingRule(
+        field_rules=[
+            SigFieldCreationRule(),  # type: ignore[no-untyped-call]
+            SigFieldModificationRule(),
+            GenericFieldModificationRule(),
+        ],
+    ),
+    reject_object_freeing=True,
+    ignore_orphaned_objects=False,
+    ignore_identical_objects=True,
 )
+# Trailer keys every incremental update rewrites (pyHanko leaves the cross-reference stream
+# keys out of its trailer view already). Every other key must keep the sealed value.
+_TRAILER_UPDATE_KEYS = frozenset({"/Size", "/Prev", "/ID"})
 _MAX_DETAIL = 240
 
 
@@ -103,10 +131,9 @@ def document_info(resolver: HistoricalResolver) -> dict[str, str]:
 def _xmp(resolver: HistoricalResolver) -> object:
     """A comparable view of the XMP metadata of one revision (None if absent).
 
-    pyHanko refreshes ``xmp:ModifyDate`` and ``pdf:Producer`` whenever it writes an
-    incremental update to a PDF 2.0 file (sealed files are PDF 2.0, because ECDSA P-256
-    signatures register the ISO 32002 extension), so those properties are ignored, as
-    for ``/Info``. Any other difference counts as a change.
+    Every property counts, the dates and the producer included; the raw bytes count too,
+    so a change that parses to the same properties (a comment, an extra packet) is still
+    a change.
     """
     try:
         ref = resolver.root.get_value_as_reference("/Metadata")
@@ -125,11 +152,8 @@ def _xmp(resolver: HistoricalResolver) -> object:
         structures = xmp_xml.parse_xmp(io.BytesIO(data))
     except Exception:
         return ("unparseable", data)
-    return sorted(
-        (str(name), repr(value))
-        for structure in structures
-        for name, value in structure
-        if name not in _VOLATILE_XMP
+    return data, sorted(
+        (str(name), repr(value)) for structure in structures for name, value in structure
     )
 
 
@@ -192,8 +216,20 @@ def _annotations(page: generic.DictionaryObject) -> list[str]:
     if not isinstance(annots, generic.ArrayObject):
         return []
     # repr() of a resolved annotation dictionary names its entries and the object
-    # numbers it points to, which is enough to notice additions and edits.
-    return [repr(annot.get_object()) for annot in annots]
+    # numbers it points to, which is enough to notice additions and edits. Invisible
+    # signature widgets (a document timestamp's) are what LTV updates add: not described.
+    return [
+        repr(annot.get_object())
+        for annot in annots
+        if not _invisible_sig_widget(annot.get_object())
+    ]
+
+
+def _invisible_sig_widget(annot: generic.PdfObject) -> bool:
+    if not isinstance(annot, generic.DictionaryObject) or annot.get("/FT") != "/Sig":
+        return False
+    rect = annot.get("/Rect")
+    return isinstance(rect, generic.ArrayObject) and all(float(v) == 0 for v in rect)
 
 
 def _pyhanko_verdict(
@@ -201,7 +237,7 @@ def _pyhanko_verdict(
 ) -> str | None:
     """Run pyHanko's standard difference policy on one revision; None if LTV-only."""
     try:
-        result = DEFAULT_DIFF_POLICY.apply(
+        result = _STRICT_POLICY.apply(
             old=base, new=new, field_mdp_spec=seal.fieldmdp, doc_mdp=seal.docmdp_level
         )
     except SuspiciousModification as exc:
@@ -249,11 +285,18 @@ def analyse_modifications(
     for revision in range(seal.signed_revision + 1, total):
         new = reader.get_historical_resolver(revision)
         verdict = _pyhanko_verdict(seal, base, new)
-        if verdict is not None:
-            detail = _describe_page_changes(base, new)
-            what = f"{detail}; " if detail else ""
+        # The reason a person can act on comes first: a changed page, then the trailer or
+        # the metadata, then pyHanko's list of objects nothing explains.
+        previous = reader.get_historical_resolver(revision - 1)
+        detail = _describe_page_changes(previous, new) if verdict is not None else None
+        if verdict is not None and detail is not None:
             return Outcome.failed(
-                f"revision {revision} changed the document after sealing: {what}{verdict}"
+                f"revision {revision} changed the document after sealing: {detail}; {verdict}"
+            )
+        trailer = _trailer_problem(reader, seal.signed_revision, revision)
+        if trailer is not None:
+            return Outcome.failed(
+                f"revision {revision} changed the document after sealing: {trailer}"
             )
         changed = _changed_info_keys(base_info, document_info(new))
         if changed:
@@ -265,6 +308,10 @@ def analyse_modifications(
             return Outcome.failed(
                 f"revision {revision} changed the XMP metadata stream after sealing"
             )
+        if verdict is not None:
+            return Outcome.failed(
+                f"revision {revision} changed the document after sealing: {verdict}"
+            )
 
     later = total - seal.signed_revision - 1
     return Outcome.ok(
@@ -273,6 +320,30 @@ def analyse_modifications(
     )
 
 
+def _trailer_problem(reader: PdfFileReader, sealed: int, revision: int) -> str | None:
+    """What a later revision's trailer changed, or None when it only did what updates do.
+
+    Compared as written (references, not the objects they point to): a trailer that points
+    ``/Info`` or ``/Root`` at another object, adds ``/Encrypt`` or any other key, or gives the
+    file another permanent identifier is a change even if the objects look alike.
+    """
+    before = reader.trailer.flatten(sealed)
+    after = reader.trailer.flatten(revision)
+    for key in sorted(set(before) | set(after), key=str):
+        if key in _TRAILER_UPDATE_KEYS:
+            continue
+        if key not in before or key not in after or before.raw_get(key) != after.raw_get(key):
+            return f"the trailer entry {key} differs from the sealed revision's"
+    ids_before, ids_after = before.get("/ID"), after.get("/ID")
+    # The second /ID element changes on every update (ISO 32000-2, 14.4); the first names
+    # the document and stays.
+    first_before = ids_before[0] if isinstance(ids_before, generic.ArrayObject) else None
+    first_after = ids_after[0] if isinstance(ids_after, generic.ArrayObject) else None
+    if first_before != first_after:
+        return "the trailer's permanent document identifier (/ID) differs from the sealed one"
+    return None
+
+
 def _changed_info_keys(before: Mapping[str, str], after: Mapping[str, str]) -> list[str]:
-    keys = (set(before) | set(after)) - _VOLATILE_INFO_KEYS
+    keys = set(before) | set(after)
     return sorted(key for key in keys if before.get(key) != after.get(key))

@@ -14,11 +14,11 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
+from signing._ltv_writer import open_ltv_update
 from signing._sync import run_sync
 from signing.errors import SealingError
 from signing.ltv import RevocationSource
@@ -100,7 +100,7 @@ def renew_archive_timestamp(
         if cert.issuer != cert.subject and revocation.covers(cert):
             ocsps.append(asn1_ocsp.OCSPResponse.load(revocation.ocsp_response(cert)))
     crls = [asn1_crl.CertificateList.load(der) for der in revocation.crls()]
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=True)
+    writer = open_ltv_update(pdf)
     DocumentSecurityStore.supply_dss_in_writer(writer, None, certs=[], ocsps=ocsps, crls=crls)
     renewed = run_sync(lambda: add_document_timestamp(writer, timestamper))
     if sealed_revision_digest(renewed) != before:

@@ -41,6 +41,7 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from signing._appearance import SealStampStyle
+from signing._ltv_writer import open_ltv_update
 from signing._seal_art import render_seal_pdf
 from signing._signer import LoadedKeySigner
 from signing._sync import run_sync
@@ -312,7 +313,7 @@ class Sealer:
             for c in source.responder_certificates()
         )
         crls = [asn1_crl.CertificateList.load(der) for der in source.crls()]
-        writer = IncrementalPdfFileWriter(io.BytesIO(sealed), strict=True)
+        writer = open_ltv_update(sealed)
         DocumentSecurityStore.supply_dss_in_writer(
             writer, sig_contents=None, certs=_unique(certs), ocsps=ocsps, crls=crls
         )

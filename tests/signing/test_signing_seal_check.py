@@ -4,6 +4,7 @@ Test documents are named after the case they model (``tampered-after-seal`` etc.
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from pyhanko.sign import fields, signers
 from pyhanko.sign.validation import add_validation_info
+from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleTrustManager
 from signing_testkit import (
@@ -39,6 +41,7 @@ from signing import (
     UnreadablePdfError,
     check_seal,
 )
+from signing._ltv_writer import open_ltv_update
 from signing._signer import LoadedKeySigner
 
 
@@ -60,14 +63,33 @@ def _seal_of(pdf: bytes):  # type: ignore[no-untyped-def]
 
 
 def _with_dss(pdf: bytes, pki: Pki) -> bytes:
-    """An LTV update as pyHanko writes it: certificates added to a DSS."""
+    """An LTV update as pyHanko writes it (certificates added to a DSS), with the document
+    metadata left as sealed, as a P=1 certification requires."""
+    seal, vc = _seal_of(pdf), _vc(pki)
+    # pyHanko's add_validation_info, step by step, with the metadata-keeping writer.
+    paths = asyncio.run(collect_validation_info(seal, vc))
+    writer = open_ltv_update(pdf)
+    DocumentSecurityStore.supply_dss_in_writer(
+        writer,
+        seal.pkcs7_content.hex().encode("ascii"),
+        validation_context=vc,
+        paths=paths,
+    )
+    return finish(writer)
+
+
+def _with_refreshing_writer(pdf: bytes, pki: Pki) -> bytes:
+    """The same through pyHanko's default writer, which also refreshes /ModDate, /Producer
+    and the XMP dates on every save."""
     out: io.BytesIO = add_validation_info(_seal_of(pdf), _vc(pki), force_write=True)
     return out.getvalue()
 
 
 def _with_document_timestamp(pdf: bytes, pki: Pki) -> bytes:
     stamper = signers.PdfTimeStamper(InProcessTimeStamper(TimeStampAuthority(pki.tsa)))
-    out: io.BytesIO = stamper.timestamp_pdf(incremental(pdf), "sha256", _vc(pki))
+    # No validation context: with one, pyHanko appends the timestamp's own DSS through its
+    # default writer, which refreshes the metadata (see _with_refreshing_writer).
+    out: io.BytesIO = stamper.timestamp_pdf(open_ltv_update(pdf), "sha256")
     return out.getvalue()
 
 
@@ -388,7 +410,8 @@ def test_changed_xmp_fails(sealed: SealedDocument, pki: Pki) -> None:
     _assert_only_modification_failed(report, "XMP")
 
 
-def test_xmp_rewrite_with_only_volatile_changes_passes(sealed: SealedDocument, pki: Pki) -> None:
+def test_xmp_rewrite_of_only_the_dates_fails(sealed: SealedDocument, pki: Pki) -> None:
+    """No XMP property is exempt, not even the one every writer refreshes."""
     import re
 
     def bump_dates(xml: bytes) -> bytes:
@@ -399,7 +422,13 @@ def test_xmp_rewrite_with_only_volatile_changes_passes(sealed: SealedDocument, p
     rewritten = replace_xmp(sealed.pdf, bump_dates)
     assert rewritten != sealed.pdf
     report = check_seal(rewritten, pki.trust_roots)
-    assert report.modification.status is Status.PASSED, report.modification
+    _assert_only_modification_failed(report, "XMP")
+
+
+def test_dss_update_that_refreshes_the_metadata_fails(sealed: SealedDocument, pki: Pki) -> None:
+    """Certification with DocMDP P=1 allows DSS data, not a new /ModDate or /Producer."""
+    report = check_seal(_with_refreshing_writer(sealed.pdf, pki), pki.trust_roots)
+    _assert_only_modification_failed(report, "revision 2", "ModDate", "Producer")
 
 
 def test_hand_written_content_replacement_fails(sealed: SealedDocument, pki: Pki) -> None:
