@@ -46,6 +46,13 @@ if TYPE_CHECKING:
     from certificates.sharing.rekey import RekeyResult, rekey_store, rotate_holder_key
     from certificates.status import NotIssuer, StatusChange, StatusService
     from certificates.types import CERTIFICATE_TYPES, CertificateDataError, types_catalogue
+    from certificates.verification.desk import (
+        DESK_TZ,
+        CounterDesk,
+        DeskRecord,
+        DeskResult,
+        LinkNotRecognised,
+    )
     from certificates.verification.public import PublicService
     from certificates.verification.report import Verdict, VerificationReport
     from certificates.verification.verifier import Verifier
@@ -100,6 +107,11 @@ _WHERE: dict[str, str] = {
     "CERTIFICATE_TYPES": "certificates.types",
     "CertificateDataError": "certificates.types",
     "types_catalogue": "certificates.types",
+    "DESK_TZ": "certificates.verification.desk",
+    "CounterDesk": "certificates.verification.desk",
+    "DeskRecord": "certificates.verification.desk",
+    "DeskResult": "certificates.verification.desk",
+    "LinkNotRecognised": "certificates.verification.desk",
     "PublicService": "certificates.verification.public",
     "Verdict": "certificates.verification.report",
     "VerificationReport": "certificates.verification.report",
@@ -112,6 +124,7 @@ _WHERE: dict[str, str] = {
 __all__ = [
     "AGENCIES",
     "CERTIFICATE_TYPES",
+    "DESK_TZ",
     "EVENTS",
     "KEY_COMPROMISE",
     "AgencyNotAllowed",
@@ -129,6 +142,9 @@ __all__ = [
     "ClientError",
     "ClientRegistry",
     "ConfigurationError",
+    "CounterDesk",
+    "DeskRecord",
+    "DeskResult",
     "DocumentRefused",
     "ForeignCertificate",
     "HolderKey",
@@ -137,6 +153,7 @@ __all__ = [
     "IssuanceService",
     "Issued",
     "LedgerUnavailableError",
+    "LinkNotRecognised",
     "NotIssuer",
     "Principal",
     "PublicService",

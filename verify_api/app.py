@@ -52,6 +52,7 @@ from verify_api.http.auth import ClientAuth
 from verify_api.http.limits import BodyLimitMiddleware
 from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
 from verify_api.http.shared_limits import SharedBuckets
+from verify_api.routes.counter import counter_router
 from verify_api.routes.docs import install_docs
 from verify_api.routes.fast_paths import LookupFastPath, StatusFastPath
 from verify_api.routes.pages import PageFacts, not_found_page, verification_page
@@ -362,6 +363,7 @@ def create_app(
         return Response(rt.tsa.respond(body), media_type="application/timestamp-reply")
 
     app.include_router(pki_router(rt))  # CRL, OCSP and CA certificate (verify_api.routes.pki)
+    app.include_router(counter_router(rt, auth))  # the counter desk (verify_api.routes.counter)
     return app
 
 

@@ -163,6 +163,12 @@ def _insert_rows(n: int) -> str:
 _SELECT_ALL = f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq"  # noqa: S608
 _SELECT_ALL_LIMIT = f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq LIMIT :n"  # noqa: S608
 _SELECT_CERT = f"SELECT {_COLUMNS} FROM audit_log WHERE cert_id = :c ORDER BY seq LIMIT :n"  # noqa: S608
+_SELECT_SEQ = f"SELECT {_COLUMNS} FROM audit_log WHERE seq = :s"  # noqa: S608
+# Newest first: a clerk's list of the day shows the last verification on top.
+_SELECT_CLIENT_SINCE = (
+    f"SELECT {_COLUMNS} FROM audit_log WHERE action = :a AND client_id = :c AND at >= :t "  # noqa: S608
+    "ORDER BY seq DESC LIMIT :n"
+)
 
 
 def _entry(row: Sequence[Any]) -> AuditEntry:
@@ -476,6 +482,30 @@ class AuditLog:
                     text(_SELECT_CERT),
                     {"c": cert_id, "n": limit},
                 ).all()
+        return [_entry(r) for r in rows]
+
+    def entry(self, seq: int) -> AuditEntry | None:
+        """The entry with sequence number ``seq`` (an audit record number), or ``None``."""
+        with self.store.session() as s:
+            row = s.connection().execute(text(_SELECT_SEQ), {"s": seq}).first()
+        return _entry(row) if row is not None else None
+
+    def entries_by_client(
+        self, client_id: str, *, action: str, since: datetime, limit: int = 500
+    ) -> list[AuditEntry]:
+        """``client_id``'s entries of ``action`` written at or after ``since``, newest first.
+
+        ``at`` is stored as canonical UTC text of fixed width, so comparing the text compares
+        the times (the filter runs on the ``action`` index)."""
+        with self.store.session() as s:
+            rows = (
+                s.connection()
+                .execute(
+                    text(_SELECT_CLIENT_SINCE),
+                    {"a": action, "c": client_id, "t": _timestamp(since), "n": limit},
+                )
+                .all()
+            )
         return [_entry(r) for r in rows]
 
     def head(self) -> tuple[int, str] | None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from certificates.agencies import AGENCIES
-from certificates.audit import AuditEvent, AuditLog
+from certificates.audit import AuditEntry, AuditEvent, AuditLog
 from certificates.caching import Clock, TTLCache
 from certificates.ids import tokens_match
 from certificates.store import PublicView, Store
@@ -177,14 +177,43 @@ class PublicService:
 
     def verify_upload(self, pdf: bytes) -> VerificationReport:
         """The full verdict on an uploaded PDF, audited with its outcome."""
+        return self.verify_upload_audited(pdf)[0]
+
+    def verify_upload_audited(
+        self,
+        pdf: bytes,
+        *,
+        client_id: str = "public",
+        agency: str | None = None,
+        purpose: str | None = None,
+        reason: str | None = None,
+    ) -> tuple[VerificationReport, AuditEntry]:
+        """As :meth:`verify_upload`, with who asked (a signed-in clerk at the counter desk)
+        and the audit entry written, whose number a receipt names."""
         report = self._verifier.verify_pdf(pdf)
         cert = report.certificate
-        self._audit.record(
+        entry = self._audit.record(
             AuditEvent(
                 "verify",
                 report.verdict.value,
+                client_id,
+                agency,
                 cert_id=cert.id if cert else None,
                 cert_type=cert.type if cert else None,
+                purpose=purpose,
+                reason=reason,
             )
         )
-        return report
+        return report, entry
+
+    def stored_report(self, cert_id: str | None, token: str) -> PublicPage | None:
+        """What :meth:`page` shows, without auditing a public view: for an edge that audits
+        the verification itself, under its caller's name. The same rules: ``None`` for an
+        unknown id and a wrong token alike."""
+        view = self._store.public_view(cert_id) if cert_id else None
+        if view is None or not token or not tokens_match(token, view.token_digest):
+            return None
+        seal = self._seal_of(view.id)
+        if seal is None:
+            return None
+        return PublicPage(view, self._verifier.report_for(seal))
