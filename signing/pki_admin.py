@@ -309,7 +309,8 @@ def rotate_tsa(
 ) -> x509.Certificate:
     """A new time-stamp authority key and certificate (before the old one nears expiry, so
     ``certledger ltv renew`` has a TSA whose certificate outlives the old timestamps).
-    The old certificate is kept as ``tsa-retired-<serial>.pem``; its key is deleted."""
+    The old certificate is kept as ``tsa-retired-<serial>.pem``; its key is deleted, and the
+    issuing CA's CRL is re-published after the new certificate."""
     pki_dir = Path(pki_dir)
     issuer = _issuer(pki_dir, passphrase)
     old = load_certificate(pki_dir / TSA_CERT)
@@ -320,6 +321,10 @@ def rotate_tsa(
     )
     _retire(pki_dir / f"tsa-retired-{old.serial_number:x}.pem", old)
     _install(pki_dir, ".tsa-rotation", TSA_CERT, TSA_KEY, new, key, passphrase)
+    # A CRL issued before the new certificate says nothing about it: validators reject it
+    # as revocation data for that certificate. Publish one now, so a renewal made with the
+    # new TSA can carry current data from both the OCSP responder and the CRL.
+    _publish(pki_dir / CRL_FILE, issuer, pki_dir / REVOCATIONS, CRL_VALIDITY, _now(now))
     return new
 
 

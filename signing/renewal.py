@@ -22,7 +22,7 @@ from signing._ltv_writer import open_ltv_update
 from signing._sync import run_sync
 from signing.errors import SealingError
 from signing.ltv import RevocationSource
-from signing.sealer import add_document_timestamp
+from signing.sealer import _unique, add_document_timestamp
 
 __all__ = ["last_timestamp_expiry", "renew_archive_timestamp", "sealed_revision_digest"]
 
@@ -77,11 +77,18 @@ def last_timestamp_expiry(pdf: bytes) -> datetime | None:
 def renew_archive_timestamp(
     pdf: bytes, timestamper: TimeStamper, revocation: RevocationSource
 ) -> bytes:
-    """Append current validation data for the last timestamp's TSA chain and a new
-    document timestamp, in one incremental update. The sealed revision is untouched.
+    """Renew: current validation data for every certificate in the file, a new document
+    timestamp, then the validation data for that timestamp's own TSA chain. The sealed
+    revision is untouched.
 
-    :raises SealingError: the document has no seal or the result would change the
-        sealed revision (never expected; checked to fail closed).
+    The data for the new timestamp has to come after it: it names a TSA certificate the
+    file has never carried (after ``ltv rotate-tsa``), and a validator wants revocation data
+    for it issued after the time it asserts. Without that revision an offline validator has
+    no revocation data for the newest timestamp, and the renewal extends nothing.
+
+    :raises SealingError: the document has no seal, the new timestamp's TSA certificate
+        cannot be covered by OCSP or a current CRL (nothing is written), or the result would
+        change the sealed revision (never expected; checked to fail closed).
     """
     before = sealed_revision_digest(pdf)
     reader = _reader(pdf)
@@ -89,20 +96,64 @@ def renew_archive_timestamp(
     for sig in reader.embedded_signatures:
         certs.append(sig.signer_cert)
         certs.extend(sig.other_embedded_certs)
-    ocsps = []
-    seen: set[bytes] = set()
-    for cert_asn1 in certs:
-        der = cert_asn1.dump()
-        if der in seen:
-            continue
-        seen.add(der)
-        cert = x509.load_der_x509_certificate(der)
-        if cert.issuer != cert.subject and revocation.covers(cert):
-            ocsps.append(asn1_ocsp.OCSPResponse.load(revocation.ocsp_response(cert)))
     crls = [asn1_crl.CertificateList.load(der) for der in revocation.crls()]
     writer = open_ltv_update(pdf)
-    DocumentSecurityStore.supply_dss_in_writer(writer, None, certs=[], ocsps=ocsps, crls=crls)
-    renewed = run_sync(lambda: add_document_timestamp(writer, timestamper))
+    DocumentSecurityStore.supply_dss_in_writer(
+        writer, None, certs=[], ocsps=_ocsp_answers(certs, revocation), crls=crls
+    )
+    stamped = run_sync(lambda: add_document_timestamp(writer, timestamper))
+
+    newest = max(
+        (s for s in _reader(stamped).embedded_signatures if s.sig_object_type == "/DocTimeStamp"),
+        key=lambda s: s.signed_revision,
+    )
+    tsa_chain = [newest.signer_cert, *newest.other_embedded_certs]
+    _require_coverage(newest.signer_cert, revocation, crls)
+    writer = open_ltv_update(stamped)
+    DocumentSecurityStore.supply_dss_in_writer(
+        writer,
+        None,
+        certs=_unique(tsa_chain),
+        ocsps=_ocsp_answers(tsa_chain, revocation),
+        crls=[asn1_crl.CertificateList.load(der) for der in revocation.crls()],
+    )
+    out = io.BytesIO()
+    writer.write(out)  # type: ignore[no-untyped-call]
+    renewed = out.getvalue()
     if sealed_revision_digest(renewed) != before:
         raise SealingError("renewal would change the sealed revision; nothing was written")
     return renewed
+
+
+def _ocsp_answers(
+    certs: list[asn1_x509.Certificate], revocation: RevocationSource
+) -> list[asn1_ocsp.OCSPResponse]:
+    """An OCSP answer for each certificate but self-signed roots, where a responder runs."""
+    answers = []
+    for cert_asn1 in _unique(certs):
+        cert = x509.load_der_x509_certificate(cert_asn1.dump())
+        if cert.issuer != cert.subject and revocation.covers(cert):
+            answers.append(asn1_ocsp.OCSPResponse.load(revocation.ocsp_response(cert)))
+    return answers
+
+
+def _require_coverage(
+    tsa_cert: asn1_x509.Certificate,
+    revocation: RevocationSource,
+    crls: list[asn1_crl.CertificateList],
+) -> None:
+    """Refuse a renewal an offline validator could not check: the new timestamp's TSA
+    certificate needs an OCSP responder, or a current CRL of its issuer issued after it."""
+    cert = x509.load_der_x509_certificate(tsa_cert.dump())
+    if revocation.covers(cert):
+        return
+    for crl in crls:
+        parsed = x509.load_der_x509_crl(crl.dump())
+        if parsed.issuer == cert.issuer and parsed.last_update_utc >= cert.not_valid_before_utc:
+            return
+    raise SealingError(
+        "the new timestamp's TSA certificate "
+        f"({cert.subject.rfc4514_string()}, serial {cert.serial_number:x}) has no OCSP "
+        "responder and no CRL of its issuer published after it; publish a fresh CRL "
+        "(`certledger seal crl`) and renew again. Nothing was written"
+    )

@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from freezegun import freeze_time
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -15,6 +16,7 @@ from signing import (
     InProcessRevocationSource,
     InProcessTimeStamper,
     Pki,
+    SealingError,
     Secret,
     Status,
     TimeStampAuthority,
@@ -70,10 +72,11 @@ def test_an_archive_timestamp_from_a_foreign_tsa_is_not_trusted(
     foreign = load_pki(foreign_dir, Secret(PASSPHRASE))
     pdf = seal_at(pki, certificate_pdf, T1)
     with freeze_time(T1 + timedelta(hours=1)):
+        # The other PKI's own revocation data comes with its timestamp, as its tool adds it.
         renewed = renew_archive_timestamp(
             pdf,
             InProcessTimeStamper(TimeStampAuthority(foreign.tsa)),
-            InProcessRevocationSource.from_pki(pki),
+            InProcessRevocationSource.from_pki(foreign),
         )
     # Untouched seal, one more (well-formed) timestamp: only its TSA is wrong.
     assert check_seal(pdf, pki.trust_roots, now=LATER).passed
@@ -82,3 +85,20 @@ def test_an_archive_timestamp_from_a_foreign_tsa_is_not_trusted(
     assert "TSA of the document timestamp" in report.timestamp.reason
     assert report.intact.passed and report.chain.passed
     assert not report.passed
+
+
+def test_renewal_refuses_a_timestamp_it_cannot_give_validation_data_for(
+    tmp_path: Path, pki: Pki, certificate_pdf: bytes
+) -> None:
+    foreign_dir = tmp_path / "foreign" / "pki"
+    init_pki(foreign_dir, [AGENCY], Secret(PASSPHRASE), now=T0, org_name="Some Other PKI")
+    foreign = load_pki(foreign_dir, Secret(PASSPHRASE))
+    pdf = seal_at(pki, certificate_pdf, T1)
+    with freeze_time(T1 + timedelta(hours=1)), pytest.raises(SealingError) as refused:
+        renew_archive_timestamp(
+            pdf,
+            InProcessTimeStamper(TimeStampAuthority(foreign.tsa)),
+            InProcessRevocationSource.from_pki(pki),
+        )
+    assert "TSA certificate" in str(refused.value)
+    assert "Nothing was written" in str(refused.value)

@@ -9,8 +9,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.x509 import ocsp
 from freezegun import freeze_time
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from signing import (
     InProcessRevocationSource,
@@ -94,6 +97,21 @@ def test_renewal_with_a_rotated_tsa_extends_the_horizon(
     assert new_expiry is not None and new_expiry > old_expiry
     assert sealed_revision_digest(renewed) == sealed.sealed_digest
     assert check_seal(renewed, fresh.trust_roots, now=renew_at).long_term_passed
+    # What an offline validator needs for the newest timestamp is in the file, after it:
+    # an OCSP answer for the new TSA certificate, and a CRL published after that certificate.
+    crl = x509.load_der_x509_crl(fresh.crl_path.read_bytes())
+    assert crl.last_update_utc >= new_tsa.not_valid_before_utc
+    reader = PdfFileReader(io.BytesIO(renewed))
+    stamp = reader.embedded_signatures[-1]
+    assert stamp.sig_object_type == "/DocTimeStamp"
+    assert reader.xrefs.total_revisions - 1 > stamp.signed_revision
+    dss = DocumentSecurityStore.read_dss(reader)
+    answered = {ocsp.load_der_ocsp_response(r.get_object().data).serial_number for r in dss.ocsps}
+    assert new_tsa.serial_number in answered
+    assert any(
+        x509.load_der_x509_crl(c.get_object().data).last_update_utc >= new_tsa.not_valid_before_utc
+        for c in dss.crls
+    )
 
 
 @pytest.mark.e2e
