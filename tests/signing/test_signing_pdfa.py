@@ -12,7 +12,16 @@ import pytest
 from signing_testkit import SEAL_BOX, require_tool, run_tool
 
 from certificates.render import FontSet, Renderer
-from signing import Pki, Sealer, SealLevel, check_seal
+from signing import (
+    InProcessRevocationSource,
+    InProcessTimeStamper,
+    Pki,
+    Sealer,
+    SealLevel,
+    TimeStampAuthority,
+    check_seal,
+)
+from signing.renewal import renew_archive_timestamp
 from tests.certificates.pdfa_checks import (
     info_xmp_mismatches,
     output_intent_profile,
@@ -57,11 +66,30 @@ def _assert_still_pdfa(pdf: bytes, rendered: bytes) -> None:
             assert flags & _PRINT and not flags & _FORBIDDEN_FLAGS, flags
 
 
+def _seal(pki: Pki, stamp_font: Path, pdf: bytes, level: SealLevel) -> bytes:
+    sealer = Sealer.from_pki(pki, "BJ-EDU", stamp_font, level=level)
+    return sealer.seal(pdf, page=0, box=SEAL_BOX, reason="核发营业执照", location="北京").pdf
+
+
 def test_the_seal_keeps_a_pdfa_certificate_pdfa(sealer: Sealer, rendered: bytes, pki: Pki) -> None:
     assert sealer.level is SealLevel.B_T
     sealed = sealer.seal(rendered, page=0, box=SEAL_BOX, reason="r", location="l").pdf
     _assert_still_pdfa(sealed, rendered)
     assert check_seal(sealed, pki.trust_roots).modification.passed
+
+
+def test_b_lta_and_renewal_keep_it_pdfa(pki: Pki, stamp_font: Path, rendered: bytes) -> None:
+    sealed = _seal(pki, stamp_font, rendered, SealLevel.B_LTA)
+    _assert_still_pdfa(sealed, rendered)
+    renewed = renew_archive_timestamp(
+        sealed,
+        InProcessTimeStamper(TimeStampAuthority(pki.tsa)),
+        InProcessRevocationSource.from_pki(pki),
+    )
+    assert renewed.startswith(sealed)
+    _assert_still_pdfa(renewed, rendered)
+    report = check_seal(renewed, pki.trust_roots)
+    assert report.passed, report
 
 
 def test_a_document_without_pdfa_metadata_gets_pyhankos_update(
