@@ -141,14 +141,15 @@ def start(layout: Layout, node: str, argv: list[str], env: dict[str, str], *, ma
     ``marker`` is a string the process's command line must contain for it to count as ours.
     """
     child = _child(layout, node)
-    if child is not None and child.poll() is None:
-        return child.pid
+    if child is not None:
+        if child.poll() is None:
+            return child.pid
+        # This node's previous instance, exited (and reaped by poll): replaced now. Other
+        # nodes' exited children stay, so a failed start can still tell their exit status.
+        del _CHILDREN[child.pid]
     existing = pid_of(layout, node)
     if existing is not None:
         return existing
-    for pid, gone in list(_CHILDREN.items()):  # reap children that exited on their own
-        if gone.poll() is not None:
-            del _CHILDREN[pid]
     layout.logs.mkdir(parents=True, exist_ok=True)
     layout.run.mkdir(parents=True, exist_ok=True)
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("CORE_", "ORDERER_"))}

@@ -266,3 +266,17 @@ def test_build_says_where_release_config_is_missing(tmp_path: Path) -> None:
     assert "CERTLEDGER_FABRIC_SOURCE" in proc.stderr
     proc = _build(tmp_path, CERTLEDGER_FABRIC_BIN=str(tmp_path / "nowhere"))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
+
+
+def test_the_exit_status_survives_other_nodes_starting(tmp_path: Path) -> None:
+    # up() starts every peer before it waits on the first: a peer that died meanwhile must
+    # still be reported with its own exit status, not as "started by another process".
+    layout = _layout(tmp_path)
+    _procs.start(layout, "peer0.transport", ["sh", "-c", "exit 7"], {}, marker="exit 7")
+    _wait_exit(layout, "peer0.transport")
+    pid = _procs.start(layout, "cc.transport", [SLEEP, "30"], {}, marker=SLEEP)
+    try:
+        assert _procs.exit_status(layout, "peer0.transport") == 7
+    finally:
+        _procs.stop(layout, "cc.transport", kill=True)
+    assert pid not in _procs._CHILDREN
