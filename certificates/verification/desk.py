@@ -58,7 +58,7 @@ _MAX_LINK = 2048
 class LinkNotRecognised(CertificateError):
     """What was scanned or typed is not a verification link of this service."""
 
-    zh = "无法识别该内容：请扫描证照上的二维码，或输入以 /v/ 开头的核验链接。"
+    zh = "无法识别该内容：请扫描证照上的二维码，或输入包含 /v/ 的核验链接。"
     en = (
         "This is not a verification link: scan the QR code on the certificate, "
         "or type the link that contains /v/."

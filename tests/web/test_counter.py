@@ -327,8 +327,14 @@ def test_unrecognised_link_and_wrong_token(
     alert = page.locator("[role=alert]").inner_text()
     assert "无法识别" in alert and "not a verification link" in alert
     assert page.locator("#link").input_value() == "hello there"
+    # The refused text is selected: the next scan replaces it.
+    assert page.evaluate("document.activeElement.id") == "link"
+    selected = "(() => { const e = document.activeElement;"
+    selected += " return e.id + ':' + e.value.substring(e.selectionStart, e.selectionEnd); })()"
+    assert page.evaluate(selected) == "link:hello there"
     check_page(page, "desk-error-phone")
-    page.fill("#link", licence["verify_url"].split("?")[0] + "?t=guess")
+    # The scanner's next code replaces the refused text.
+    page.keyboard.type(licence["verify_url"].split("?")[0] + "?t=guess")
     with page.expect_navigation() as nav:
         page.keyboard.press("Enter")
     assert nav.value.status == 404

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from html import escape
 from urllib.parse import urlencode
 
 import segno
 
-from certificates import DESK_TZ, DeskRecord, DeskResult
+from certificates import DESK_TZ, DeskRecord, DeskResult, Verdict
+from certificates.types import format_date_en, format_date_zh
 from certificates.verification.report import Check, CheckStatus, Message
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
 _T: dict[str, dict[str, str]] = {
     "zh": {
         "product": "电子证照柜台核验",
+        "colon": "：",
         "skip": "跳到主要内容",
         "sign_in": "登录",
         "sign_in_title": "柜台核验 · 登录",
@@ -45,7 +47,7 @@ _T: dict[str, dict[str, str]] = {
         "clerk": "核验人员",
         "desk_title": "柜台核验",
         "upload_title": "上传 PDF 文件",
-        "upload_drop": "将证照 PDF 拖到此处，或点击选择文件",
+        "upload_drop": "将证照 PDF 文件拖到此处，或",
         "upload_pick": "选择 PDF 文件",
         "upload_go": "核验文件",
         "scan_title": "扫描纸质证照上的二维码",
@@ -83,7 +85,9 @@ _T: dict[str, dict[str, str]] = {
         "issued": "签发日期",
         "until": "有效期至",
         "long_term": "长期",
-        "status": "状态",
+        "status": "登记状态",
+        "facts_note": "以下是本系统登记的该编号证照的信息，可与所出示的文件对照；"
+        "它们不能证明该文件是真的。",
         "receipt": "核验回执",
         "print": "打印回执",
         "again": "继续核验",
@@ -114,6 +118,7 @@ _T: dict[str, dict[str, str]] = {
     },
     "en": {
         "product": "Certificate counter desk",
+        "colon": ": ",
         "skip": "Skip to main content",
         "sign_in": "Sign in",
         "sign_in_title": "Counter desk · Sign in",
@@ -127,7 +132,7 @@ _T: dict[str, dict[str, str]] = {
         "clerk": "Clerk",
         "desk_title": "Counter desk",
         "upload_title": "Upload a PDF",
-        "upload_drop": "Drop the certificate PDF here, or choose the file",
+        "upload_drop": "Drop the certificate PDF here, or",
         "upload_pick": "Choose a PDF file",
         "upload_go": "Verify file",
         "scan_title": "Scan the QR code on paper",
@@ -167,7 +172,9 @@ _T: dict[str, dict[str, str]] = {
         "issued": "Issued on",
         "until": "Valid until",
         "long_term": "No expiry",
-        "status": "Status",
+        "status": "Registered status",
+        "facts_note": "What this service has registered under this number, to compare with the "
+        "document shown; it does not make the document genuine.",
         "receipt": "Verification receipt",
         "print": "Print receipt",
         "again": "Verify another",
@@ -236,8 +243,15 @@ def local_time(at: datetime | None, lang: str, *, seconds: bool = True) -> str:
     return f"{at.astimezone(DESK_TZ).strftime(fmt)} {_T[lang]['tz']}"
 
 
-def _local_date(at: datetime | None) -> str:
-    return at.astimezone(DESK_TZ).date().isoformat() if at else "—"
+def _day(value: date | None, lang: str) -> str:
+    """A date as the certificate prints it (2026年12月3日 / 3 December 2026)."""
+    if value is None:
+        return "—"
+    return format_date_zh(value) if lang == "zh" else format_date_en(value)
+
+
+def _local_date(at: datetime | None, lang: str) -> str:
+    return _day(at.astimezone(DESK_TZ).date(), lang) if at else "—"
 
 
 def _url(path: str, lang: str) -> str:
@@ -260,7 +274,8 @@ def _frame(
     who = ""
     if clerk is not None:
         who = (
-            f'<span class="who">{_e(t["clerk"])}: <strong>{_e(clerk.name)}</strong></span>'
+            f'<span class="who">{_e(t["clerk"])}{t["colon"]}'
+            f"<strong>{_e(clerk.name)}</strong></span>"
             f'<form method="post" action="/counter/sign-out" class="inline">'
             f'<input type="hidden" name="csrf" value="{_e(clerk.csrf)}">'
             f'<input type="hidden" name="lang" value="{_e(lang)}">'
@@ -357,12 +372,14 @@ def _today_table(records: Sequence[DeskRecord], lang: str) -> str:
         return f'<p id="today-none">{_e(t["today_none"])}</p>'
     rows = "".join(
         f'<tr class="v-{_e(_VERDICT_CLASS.get(r.verdict, "indeterminate"))}">'
-        f"<td>{_e(r.at.astimezone(DESK_TZ).strftime('%H:%M:%S'))}</td>"
-        f'<td><a href="{_e(_url(f"/counter/records/{r.seq}", lang))}">{r.seq}</a></td>'
-        f'<td class="id">{_e(r.cert_id or "—")}</td>'
-        f'<td><span aria-hidden="true">{_ICON.get(_check_of(r.verdict), "?")}</span> '
-        f"{_e(_verdict_word(r.verdict, lang))}</td>"
-        f"<td>{_e(t.get(r.source, r.source))}</td></tr>"
+        f'<td data-label="{_e(t["time"])}">{_e(r.at.astimezone(DESK_TZ).strftime("%H:%M:%S"))}'
+        f'</td><td data-label="{_e(t["record"])}">'
+        f'<a href="{_e(_url(f"/counter/records/{r.seq}", lang))}">{r.seq}</a></td>'
+        f'<td class="id" data-label="{_e(t["cert_id"])}">{_e(r.cert_id or "—")}</td>'
+        f'<td class="verdict-cell" data-label="{_e(t["verdict"])}">'
+        f'<span><span aria-hidden="true">{_ICON.get(_check_of(r.verdict), "?")}</span> '
+        f"{_e(_verdict_word(r.verdict, lang))}</span></td>"
+        f'<td data-label="{_e(t["how"])}">{_e(t.get(r.source, r.source))}</td></tr>'
         for r in records
     )
     return (
@@ -414,8 +431,12 @@ def desk_page(
         f'<h2 id="upload-title">{_e(t["upload_title"])}</h2>'
         f'<form method="post" action="/counter/verify" enctype="multipart/form-data" '
         f'id="upload-form">{hidden}'
-        f'<div class="drop" id="drop"><label for="file">{_e(t["upload_drop"])}</label>'
-        f'<input id="file" name="file" type="file" accept="application/pdf,.pdf" required>'
+        # The native file control is kept (focusable, keyboard-operable) but drawn as the
+        # label's button: its own words follow the browser's language, not the page's.
+        f'<div class="drop" id="drop"><p class="drop-text">{_e(t["upload_drop"])}</p>'
+        f'<input id="file" name="file" type="file" accept="application/pdf,.pdf" required '
+        f'class="file">'
+        f'<label for="file" class="button secondary">{_e(t["upload_pick"])}</label>'
         "</div>"
         f'<p class="status" id="upload-status" role="status" aria-live="polite"></p>'
         f'<button type="submit" class="primary">{_e(t["upload_go"])}</button></form></section>'
@@ -471,6 +492,15 @@ def _qr_svg(url: str, label: str) -> str:
     return f'<div class="qr" role="img" aria-label="{_e(label)}">{svg}</div>'
 
 
+def _actions(lang: str, where: str = "") -> str:
+    t = _T[lang]
+    return (
+        f'<div class="buttons no-print {where}"><button type="button" class="primary print" '
+        f'hidden>{_e(t["print"])}</button><a class="button secondary" '
+        f'href="{_e(_url("/counter", lang))}">{_e(t["again"])}</a></div>'
+    )
+
+
 def result_page(
     *,
     lang: str,
@@ -486,7 +516,7 @@ def result_page(
     checks = _sorted_checks(report.checks)
     first_bad = next((c for c in checks if c.status is not CheckStatus.PASSED), None)
     reason = (
-        f'<p class="reason"><strong>{_e(t["reason"])}:</strong> '
+        f'<p class="reason"><strong>{_e(t["reason"])}{t["colon"]}</strong>'
         f"{_e(_msg(first_bad.message, lang))}</p>"
         if first_bad is not None
         else ""
@@ -517,11 +547,13 @@ def result_page(
                 (t["type"], _msg(cert.type_name, lang)),
                 (t["subject"], cert.subject or "—"),
                 (t["issuer"], _msg(cert.issuer_name, lang)),
-                (t["issued"], _local_date(cert.issued_at)),
-                (t["until"], cert.valid_until.isoformat() if cert.valid_until else t["long_term"]),
+                (t["issued"], _local_date(cert.issued_at, lang)),
+                (t["until"], _day(cert.valid_until, lang) if cert.valid_until else t["long_term"]),
                 (t["status"], _status_word(cert.status, cert.status_reason, lang)),
             ]
         )
+        if verdict is not Verdict.VALID:
+            facts = f'<p class="note" id="facts-note">{_e(t["facts_note"])}</p>' + facts
     else:
         facts = f"<p>{_e(t['no_cert'])}</p>"
     released = ""
@@ -571,11 +603,10 @@ def result_page(
         + f'<figure class="receipt-qr">{_qr_svg(record_url, t["receipt_qr"])}'
         f'<figcaption>{_e(t["receipt_qr"])}<br><span class="url">{_e(record_url)}</span>'
         f"</figcaption></figure></div>"
-        f'<div class="buttons no-print"><button type="button" id="print" class="primary" hidden>'
-        f'{_e(t["print"])}</button><a class="button secondary" href="{_e(_url("/counter", lang))}"'
-        f">{_e(t['again'])}</a></div></section>"
+        f"{_actions(lang)}</section>"
     )
-    body = banner + checks_html + facts_html + ledger_html + receipt
+    # The actions twice: under the verdict (no scrolling on a long report) and on the receipt.
+    body = banner + _actions(lang, "top") + checks_html + facts_html + ledger_html + receipt
     return _frame(
         lang=lang,
         title=t["result_title"],

@@ -7,11 +7,10 @@
   function $(id) { return document.getElementById(id); }
 
   // -- the receipt's print button ------------------------------------------------------
-  var print = $("print");
-  if (print) {
-    print.hidden = false;
-    print.addEventListener("click", function () { window.print(); });
-  }
+  Array.prototype.forEach.call(document.querySelectorAll("button.print"), function (b) {
+    b.hidden = false;
+    b.addEventListener("click", function () { window.print(); });
+  });
 
   var desk = $("desk");
   if (!desk) { return; }
@@ -52,6 +51,10 @@
   // -- the link: a keyboard-wedge scanner types it and presses Enter, which submits the
   // form by itself; the field has focus when the page opens. ----------------------------
   var scanForm = $("scan-form"), link = $("link");
+  // What is in the field is selected whenever it has focus, so the next scan replaces a
+  // refused one instead of being appended to it.
+  link.addEventListener("focus", function () { link.select(); });
+  if (document.activeElement === link) { link.select(); }
 
   // -- the camera ----------------------------------------------------------------------
   var button = $("camera"), box = $("camera-box"), video = $("video");
