@@ -557,3 +557,55 @@ def test_static_assets_are_pinned_and_licensed(web_server: Server) -> None:
         css = re.search(r'href="(/counter/static/counter\.css\?v=[0-9a-f]{16})"', html)
         assert css is not None
         assert "immutable" in c.get(css.group(1)).headers["cache-control"]
+
+
+# -- keyboard only ------------------------------------------------------------------------
+
+
+def _tab_to(page: Any, selector: str, limit: int = 40) -> list[str]:
+    """Presses Tab until ``selector`` has focus; returns what had focus on the way."""
+    seen: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("(s) => document.activeElement.matches(s)", selector):
+            return seen
+        seen.append(page.evaluate("document.activeElement.id || document.activeElement.tagName"))
+    raise AssertionError(f"Tab never reached {selector}; went through {seen}")
+
+
+def test_every_desk_action_is_reachable_by_keyboard(
+    browser: Any, web_server: Server, clerk: dict[str, Any], licence: dict[str, Any], tmp_path: Path
+) -> None:
+    page = new_page(browser, DESKTOP)
+    page.goto(f"{web_server.url}/counter")
+    _tab_to(page, "#token")
+    page.keyboard.type(clerk["token"])
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#desk").is_visible()
+    path = tmp_path / "kb.pdf"
+    path.write_bytes(licence["pdf"])
+    page.goto(f"{web_server.url}/counter")
+    _tab_to(page, "#file")
+    with page.expect_file_chooser() as chooser:
+        page.keyboard.press("Space")
+    chooser.value.set_files(str(path))
+    _tab_to(page, "#upload-form button[type=submit]")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#verdict").get_attribute("data-verdict") == "VALID"
+    _tab_to(page, "button.print")
+    _tab_to(page, "a.button.secondary")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#desk").is_visible()
+    _tab_to(page, "#today a")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#record").is_visible()
+    page.goto(f"{web_server.url}/counter")
+    _tab_to(page, "header button.link")  # sign-out
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#sign-in").is_visible()
+    page.context.close()
