@@ -34,49 +34,15 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.pdf_utils.metadata import xmp_xml
 from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
-from pyhanko.sign.diff_analysis import (
-    CatalogModificationRule,
-    DSSCompareRule,
-    FormUpdatingRule,
-    GenericFieldModificationRule,
-    ModificationLevel,
-    ObjectStreamRule,
-    SigFieldCreationRule,
-    SigFieldModificationRule,
-    StandardDiffPolicy,
-    SuspiciousModification,
-    XrefStreamRule,
-)
+from pyhanko.sign.diff_analysis import ModificationLevel, SuspiciousModification
 from pyhanko.sign.validation import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 
+from signing._diff_policy import STRICT_POLICY
 from signing.models import Outcome
 
 __all__ = ["LaterSignature", "analyse_modifications", "document_info", "page_count"]
 
-_LTA = ModificationLevel.LTA_UPDATES
-# pyHanko's default policy without its /Info and XMP rules, with a catalog rule that lets
-# only the keys long-term-validation updates write change, and with orphans counted.
-_STRICT_POLICY = StandardDiffPolicy(
-    global_rules=[
-        CatalogModificationRule(  # type: ignore[no-untyped-call]
-            ignored_keys=frozenset({"/AcroForm", "/DSS", "/Extensions"})
-        ),
-        XrefStreamRule().as_qualified(_LTA),
-        ObjectStreamRule().as_qualified(_LTA),
-        DSSCompareRule().as_qualified(_LTA),
-    ],
-    form_rule=FormUpdatingRule(
-        field_rules=[
-            SigFieldCreationRule(),  # type: ignore[no-untyped-call]
-            SigFieldModificationRule(),
-            GenericFieldModificationRule(),
-        ],
-    ),
-    reject_object_freeing=True,
-    ignore_orphaned_objects=False,
-    ignore_identical_objects=True,
-)
 # Trailer keys every incremental update rewrites (pyHanko leaves the cross-reference stream
 # keys out of its trailer view already). Every other key must keep the sealed value.
 _TRAILER_UPDATE_KEYS = frozenset({"/Size", "/Prev", "/ID"})
@@ -237,7 +203,7 @@ def _pyhanko_verdict(
 ) -> str | None:
     """Run pyHanko's standard difference policy on one revision; None if LTV-only."""
     try:
-        result = _STRICT_POLICY.apply(
+        result = STRICT_POLICY.apply(
             old=base, new=new, field_mdp_spec=seal.fieldmdp, doc_mdp=seal.docmdp_level
         )
     except SuspiciousModification as exc:
