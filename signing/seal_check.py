@@ -16,7 +16,9 @@ Steps (numbers are cited in the code):
    document timestamp after the seal the same way (intact token, trusted TSA, covering
    exactly the bytes before it): the timestamp outcome is the worst of them all, so an
    archive timestamp from an untrusted TSA, or a corrupted one, never leaves a seal VALID.
-5. Run the strict modification analysis (:mod:`signing._revisions`), then read the file
+5. Refuse a cross-reference structure two parsers could resolve apart
+   (:mod:`signing._structure`), run the strict modification analysis
+   (:mod:`signing._revisions`), then read the file
    with two independent parsers (:mod:`signing._second_reading`): what pdfium renders of
    the whole file must be what it renders of the sealed revision, and qpdf must find the
    structure sound.
@@ -66,6 +68,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 from signing._revisions import LaterSignature, analyse_modifications, document_info, page_count
 from signing._revocation_check import assess_revocation
 from signing._second_reading import second_reading
+from signing._structure import structure_problem
 from signing._sync import run_sync
 from signing.errors import DocumentLimitExceeded, UnreadablePdfError
 from signing.limits import DEFAULT_LIMITS, DocumentLimits, precheck
@@ -355,7 +358,12 @@ async def _check(
     # Step 5.
     sealed_end = byte_range[2] + byte_range[3] if len(byte_range) == 4 else None
     try:
-        modification = analyse_modifications(reader, pdf, seal, later)
+        structure = structure_problem(pdf, reader)
+        modification = (
+            analyse_modifications(reader, pdf, seal, later)
+            if structure is None
+            else Outcome.failed(f"the file can be read more than one way: {structure}")
+        )
         if modification.passed and sealed_end is not None:
             # One reading of the file: independent parsers must see what pyHanko saw.
             second = second_reading(pdf, sealed_end, page_count(reader))
