@@ -14,7 +14,7 @@ seal:
 2. No later revision may add a signature other than a document timestamp.
 3. ``/Info`` and the XMP metadata are compared in full: no key is exempt, not even the dates
    and the producer that ordinary writers refresh on each save (the project's own writer for
-   these revisions leaves them alone, :mod:`signing._ltv_writer`).
+   these revisions leaves them alone, :mod:`signing._update_writer`).
 4. The trailer keeps the sealed revision's ``/Root``, ``/Info`` and first ``/ID`` and gains no
    key beyond those every incremental update writes.
 5. Nothing but whitespace may follow the last ``%%EOF``.

@@ -18,8 +18,8 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from signing._ltv_writer import open_ltv_update
 from signing._sync import run_sync
+from signing._update_writer import open_ltv_update
 from signing.errors import SealingError
 from signing.ltv import RevocationSource
 from signing.sealer import _unique, add_document_timestamp

@@ -41,10 +41,10 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from signing._appearance import SealStampStyle
-from signing._ltv_writer import open_ltv_update
 from signing._seal_art import render_seal_pdf
 from signing._signer import LoadedKeySigner
 from signing._sync import run_sync
+from signing._update_writer import UpdateWriter, open_ltv_update
 from signing.errors import SealCertificateError, SealingError, SigningError, TimestampError
 from signing.hsm import HsmSealIdentity
 from signing.ltv import InProcessRevocationSource, RevocationSource, ocsp_status
@@ -409,27 +409,6 @@ def _unique(certs: list[asn1_x509.Certificate]) -> list[asn1_x509.Certificate]:
     return out
 
 
-class _SealWriter(IncrementalPdfFileWriter):
-    """The writer of the seal's revision: a PDF/A document's /Info and XMP stay as they are.
-
-    pyHanko refreshes the metadata on every save, and not consistently for a file that
-    already has XMP: it appends "; pyHanko <version>" to /Info /Producer but writes plain
-    "pyHanko <version>" into the XMP's pdf:Producer (and takes "now" twice for the two
-    modification dates). PDF/A requires the two to agree, and a certificate's are written
-    together by its renderer (``certificates.render.pdfa``); the seal adds a signature, not
-    new metadata. Other documents get pyHanko's usual update.
-    """
-
-    def __init__(self, pdf: bytes) -> None:
-        super().__init__(io.BytesIO(pdf), strict=True)
-        self._keeps_metadata = _declares_pdfa(self)
-
-    def _update_meta(self) -> None:
-        # pyHanko calls this hook from its write path only (``_prep_dom_for_writing``).
-        if not self._keeps_metadata:
-            super()._update_meta()  # type: ignore[no-untyped-call]
-
-
 _PDFA_ID_NAMESPACE = b"http://www.aiim.org/pdfa/ns/id/"
 
 
@@ -447,7 +426,10 @@ def _open_for_sealing(pdf: bytes) -> IncrementalPdfFileWriter:
     if not pdf.startswith(b"%PDF-"):
         raise SealingError("the input is not a PDF (no %PDF header)")
     try:
-        writer = _SealWriter(pdf)
+        writer = UpdateWriter(pdf)
+        # The seal keeps a PDF/A document's metadata as rendered; others get pyHanko's
+        # usual refresh (see signing._update_writer).
+        writer.keep_metadata = _declares_pdfa(writer)
     except Exception as exc:  # pyHanko raises assorted errors on malformed input
         raise SealingError(f"the input PDF cannot be parsed: {exc}") from None
     if writer.prev.encrypted:

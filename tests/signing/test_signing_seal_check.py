@@ -41,8 +41,8 @@ from signing import (
     UnreadablePdfError,
     check_seal,
 )
-from signing._ltv_writer import open_ltv_update
 from signing._signer import LoadedKeySigner
+from signing._update_writer import open_ltv_update
 
 
 def _roots(pki: Pki) -> list[asn1_x509.Certificate]:
