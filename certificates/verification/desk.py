@@ -232,12 +232,18 @@ class CounterDesk:
             return Released(False, d.code, Message(d.zh, d.en))
         if body is None:
             return Released(False, "NOT_FOUND", Message("本机未存该证照的数据。", _NO_DATA))
-        return Released(
-            True,
-            decision.code,
-            Message("依据共享协议可查看的信息。", "What the sharing agreements release."),
-            _labelled(str(body["type"]), body["fields"]),
-        )
+        if decision.code == "OWN_AGENCY":
+            basis = Message(
+                "本机构签发的证照：显示全部登记信息。",
+                "A certificate of your own agency: every registered field is shown.",
+            )
+        else:
+            ids = "、".join(decision.agreement_ids)
+            basis = Message(
+                f"依据共享协议 {ids} 可查看的信息。",
+                f"The fields sharing agreement {', '.join(decision.agreement_ids)} releases.",
+            )
+        return Released(True, decision.code, basis, _labelled(str(body["type"]), body["fields"]))
 
 
 _NO_DATA = "This service holds no data of this certificate."

@@ -9,6 +9,7 @@ import json
 import re
 import sqlite3
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,9 @@ def test_sign_in_refuses_bad_tokens_and_admits_the_clerk(
     page.context.close()
 
 
-def test_english_pages(browser: Any, web_server: Server, clerk: dict[str, Any]) -> None:
+def test_english_pages(
+    browser: Any, web_server: Server, clerk: dict[str, Any], licence: dict[str, Any], tmp_path: Path
+) -> None:
     page = new_page(browser, DESKTOP)
     page.goto(f"{web_server.url}/counter?lang=en")
     assert page.locator("html").get_attribute("lang") == "en"
@@ -128,6 +131,13 @@ def test_english_pages(browser: Any, web_server: Server, clerk: dict[str, Any]) 
     sign_in(page, web_server, clerk["token"], lang="en")
     assert "Counter desk" in page.locator("h1").inner_text()
     check_page(page, "desk-en-desktop")
+    upload(page, tamper.add_annotation(licence["pdf"]), tmp_path)
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert "Certificate is NOT valid" in page.locator("#verdict").inner_text()
+    assert "Failed" in page.locator("#checks li").first.inner_text()
+    assert "Verification receipt" in page.locator("#receipt").inner_text()
+    assert "Beijing time (UTC+8)" in page.locator("#receipt").inner_text()
+    check_page(page, "result-annotated-en-desktop")
     page.context.close()
 
 
@@ -342,6 +352,11 @@ def test_unrecognised_link_and_wrong_token(
     page.context.close()
 
 
+def web_catalogue_fields(dep: Deployment) -> list[dict[str, Any]]:
+    catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
+    return list(next(t for t in catalogue if t["code"] == "business-licence")["fields"])
+
+
 def _qr_video(url: str, path: Path, *, width: int = 640, height: int = 480) -> Path:
     """A Y4M video (YUV 4:2:0) of the QR code printed on the certificate, for Chromium's
     fake camera: the code on white paper, filling most of the frame."""
@@ -494,6 +509,20 @@ def test_other_agencies_clerk_sees_what_its_agreements_allow(
     facts = page.locator("#facts").inner_text()
     assert "统一社会信用代码" not in facts  # no agreement: no fields beyond the public summary
     seq = re.search(r"审计记录号\s*(\d+)", page.locator("#receipt").inner_text()).group(1)  # type: ignore[union-attr]
+    # The market regulator grants the transport counter two fields for this purpose.
+    fields = [f["name"] for f in web_catalogue_fields(web_deployment)[:2]]
+    args = ["agreements", "add", "--agency", "market-regulation", "--grantee", "transport"]
+    args += ["--type", "business-licence", "--purpose", "counter-verification"]
+    args += [a for f in fields for a in ("--field", f)]
+    web_deployment.cli(*args, "--valid-until", "2099-12-31", check=True)
+    time.sleep(1.5)  # the server re-reads agreements within a second (sharing.md, Caches)
+    page.goto(f"{web_server.url}/counter")
+    page.fill("#link", licence["verify_url"])
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator(".basis").get_attribute("data-basis") == "AGREEMENT"
+    released = page.locator("dl.released dt").all_inner_texts()
+    assert len(released) == 2, released
     page.context.close()
     # A receipt of the transport counter does not open at the market regulator's desk.
     clerk = add_client(web_deployment, "market-regulation", "窗口 7", "verifier")
