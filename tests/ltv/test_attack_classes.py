@@ -89,6 +89,98 @@ def byte_range_elsewhere(pdf: bytes) -> bytes:
     return hostile._append(_replace_content(pdf), {num: body})
 
 
+def _append_with_xref_stream(pdf: bytes, objects: dict[int, bytes]) -> bytes:
+    """One incremental update that (re)writes ``objects`` and is indexed by a
+    cross-reference stream instead of a classic table (PDF 1.5+)."""
+    prev, size, root, info = hostile._trailer(pdf)
+    out = bytearray(pdf if pdf.endswith(b"\n") else pdf + b"\n")
+    offsets: dict[int, int] = {}
+    for num, body in objects.items():
+        offsets[num] = len(out)
+        out += b"%d 0 obj\n" % num + body + b"\nendobj\n"
+    xref_num = max([size, *(n + 1 for n in objects)])
+    offsets[xref_num] = len(out)
+    numbers = sorted(offsets)
+    rows = b"".join(b"\x01" + offsets[n].to_bytes(4, "big") + b"\x00\x00" for n in numbers)
+    index = b" ".join(b"%d 1" % n for n in numbers)
+    header = b"<< /Type /XRef /Size %d /W [1 4 2] /Index [%s] /Root %s /Prev %d" % (
+        xref_num + 1,
+        index,
+        root,
+        prev,
+    )
+    if info:
+        header += b" /Info " + info
+    out += b"%d 0 obj\n" % xref_num + header + b" /Length %d >>\nstream\n" % len(rows)
+    out += rows + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % offsets[xref_num]
+    return bytes(out)
+
+
+def change_through_an_xref_stream(pdf: bytes) -> bytes:
+    _prev, size, _root, _info = hostile._trailer(pdf)
+    num, body = _page(pdf)
+    body = re.sub(rb"/Contents\s+(\[[^\]]*\]|\d+\s+\d+\s+R)", b"/Contents %d 0 R" % size, body)
+    return _append_with_xref_stream(pdf, {size: _stream(FORGED), num: body})
+
+
+def evil_annotation(pdf: bytes) -> bytes:
+    """Certification attack: a FreeText annotation (permitted by P=2/P=3, not by P=1)."""
+    _prev, size, _root, _info = hostile._trailer(pdf)
+    num, body = _page(pdf)
+    annot = (
+        b"<< /Type /Annot /Subtype /FreeText /Rect [40 600 560 700] /F 4 "
+        b"/Contents (Capital: 100,000,000 CNY) /DA (/Helv 24 Tf 1 0 0 rg) >>"
+    )
+    body = re.sub(rb"/Annots\s*\[", b"/Annots [%d 0 R " % size, body, count=1)
+    return hostile._append(pdf, {size: annot, num: body})
+
+
+def sneaky_signature(pdf: bytes) -> bytes:
+    """Certification attack: a visible signature field whose appearance paints over the page;
+    made here as an empty field with a widget, the attacker's signature left out."""
+    _prev, size, _root, _info = hostile._trailer(pdf)
+    num, body = _page(pdf)
+    _cat_num, cat_inner = hostile._catalog(pdf)
+    acro = re.search(rb"/AcroForm\s+(\d+)\s+0\s+R", cat_inner)
+    assert acro is not None
+    acro_num = int(acro[1])
+    acro_body = hostile._last_object(pdf, acro_num)
+    acro_body = re.sub(rb"/Fields\s*\[", b"/Fields [%d 0 R " % size, acro_body, count=1)
+    overlay = b"<< /Type /XObject /Subtype /Form /BBox [0 0 520 120] /Length %d >>\nstream\n"
+    paint = b"1 1 1 rg 0 0 520 120 re f"
+    field = (
+        b"<< /FT /Sig /T (Approval) /Type /Annot /Subtype /Widget /F 4 /Rect [40 600 560 720] "
+        b"/P %d 0 R /AP << /N %d 0 R >> >>" % (num, size + 1)
+    )
+    body = re.sub(rb"/Annots\s*\[", b"/Annots [%d 0 R " % size, body, count=1)
+    return hostile._append(
+        pdf,
+        {
+            size: field,
+            size + 1: overlay % len(paint) + paint + b"\nendstream",
+            num: body,
+            acro_num: acro_body,
+        },
+    )
+
+
+def shadow_replace_an_xobject(pdf: bytes) -> bytes:
+    """Shadow "replace": an object the sealed page draws (the seal's appearance) redefined."""
+    reader = PdfFileReader(io.BytesIO(pdf), strict=True)
+    seal = next(s for s in reader.embedded_signatures if s.sig_object_type == "/Sig")
+    appearance = seal.sig_field["/AP"].raw_get("/N")
+    paint = b"1 1 1 rg 0 0 1000 1000 re f"
+    body = b"<< /Type /XObject /Subtype /Form /BBox [0 0 1000 1000] /Length %d >>\nstream\n"
+    return hostile._append(pdf, {appearance.idnum: body % len(paint) + paint + b"\nendstream"})
+
+
+def shadow_hide_by_dropping_a_stream(pdf: bytes) -> bytes:
+    """Shadow "hide": the page's content array is cut down in a later revision."""
+    num, body = _page(pdf)
+    body = re.sub(rb"/Contents\s+(\[[^\]]*\]|\d+\s+\d+\s+R)", b"/Contents []", body)
+    return hostile._append(pdf, {num: body})
+
+
 # name: (the attack, where it is stopped: refused as unreadable, or the check that fails)
 ATTACKS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "prepended data": (prepended, "unreadable"),
@@ -104,6 +196,20 @@ ATTACKS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "USF: /ByteRange removed": (byte_range_removed, "intact"),
     "USF: /ByteRange emptied": (byte_range_emptied, "intact"),
     "USF: /ByteRange pointing at earlier revisions only": (byte_range_elsewhere, "modification"),
+    "content changed through a cross-reference stream (ISA, xref stream)": (
+        change_through_an_xref_stream,
+        "modification",
+    ),
+    "certification: Evil Annotation (FreeText over the page)": (evil_annotation, "modification"),
+    "certification: Sneaky Signature (a visible signature field)": (
+        sneaky_signature,
+        "modification",
+    ),
+    "shadow: replace an object the page draws": (shadow_replace_an_xobject, "modification"),
+    "shadow: hide by dropping the page's content": (
+        shadow_hide_by_dropping_a_stream,
+        "modification",
+    ),
     "shadow: hide-and-replace via a new content stream": (
         lambda pdf: _replace_content(hostile.many_revisions(pdf, 1)),
         "modification",
