@@ -181,7 +181,27 @@ def shadow_hide_by_dropping_a_stream(pdf: bytes) -> bytes:
     return hostile._append(pdf, {num: body})
 
 
-# name: (the attack, where it is stopped: refused as unreadable, or the check that fails)
+def signature_wrapping(pdf: bytes) -> bytes:
+    """SWA: forged objects inserted into the seal's gap, and the seal's dictionary redefined
+    with a /ByteRange widened over them, so the signed bytes are still the original ones."""
+    reader = PdfFileReader(io.BytesIO(pdf), strict=True)
+    seal = next(s for s in reader.embedded_signatures if s.sig_object_type == "/Sig")
+    start, first, gap_end, second = (int(v) for v in seal.byte_range)
+    _prev, size, _root, _info = hostile._trailer(pdf)
+    inserted = b"\n%d 0 obj\n" % size + _stream(FORGED) + b"\nendobj\n"
+    wrapped = pdf[:gap_end] + inserted + pdf[gap_end:]
+    num, body = _seal_value(pdf)
+    widened = b"/ByteRange [%d %d %d %d]" % (start, first, gap_end + len(inserted), second)
+    body = re.sub(rb"/ByteRange\s*\[[^\]]*\]", widened, body)
+    page, page_body = _page(pdf)
+    page_body = re.sub(
+        rb"/Contents\s+(\[[^\]]*\]|\d+\s+\d+\s+R)", b"/Contents %d 0 R" % size, page_body
+    )
+    return hostile._append(wrapped, {num: body, page: page_body}, size=size + 1)
+
+
+# name: (the attack, where it is stopped: refused as unreadable, the check that fails, or
+# "any" of those)
 ATTACKS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
     "prepended data": (prepended, "unreadable"),
     "a second document appended": (second_document, "unreadable"),
@@ -193,6 +213,7 @@ ATTACKS: dict[str, tuple[Callable[[bytes], bytes], str]] = {
         change_inside_a_dss_revision,
         "modification",
     ),
+    "signature wrapping: /ByteRange widened over inserted objects": (signature_wrapping, "any"),
     "USF: /ByteRange removed": (byte_range_removed, "intact"),
     "USF: /ByteRange emptied": (byte_range_emptied, "intact"),
     "USF: /ByteRange pointing at earlier revisions only": (byte_range_elsewhere, "modification"),
@@ -226,6 +247,14 @@ def test_attack_is_never_valid(pki: Pki, certificate_pdf: bytes, name: str) -> N
     if stopped_by == "unreadable":
         with pytest.raises(UnreadablePdfError):
             check_seal(forged, pki.trust_roots, now=T1)
+        return
+    if stopped_by == "any":
+        # Refused as unreadable, or read and found not VALID: either way one clear answer.
+        try:
+            report = check_seal(forged, pki.trust_roots, now=T1)
+        except UnreadablePdfError:
+            return
+        assert not report.passed, (name, report)
         return
     report = check_seal(forged, pki.trust_roots, now=T1)
     assert not report.passed, (name, report)
