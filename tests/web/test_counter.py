@@ -21,7 +21,7 @@ import zxingcpp
 from PIL import Image
 
 from tests import tamper
-from tests.e2e.conftest import Deployment, Server
+from tests.e2e.conftest import Deployment, Server, server_log
 
 from .conftest import (
     CHROMIUM_ARGS,
@@ -159,6 +159,11 @@ def test_session_cookie_and_sign_out(web_server: Server, clerk: dict[str, Any]) 
         c.cookies.set("certledger_desk", raw, path="/counter")  # a copied cookie after sign-out
         again = c.get("/counter")
         assert 'id="sign-in"' in again.text and 'id="desk"' not in again.text
+    # Neither the token nor the session id reaches the server's log.
+    port = int(web_server.url.rsplit(":", 1)[1])
+    log = server_log(web_server.deployment, port)
+    assert "serving" in log  # the right file (the server logs no access lines)
+    assert clerk["token"] not in log and raw not in log
 
 
 def test_cookie_flags(web_server: Server, clerk: dict[str, Any]) -> None:
@@ -638,3 +643,34 @@ def test_every_desk_action_is_reachable_by_keyboard(
         page.keyboard.press("Enter")
     assert page.locator("#sign-in").is_visible()
     page.context.close()
+
+
+def test_bad_inputs_get_a_4xx_in_both_languages(
+    web_server: Server, clerk: dict[str, Any], licence: dict[str, Any]
+) -> None:
+    with desk_session(web_server, clerk["token"]) as c:
+        csrf = desk_csrf(c)
+        bad = {"content-type": "multipart/form-data; boundary=xyz"}
+        r = c.post("/counter/verify", content=b"--xyz\r\nnot a part\r\n", headers=bad)
+        assert (
+            r.status_code == 400 and "无法读取提交的表单" in r.text and "cannot be read" in r.text
+        )
+        many = {f"f{i}": "x" for i in range(40)} | {"csrf": csrf}
+        r = c.post("/counter/scan", data=many)
+        assert r.status_code == 400 and "cannot be read" in r.text
+        r = c.post("/counter/scan", data={"csrf": csrf, "link": "x" * 5000})
+        assert r.status_code == 422 and "not a verification link" in r.text
+        r = c.post("/counter/scan", data={"csrf": csrf, "link": "https://h/v/NOT-AN-ID?t=1"})
+        assert r.status_code == 422
+        r = c.post("/counter/scan", data={"csrf": csrf})
+        assert r.status_code == 422
+        r = c.post("/counter/verify", data={"csrf": csrf})
+        assert r.status_code == 400 and "请选择要核验的 PDF 文件" in r.text
+        for seq in ("abc", "9" * 30, "-1", "999999999"):
+            r = c.get(f"/counter/records/{seq}")
+            assert r.status_code == 404 and "No such verification record" in r.text, seq
+        r = c.get("/counter?lang=<script>")
+        assert r.status_code == 200 and "<script>" not in r.text
+        assert r.text.startswith("<!doctype html>")
+        r = c.post("/counter/sign-in", json={"token": clerk["token"]})
+        assert r.status_code == 403 and "This form has expired" in r.text

@@ -25,6 +25,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certificates import (
     CertificateError,
@@ -92,6 +93,10 @@ _SIGNED_OUT = Message(
 _NO_TOKEN = Message("请输入客户端令牌。", "Please enter the client token.")
 _NO_CERTIFICATE = Message(
     "此连接没有出示客户端证书。", "This connection presented no client certificate."
+)
+_BAD_FORM = Message(
+    "无法读取提交的表单，请返回柜台页面重新提交。",
+    "The form sent cannot be read; go back to the desk and send it again.",
 )
 _NO_FILE = Message("请选择要核验的 PDF 文件。", "Please choose the PDF file to verify.")
 # The API's words for an empty upload (verify_api.app, POST /api/v1/verify).
@@ -247,8 +252,19 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             status,
         )
 
-    async def _form(request: Request) -> tuple[dict[str, Any], str]:
-        form = await request.form(max_files=1, max_fields=16)
+    async def _form(request: Request) -> tuple[dict[str, Any], str] | HTMLResponse:
+        """The posted form, or the page saying it could not be read (a malformed body, too
+        many fields or files): a 400 in both languages, not the framework's English."""
+        try:
+            form = await request.form(max_files=1, max_fields=16)
+        except StarletteHTTPException:
+            lang = _lang(request.query_params.get("lang"))
+            return _html(
+                message_page(
+                    lang=lang, assets=assets, clerk=None, messages=[_BAD_FORM], back=_PATH
+                ),
+                400,
+            )
         fields: dict[str, Any] = dict(form.items())
         return fields, _lang(fields.get("lang"))
 
@@ -264,7 +280,10 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
 
     @router.post(f"{_PATH}/sign-in")
     async def sign_in(request: Request) -> Response:
-        fields, lang = await _form(request)
+        parsed = await _form(request)
+        if isinstance(parsed, HTMLResponse):
+            return parsed
+        fields, lang = parsed
         if not same_secret(request.cookies.get(PRESIGN_COOKIE), str(fields.get("csrf") or "")):
             return _sign_in_answer(request, lang, error=_CSRF_REFUSED, status=403)
         fingerprint: str | None = None
@@ -333,7 +352,10 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
 
     @router.post(f"{_PATH}/sign-out")
     async def sign_out(request: Request) -> Response:
-        fields, lang = await _form(request)
+        parsed = await _form(request)
+        if isinstance(parsed, HTMLResponse):
+            return parsed
+        fields, lang = parsed
         checked = _checked_post(request, fields, lang)
         if isinstance(checked, HTMLResponse):
             return checked
@@ -359,7 +381,10 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
     @router.post(f"{_PATH}/verify")
     async def verify_file(request: Request) -> Response:
         # The body limit (verify_api.http.limits) has counted every byte before this runs.
-        fields, lang = await _form(request)
+        parsed = await _form(request)
+        if isinstance(parsed, HTMLResponse):
+            return parsed
+        fields, lang = parsed
         checked = _checked_post(request, fields, lang)
         if isinstance(checked, HTMLResponse):
             return checked
@@ -379,7 +404,10 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
 
     @router.post(f"{_PATH}/scan")
     async def verify_link(request: Request) -> Response:
-        fields, lang = await _form(request)
+        parsed = await _form(request)
+        if isinstance(parsed, HTMLResponse):
+            return parsed
+        fields, lang = parsed
         checked = _checked_post(request, fields, lang)
         if isinstance(checked, HTMLResponse):
             return checked
