@@ -44,7 +44,9 @@ CORPUS: Corpus = {
     **{name: attack for name, (attack, _stopped_by) in ATTACKS.items()},
     "visible content appended in an incremental update": append_visible_content,
 }
-# DSS 6.4 reads this one as the unchanged original: see test_dss_attacks_pending.py.
+# The seal check refuses this one, but DSS 6.4 (PDFBox) finds no change and says TOTAL_PASSED,
+# even with the strict policy (docs/ltv.md, "Independent validators"): a disagreement to
+# settle, not asserted here.
 DSS_MISSES: Corpus = {"an object defined twice in one xref section": _duplicate_xref_entry}
 
 
