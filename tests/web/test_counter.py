@@ -101,6 +101,7 @@ def test_sign_in_refuses_bad_tokens_and_admits_the_clerk(
     alert = page.locator("[role=alert]").inner_text()
     assert "客户端令牌无效或已吊销" in alert and "The client token is not valid or revoked" in alert
     assert page.locator("#token").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("document.activeElement.id") == "token"  # ready to try again
     check_page(page, f"signin-error-{size}")
 
     # An agency's issuing token is a real credential, but not a counter clerk's.

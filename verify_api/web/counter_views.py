@@ -345,7 +345,7 @@ def sign_in_page(
         f'<input type="hidden" name="lang" value="{_e(lang)}">'
         '<input type="hidden" name="method" value="token">'
         f'<label for="token">{_e(t["token"])}</label>'
-        f'<input id="token" name="token" type="password" autocomplete="off" required '
+        f'<input id="token" name="token" type="password" autocomplete="off" required autofocus '
         f'spellcheck="false" aria-describedby="{described}"{invalid}>'
         f'<p class="hint" id="token-hint">{_e(t["token_hint"])}</p>'
         f'<button type="submit" class="primary">{_e(t["sign_in"])}</button></form>'
