@@ -13,14 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, File, Header, Query, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Header, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from certificates import (
-    AGENCIES,
-    CERTIFICATE_TYPES,
     AgencyNotAllowed,
     AgreementError,
     AnchorLoop,
@@ -28,13 +26,11 @@ from certificates import (
     CallbackPolicy,
     CertificateDataError,
     CertificateError,
-    CertificateId,
     CertificateNotFound,
     ConfigurationError,
     DocumentRefused,
     ForeignCertificate,
     Home,
-    InvalidCertificateId,
     LedgerUnavailableError,
     NotIssuer,
     Principal,
@@ -49,13 +45,14 @@ from certificates import (
     types_catalogue,
 )
 from verify_api.http.auth import ClientAuth
+from verify_api.http.ids import canonical_id
 from verify_api.http.limits import BodyLimitMiddleware
 from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
 from verify_api.http.shared_limits import SharedBuckets
+from verify_api.routes.citizen import citizen_router
 from verify_api.routes.counter import counter_router
 from verify_api.routes.docs import install_docs
 from verify_api.routes.fast_paths import LookupFastPath, StatusFastPath
-from verify_api.routes.pages import PageFacts, not_found_page, verification_page
 from verify_api.routes.pki import pki_router
 from verify_api.routes.sharing import LookupEndpoints, install_sharing_routes
 from verify_api.runtime import Runtime, open_runtime
@@ -219,39 +216,11 @@ def create_app(
     async def certificate_status(cert_id: str) -> Response:
         # async on purpose: a cache hit never leaves the event loop (no thread-pool hop), and a
         # miss is two indexed SQLite reads of ~0.1 ms, cheaper than the hop itself.
-        cid = _canonical_id(cert_id)
+        cid = canonical_id(cert_id)
         raw = rt.public.status_json(cid) if cid is not None else None
         if raw is None:
             return _error(404, *_NOT_FOUND)
         return Response(raw, media_type="application/json")
-
-    @app.get("/v/{cert_id}", tags=["public"], response_class=HTMLResponse)
-    def verification_page_route(
-        cert_id: str,
-        t: Annotated[str, Query(max_length=200)] = "",
-        lang: Annotated[str, Query(pattern="^(zh|en)$")] = "zh",
-        size: Annotated[str, Query(pattern="^(normal|large)$")] = "normal",
-    ) -> HTMLResponse:
-        large = size == "large"
-        page = rt.public.page(_canonical_id(cert_id), t)
-        # Unknown id and wrong token get the same answer, so ids cannot be probed.
-        if page is None:
-            return HTMLResponse(not_found_page(lang=lang, large=large), status_code=404)
-        view, report = page.view, page.report
-        ctype = CERTIFICATE_TYPES.get(view.cert_type)
-        issuer = AGENCIES.get(view.agency)
-        zh = lang == "zh"
-        facts = PageFacts(
-            cert_id=view.id,
-            token=t,
-            type_name=(ctype.name_zh if zh else ctype.name_en) if ctype else view.cert_type,
-            subject=view.subject,
-            issuer=(issuer.name_zh if zh else issuer.name_en) if issuer else view.agency,
-            issued_on=view.issued_at.date().isoformat(),
-            valid_until=view.valid_until.isoformat() if view.valid_until else None,
-            status=page.status,
-        )
-        return HTMLResponse(verification_page(report, facts, lang=lang, large=large))
 
     # -- agencies ----------------------------------------------------------------------------
 
@@ -288,7 +257,7 @@ def create_app(
         responses={**ERROR_RESPONSES, 200: {"content": {"application/pdf": {}}}},
     )
     def download(cert_id: str, who: Annotated[Principal, Depends(issuer)]) -> Response:
-        cid = _canonical_id(cert_id)
+        cid = canonical_id(cert_id)
         if cid is None:
             return _error(404, *_NOT_FOUND)
         stored = rt.register.pdf_for(who, cid)
@@ -299,7 +268,7 @@ def create_app(
         )
 
     def change_status(cert_id: str, reason: str, who: Principal, change: StatusChange) -> Response:
-        cid = _canonical_id(cert_id)
+        cid = canonical_id(cert_id)
         if cid is None:
             return _error(404, *_NOT_FOUND)
         done = rt.statuses().change(who, cid, change, reason)
@@ -364,14 +333,8 @@ def create_app(
 
     app.include_router(pki_router(rt))  # CRL, OCSP and CA certificate (verify_api.routes.pki)
     app.include_router(counter_router(rt, auth))  # the counter desk (verify_api.routes.counter)
+    app.include_router(citizen_router(rt))  # the QR page and its audio (verify_api.routes.citizen)
     return app
-
-
-def _canonical_id(raw: str) -> str | None:
-    try:
-        return str(CertificateId.parse(raw))
-    except InvalidCertificateId:
-        return None
 
 
 # The HTTP answer to a refusal that carries a code (subscriptions, agreements); any other

@@ -1,18 +1,24 @@
 """The page a citizen's phone opens from the QR code: a plain answer, in their language.
 
 Self-contained (no external fonts, scripts or images) so it loads on a weak connection and leaks
-no visit to third parties. Every value is HTML-escaped.
+no visit to third parties. Every value is HTML-escaped. For elderly people: large text and high
+contrast (each a choice the route remembers), and the verdict read aloud, by the browser's
+own voice where it has one for the page's language, otherwise from a WAV the server makes
+(``/v/{id}/audio``). With JavaScript off the verdict is all there, and the audio is a plain
+link. The one inline script is allowed by its hash in the page's Content-Security-Policy.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from html import escape
 from urllib.parse import urlencode
 
 from certificates import Verdict, VerificationReport
 
-__all__ = ["PageFacts", "not_found_page", "verification_page"]
+__all__ = ["PAGE_CSP", "PageFacts", "not_found_page", "spoken_text", "verification_page"]
 
 _TEXT = {
     "zh": {
@@ -39,6 +45,12 @@ _TEXT = {
         "status_active": "正常",
         "status_revoked": "已撤销",
         "status_suspended": "已暂停",
+        "listen": "朗读结果",
+        "listen_file": "收听语音",
+        "contrast_high": "高对比度",
+        "contrast_normal": "标准对比度",
+        "said_valid_until": "有效期至",
+        "said_status": "当前状态",
     },
     "en": {
         "title": "Certificate verification",
@@ -66,6 +78,12 @@ _TEXT = {
         "status_active": "In force",
         "status_revoked": "Revoked",
         "status_suspended": "Suspended",
+        "listen": "Read aloud",
+        "listen_file": "Listen (audio)",
+        "contrast_high": "High contrast",
+        "contrast_normal": "Normal contrast",
+        "said_valid_until": "Valid until",
+        "said_status": "Status",
     },
 }
 
@@ -87,8 +105,42 @@ dt{color:#555;font-size:.85em}dd{margin:0 0 .6rem;font-weight:600;word-break:bre
 details{background:#fff;border-radius:1rem;padding:1rem}summary{cursor:pointer;font-weight:600}
 ul{padding-left:1.2rem}li.FAILED{color:#b3001b}li.INDETERMINATE{color:#9a6700}
 li.PASSED{color:#0a7d32}nav{display:flex;gap:1rem;justify-content:flex-end;margin:0 0 .75rem}
-nav a{color:#0b57d0}footer{color:#666;font-size:.8em;margin-top:1rem;text-align:center}
+nav a{color:#0b57d0}footer{color:#595959;font-size:.8em;margin-top:1rem;text-align:center}
+nav{flex-wrap:wrap}nav a,button.speak{min-height:44px;display:inline-flex;align-items:center}
+button.speak,a.speak{font:inherit;font-weight:600;border:2px solid #0b57d0;border-radius:.6rem;
+background:#fff;color:#0b57d0;padding:.3rem .8rem;cursor:pointer;margin:0 0 1rem}
+a:focus-visible,button:focus-visible,summary:focus-visible{outline:3px solid #1b1b1b;
+outline-offset:2px}
+.hc{background:#000;color:#fff}.hc dl,.hc details{background:#000;border:2px solid #fff}
+.hc dt{color:#fff}.hc nav a,.hc footer{color:#ffeb3b}.hc button.speak,.hc a.speak{background:#000;
+color:#ffeb3b;border-color:#ffeb3b}.hc li.FAILED,.hc li.INDETERMINATE,.hc li.PASSED{color:#fff}
+[hidden]{display:none!important}.hc .verdict{border:3px solid #fff}
+.hc a:focus-visible,.hc button:focus-visible{outline-color:#fff}
 """
+
+# The read-aloud button: the browser's voice for the page's language if it has one, else the
+# server's WAV. Hidden until this script runs, so without JavaScript only the audio link shows.
+_SCRIPT = (
+    "(function(){var b=document.getElementById('speak');if(!b)return;"
+    "var l=document.getElementById('listen');b.hidden=false;if(l)l.hidden=true;"
+    "var want=document.documentElement.lang.slice(0,2);"
+    "b.addEventListener('click',function(){"
+    "var text=document.getElementById('spoken').textContent;var s=window.speechSynthesis;"
+    "var v=s?s.getVoices().filter(function(x){return (x.lang||'').toLowerCase()"
+    ".indexOf(want)===0;})[0]:null;"
+    "if(v){s.cancel();var u=new SpeechSynthesisUtterance(text);u.voice=v;u.lang=v.lang;"
+    "u.rate=0.85;s.speak(u);b.setAttribute('data-spoke','voice');}"
+    "else{var a=new Audio(b.getAttribute('data-audio'));a.play();"
+    "b.setAttribute('data-spoke','audio');}});})();"
+)
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(_SCRIPT.encode()).digest()).decode()
+# No source but the page itself: inline style, the one script above by its hash, the audio
+# from this origin; no frames, no forms posting elsewhere.
+PAGE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; "
+    f"script-src 'sha256-{_SCRIPT_HASH}'; media-src 'self'; img-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True)
@@ -103,37 +155,85 @@ class PageFacts:
     status: str
 
 
-def _link(cert_id: str, token: str, lang: str, large: bool) -> str:
-    query = {"t": token, "lang": lang}
-    if large:
-        query["size"] = "large"
-    return f"/v/{escape(cert_id)}?{escape(urlencode(query))}"
+def _link(cert_id: str, token: str, lang: str, large: bool, contrast: bool, path: str = "") -> str:
+    # Both choices are always spelled out, so a link also resets a remembered one.
+    query = {
+        "t": token,
+        "lang": lang,
+        "size": "large" if large else "normal",
+        "contrast": "high" if contrast else "normal",
+    }
+    return f"/v/{escape(cert_id)}{path}?{escape(urlencode(query))}"
 
 
-def _frame(lang: str, large: bool, title: str, body: str) -> str:
+_HC = ' class="hc"'
+# A loudspeaker drawn inline: an emoji needs a colour-emoji font that many desktops lack.
+_SPEAKER = (
+    '<svg aria-hidden="true" focusable="false" width="1.2em" height="1.2em" viewBox="0 0 24 24" '
+    'style="margin-right:.35em"><path d="M3 9h4l5-4v14l-5-4H3z" fill="currentColor"/>'
+    '<path d="M15 9a4 4 0 0 1 0 6M17.5 6.5a7.5 7.5 0 0 1 0 11" fill="none" '
+    'stroke="currentColor" stroke-width="2" stroke-linecap="round"/></svg>'
+)
+
+
+def _frame(lang: str, large: bool, title: str, body: str, *, contrast: bool = False) -> str:
     fs = "22px" if large else "17px"
     return (
-        f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+        f'<!doctype html><html lang="{_html_lang(lang)}"><head>'
         '<meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">'
         '<meta name="robots" content="noindex">'
         f"<title>{escape(title)}</title><style>:root{{--fs:{fs}}}{_CSS}</style></head>"
-        f"<body><main>{body}</main></body></html>"
+        f"<body{_HC if contrast else ''}><main>{body}</main>"
+        f"<script>{_SCRIPT}</script></body></html>"
     )
 
 
+def spoken_text(report: VerificationReport, facts: PageFacts, *, lang: str) -> str:
+    """What the read-aloud button says: the verdict, its hint and the key facts."""
+    t = _TEXT[lang]
+    _, _, cls = _STYLE[report.verdict]
+    sep = "。" if lang == "zh" else ". "
+    parts = [
+        t[report.verdict],
+        t[f"{cls}_hint"].rstrip("。."),
+        facts.type_name,
+        f"{t['subject']} {facts.subject}",
+        f"{t['issuer']} {facts.issuer}",
+        f"{t['said_valid_until']} {facts.valid_until or t['long_term']}",
+        f"{t['said_status']} {t.get(f'status_{facts.status}', facts.status)}",
+    ]
+    return sep.join(parts) + sep.strip()
+
+
 def verification_page(
-    report: VerificationReport, facts: PageFacts, *, lang: str, large: bool
+    report: VerificationReport,
+    facts: PageFacts,
+    *,
+    lang: str,
+    large: bool,
+    contrast: bool = False,
 ) -> str:
     t = _TEXT[lang]
     verdict = report.verdict
     colour, icon, cls = _STYLE[verdict]
     hint = t[f"{cls}_hint"]
     other = "en" if lang == "zh" else "zh"
+    cid, tok = facts.cert_id, facts.token
     nav = (
-        f'<nav><a href="{_link(facts.cert_id, facts.token, other, large)}">'
+        f'<nav><a href="{_link(cid, tok, other, large, contrast)}" lang="{_html_lang(other)}">'
         f"{'English' if other == 'en' else '中文'}</a>"
-        f'<a href="{_link(facts.cert_id, facts.token, lang, not large)}">'
-        f"{t['normal'] if large else t['large']}</a></nav>"
+        f'<a href="{_link(cid, tok, lang, not large, contrast)}">'
+        f"{t['normal'] if large else t['large']}</a>"
+        f'<a href="{_link(cid, tok, lang, large, not contrast)}">'
+        f"{t['contrast_normal'] if contrast else t['contrast_high']}</a></nav>"
+    )
+    audio = _link(cid, tok, lang, large, contrast, "/audio")
+    listen = (
+        f'<button type="button" class="speak" id="speak" hidden data-audio="{audio}">'
+        f"{_SPEAKER}{escape(t['listen'])}</button>"
+        f'<a class="speak" id="listen" href="{audio}">'
+        f"{_SPEAKER}{escape(t['listen_file'])}</a>"
+        f'<p id="spoken" hidden>{escape(spoken_text(report, facts, lang=lang))}</p>'
     )
     status_word = t.get(f"status_{facts.status}", facts.status)
     rows = [
@@ -156,15 +256,19 @@ def verification_page(
         nav + f'<section class="verdict {cls}" style="background:{colour}" role="status" '
         f'data-verdict="{verdict.value}"><span class="icon" aria-hidden="true">{icon}</span>'
         f"<h1>{escape(t[verdict])}</h1><p>{escape(hint)}</p></section>"
-        f"<dl>{dl}</dl>"
+        f"{listen}<dl>{dl}</dl>"
         f"<details{' open' if verdict is not Verdict.VALID else ''}>"
         f"<summary>{escape(t['details'])}</summary><ul>{items}</ul></details>"
         f"<footer>{escape(t['checked'])}: {escape(when)}</footer>"
     )
-    return _frame(lang, large, t["title"], body)
+    return _frame(lang, large, t["title"], body, contrast=contrast)
 
 
-def not_found_page(*, lang: str, large: bool) -> str:
+def _html_lang(lang: str) -> str:
+    return "zh-CN" if lang == "zh" else "en"
+
+
+def not_found_page(*, lang: str, large: bool, contrast: bool = False) -> str:
     t = _TEXT[lang]
     colour, icon, _ = _STYLE[Verdict.INDETERMINATE]
     body = (
@@ -172,4 +276,4 @@ def not_found_page(*, lang: str, large: bool) -> str:
         f'<span class="icon" aria-hidden="true">{icon}</span><h1>{escape(t["title"])}</h1>'
         f"<p>{escape(t['not_found'])}</p></section>"
     )
-    return _frame(lang, large, t["title"], body)
+    return _frame(lang, large, t["title"], body, contrast=contrast)
