@@ -64,12 +64,17 @@ def test_a_corrupted_archive_timestamp_is_invalid(pki: Pki, certificate_pdf: byt
     assert not report.passed
 
 
-def test_an_archive_timestamp_from_a_foreign_tsa_is_not_trusted(
-    tmp_path: Path, pki: Pki, certificate_pdf: bytes
-) -> None:
+@pytest.fixture
+def foreign(tmp_path: Path) -> Pki:
+    """Another PKI with its own TSA and responders, which our trust roots do not name."""
     foreign_dir = tmp_path / "foreign" / "pki"
     init_pki(foreign_dir, [AGENCY], Secret(PASSPHRASE), now=T0, org_name="Some Other PKI")
-    foreign = load_pki(foreign_dir, Secret(PASSPHRASE))
+    return load_pki(foreign_dir, Secret(PASSPHRASE))
+
+
+def test_an_archive_timestamp_from_a_foreign_tsa_is_not_trusted(
+    foreign: Pki, pki: Pki, certificate_pdf: bytes
+) -> None:
     pdf = seal_at(pki, certificate_pdf, T1)
     with freeze_time(T1 + timedelta(hours=1)):
         # The other PKI's own revocation data comes with its timestamp, as its tool adds it.
@@ -88,11 +93,8 @@ def test_an_archive_timestamp_from_a_foreign_tsa_is_not_trusted(
 
 
 def test_renewal_refuses_a_timestamp_it_cannot_give_validation_data_for(
-    tmp_path: Path, pki: Pki, certificate_pdf: bytes
+    foreign: Pki, pki: Pki, certificate_pdf: bytes
 ) -> None:
-    foreign_dir = tmp_path / "foreign" / "pki"
-    init_pki(foreign_dir, [AGENCY], Secret(PASSPHRASE), now=T0, org_name="Some Other PKI")
-    foreign = load_pki(foreign_dir, Secret(PASSPHRASE))
     pdf = seal_at(pki, certificate_pdf, T1)
     with freeze_time(T1 + timedelta(hours=1)), pytest.raises(SealingError) as refused:
         renew_archive_timestamp(
