@@ -128,16 +128,17 @@ def licence(web_server: Server, web_catalogue: list[dict[str, Any]]) -> dict[str
     return body
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Any]:
-    # One driver for the session: Playwright's sync API allows one running at a time.
+    # Playwright's sync API allows one driver at a time in a process: one per test module,
+    # so that it never overlaps another suite's (tests/e2e/test_browser.py has its own).
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Any) -> Iterator[Any]:
     b = playwright_driver.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
     yield b
