@@ -446,7 +446,7 @@ def desk_page(
         f'<form method="post" action="/counter/scan" id="scan-form">{hidden}'
         f'<label for="link">{_e(t["scan_field"])}</label>'
         f'<input id="link" name="link" type="text" inputmode="url" autocomplete="off" '
-        f'spellcheck="false" autofocus required maxlength="2048" value="{_e(link)}" '
+        f'spellcheck="false" required maxlength="2048" value="{_e(link)}" '
         f'aria-describedby="link-hint">'
         f'<p class="hint" id="link-hint">{_e(t["scan_hint"])}</p>'
         f'<div class="buttons"><button type="submit" class="primary">{_e(t["scan_go"])}</button>'

@@ -54,7 +54,10 @@
   // What is in the field is selected whenever it has focus, so the next scan replaces a
   // refused one instead of being appended to it.
   link.addEventListener("focus", function () { link.select(); });
-  if (document.activeElement === link) { link.select(); }
+  // Focused from the start where a scanner may be plugged in (a mouse, a desktop): a
+  // scan then needs no click. Not on a touch screen, where focus would open the keyboard
+  // over the page.
+  if (window.matchMedia && window.matchMedia("(pointer: fine)").matches) { link.focus(); }
 
   // -- the camera ----------------------------------------------------------------------
   var button = $("camera"), box = $("camera-box"), video = $("video");
