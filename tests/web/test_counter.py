@@ -329,7 +329,15 @@ def test_keyboard_wedge_scanner_reaches_the_result(
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert page.locator("#verdict").get_attribute("data-verdict") == "VALID"
-    assert licence["id"] in page.locator("#receipt").inner_text()
+    receipt = page.locator("#receipt").inner_text()
+    assert licence["id"] in receipt
+    # The next certificate is scanned while this result is on screen: no click needed.
+    assert page.evaluate("document.activeElement.id") == "next-link"
+    page.keyboard.type(licence["verify_url"], delay=2)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#verdict").get_attribute("data-verdict") == "VALID"
+    assert page.locator("#receipt").inner_text() != receipt  # a new audit record
     page.context.close()
 
 

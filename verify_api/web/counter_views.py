@@ -54,6 +54,7 @@ _T: dict[str, dict[str, str]] = {
         "scan_field": "核验链接（扫码枪扫描后自动提交）",
         "scan_hint": "扫码枪：点击此输入框后扫描二维码；也可粘贴链接后按回车。",
         "scan_go": "核验链接",
+        "next_scan": "下一份：扫码枪扫描或粘贴核验链接",
         "camera_go": "用摄像头扫码",
         "camera_stop": "停止摄像头",
         "camera_on": "请将证照上的二维码对准摄像头。",
@@ -140,6 +141,7 @@ _T: dict[str, dict[str, str]] = {
         "scan_hint": "Hardware scanner: click into this field, then scan. Or paste the link "
         "and press Enter.",
         "scan_go": "Verify link",
+        "next_scan": "Next one: scan, or paste a verification link",
         "camera_go": "Scan with the camera",
         "camera_stop": "Stop the camera",
         "camera_on": "Hold the certificate's QR code in front of the camera.",
@@ -446,7 +448,7 @@ def desk_page(
         f'<form method="post" action="/counter/scan" id="scan-form">{hidden}'
         f'<label for="link">{_e(t["scan_field"])}</label>'
         f'<input id="link" name="link" type="text" inputmode="url" autocomplete="off" '
-        f'spellcheck="false" required maxlength="2048" value="{_e(link)}" '
+        f'spellcheck="false" required maxlength="2048" value="{_e(link)}" class="scan-field" '
         f'aria-describedby="link-hint">'
         f'<p class="hint" id="link-hint">{_e(t["scan_hint"])}</p>'
         f'<div class="buttons"><button type="submit" class="primary">{_e(t["scan_go"])}</button>'
@@ -498,6 +500,21 @@ def _actions(lang: str, where: str = "") -> str:
         f'<div class="buttons no-print {where}"><button type="button" class="primary print" '
         f'hidden>{_e(t["print"])}</button><a class="button secondary" '
         f'href="{_e(_url("/counter", lang))}">{_e(t["again"])}</a></div>'
+    )
+
+
+def _next_scan(lang: str, clerk: Clerk) -> str:
+    """The scanner's field on the result page too: at a counter the next certificate is
+    scanned while this result is still on the screen."""
+    t = _T[lang]
+    return (
+        f'<form method="post" action="/counter/scan" class="next-scan no-print" id="next-form">'
+        f'<input type="hidden" name="csrf" value="{_e(clerk.csrf)}">'
+        f'<input type="hidden" name="lang" value="{_e(lang)}">'
+        f'<label for="next-link">{_e(t["next_scan"])}</label><div class="row">'
+        f'<input id="next-link" name="link" type="text" inputmode="url" autocomplete="off" '
+        f'spellcheck="false" required maxlength="2048" class="scan-field">'
+        f'<button type="submit" class="secondary">{_e(t["scan_go"])}</button></div></form>'
     )
 
 
@@ -606,7 +623,15 @@ def result_page(
         f"{_actions(lang)}</section>"
     )
     # The actions twice: under the verdict (no scrolling on a long report) and on the receipt.
-    body = banner + _actions(lang, "top") + checks_html + facts_html + ledger_html + receipt
+    body = (
+        banner
+        + _actions(lang, "top")
+        + _next_scan(lang, clerk)
+        + checks_html
+        + facts_html
+        + ledger_html
+        + receipt
+    )
     return _frame(
         lang=lang,
         title=t["result_title"],

@@ -12,6 +12,17 @@
     b.addEventListener("click", function () { window.print(); });
   });
 
+  // -- the scanner's field (the desk's, or the result page's "next one"): what is in it is
+  // selected whenever it has focus, so the next scan replaces a refused one instead of being
+  // appended to it. Focused from the start where a scanner may be plugged in (a mouse, a
+  // desktop): a scan then needs no click. Not on a touch screen, where focus would open the
+  // keyboard over the page.
+  var field = document.querySelector("input.scan-field");
+  if (field) {
+    field.addEventListener("focus", function () { field.select(); });
+    if (window.matchMedia && window.matchMedia("(pointer: fine)").matches) { field.focus(); }
+  }
+
   var desk = $("desk");
   if (!desk) { return; }
   var text = desk.dataset;
@@ -51,13 +62,6 @@
   // -- the link: a keyboard-wedge scanner types it and presses Enter, which submits the
   // form by itself; the field has focus when the page opens. ----------------------------
   var scanForm = $("scan-form"), link = $("link");
-  // What is in the field is selected whenever it has focus, so the next scan replaces a
-  // refused one instead of being appended to it.
-  link.addEventListener("focus", function () { link.select(); });
-  // Focused from the start where a scanner may be plugged in (a mouse, a desktop): a
-  // scan then needs no click. Not on a touch screen, where focus would open the keyboard
-  // over the page.
-  if (window.matchMedia && window.matchMedia("(pointer: fine)").matches) { link.focus(); }
 
   // -- the camera ----------------------------------------------------------------------
   var button = $("camera"), box = $("camera-box"), video = $("video");
