@@ -4,13 +4,13 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := fonts-wqy-zenhei fonts-hanazono fonts-dejavu-core poppler-utils openssl libnss3-tools wrk chromium softhsm2 icc-profiles-free openjdk-17-jdk-headless maven espeak-ng
+DEBIAN_PACKAGES := fonts-wqy-zenhei fonts-hanazono fonts-dejavu-core poppler-utils openssl libnss3-tools wrk chromium softhsm2 icc-profiles-free openjdk-17-jdk-headless maven espeak-ng nodejs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_HOME ?= demo-home
 
-.PHONY: install system-deps python-deps test test-fabric lint unit demo bench bench-lookup bench-ltv clean
+.PHONY: install system-deps python-deps node-deps test test-fabric lint unit demo bench bench-lookup bench-ltv clean
 
-install: system-deps python-deps
+install: system-deps python-deps node-deps
 
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -26,6 +26,15 @@ $(BIN)/certledger: pyproject.toml
 	@touch $@
 
 python-deps: $(BIN)/certledger
+
+# The consoles' browser assets (jsQR) and the browser tests' axe-core, pinned in
+# package-lock.json. npm comes with some nodejs builds; Debian's own nodejs needs its npm.
+node_modules/.package-lock.json: package-lock.json
+	@command -v npm >/dev/null || $(SUDO) apt-get install -y -q npm
+	npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+node-deps: node_modules/.package-lock.json
 
 lint: python-deps
 	$(BIN)/ruff check .
