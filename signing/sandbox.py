@@ -191,11 +191,17 @@ class _Answer:
         raise UnreadablePdfError("the document could not be evaluated")
 
 
+# How long a new worker may take to start (interpreter, imports): generous, and not counted
+# against any document.
+_START_SECONDS = 120.0
+
+
 class _Worker:
     def __init__(self, process: BaseProcess, conn: Connection) -> None:
         self.process = process
         self.conn = conn
         self.pid = process.pid or 0
+        self.ready = False
 
     @classmethod
     def start(cls, ctx: Any, memory_bytes: int) -> _Worker:
@@ -208,6 +214,7 @@ class _Worker:
         return cls(process, parent)
 
     def run(self, job: tuple[Any, ...], wall_seconds: float) -> _Answer:
+        self._await_start()
         try:
             self.conn.send(job)
             if self.conn.poll(wall_seconds):
@@ -226,6 +233,25 @@ class _Worker:
         limit = "time" if code == -signal.SIGXCPU else "memory"
         logger.warning("verification worker %s ended (exit %s): %s limit", self.pid, code, limit)
         return _Answer("limit", (limit, None, None), retire=True)
+
+    def _await_start(self) -> None:
+        """Wait for a new worker's imports. Its start-up is not the document's time: on a
+        loaded machine a spawned interpreter importing the PDF stack takes seconds, and a
+        genuine document must not be refused as too slow for that.
+
+        :raises VerifierBusyError: the worker did not start (the document is not judged).
+        """
+        if self.ready:
+            return
+        try:
+            if self.conn.poll(_START_SECONDS):
+                kind, _payload, _retire = self.conn.recv()
+                self.ready = kind == "ready"
+        except (EOFError, OSError):
+            pass
+        if not self.ready:
+            self.kill()
+            raise VerifierBusyError("a verification worker did not start")
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -252,6 +278,7 @@ def _serve(conn: Connection, memory_bytes: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server's Ctrl-C is the server's
     ceiling = _vm_bytes() + memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+    conn.send(("ready", None, False))  # the deadlines start now, not while Python starts
     while True:
         try:
             job = conn.recv()
