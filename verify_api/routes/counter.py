@@ -350,8 +350,11 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             )
         return signed
 
-    @router.post(f"{_PATH}/sign-out")
-    async def sign_out(request: Request) -> Response:
+    async def _signed_post(
+        request: Request,
+    ) -> tuple[dict[str, Any], str, tuple[Session, Principal]] | HTMLResponse:
+        """A posted form of a signed-in clerk whose CSRF token matches, or the page that
+        says why not (every desk form but sign-in goes through here)."""
         parsed = await _form(request)
         if isinstance(parsed, HTMLResponse):
             return parsed
@@ -359,6 +362,14 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         checked = _checked_post(request, fields, lang)
         if isinstance(checked, HTMLResponse):
             return checked
+        return fields, lang, checked
+
+    @router.post(f"{_PATH}/sign-out")
+    async def sign_out(request: Request) -> Response:
+        post = await _signed_post(request)
+        if isinstance(post, HTMLResponse):
+            return post
+        _fields, lang, _signed = post
         sessions.end(request.cookies.get(SESSION_COOKIE))
         response = RedirectResponse(
             f"{_PATH}?lang={lang}" if lang != "zh" else _PATH, 303, headers=_HEADERS
@@ -381,14 +392,10 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
     @router.post(f"{_PATH}/verify")
     async def verify_file(request: Request) -> Response:
         # The body limit (verify_api.http.limits) has counted every byte before this runs.
-        parsed = await _form(request)
-        if isinstance(parsed, HTMLResponse):
-            return parsed
-        fields, lang = parsed
-        checked = _checked_post(request, fields, lang)
-        if isinstance(checked, HTMLResponse):
-            return checked
-        session, who = checked
+        post = await _signed_post(request)
+        if isinstance(post, HTMLResponse):
+            return post
+        fields, lang, (session, who) = post
         upload = fields.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
             return _desk_answer(session, who, lang, error=_NO_FILE, status=400)
@@ -404,14 +411,10 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
 
     @router.post(f"{_PATH}/scan")
     async def verify_link(request: Request) -> Response:
-        parsed = await _form(request)
-        if isinstance(parsed, HTMLResponse):
-            return parsed
-        fields, lang = parsed
-        checked = _checked_post(request, fields, lang)
-        if isinstance(checked, HTMLResponse):
-            return checked
-        session, who = checked
+        post = await _signed_post(request)
+        if isinstance(post, HTMLResponse):
+            return post
+        fields, lang, (session, who) = post
         link = str(fields.get("link") or "")
         try:
             result = await run_in_threadpool(desk.verify_link, who, link)
