@@ -242,3 +242,22 @@ def test_the_audit_writer_process(setup: Setup, workers: int) -> None:
             os.kill(pid, signal.SIGKILL)
         if sock:
             shutil.rmtree(os.path.dirname(sock), ignore_errors=True)
+
+
+def test_sigterm_stops_the_writer_before_the_server_exits(tmp_path: Path) -> None:
+    """A service manager's SIGTERM: the server shuts down, stops its writer (which answers
+    its last batch), and only then exits, with the usual 128 + 15. It used to die by the
+    signal uvicorn raises again after its shutdown, leaving the writer to find itself
+    orphaned."""
+    dep = make_deployment(tmp_path / "home")
+    port = int(dep.base_url.rsplit(":", 1)[1])
+    server = start_server(dep)
+    try:
+        [writer] = wait_for("the writer", lambda: writer_children(server.proc.pid), timeout=30)
+        server.proc.terminate()
+        assert server.proc.wait(timeout=60) == 128 + signal.SIGTERM
+        assert not _alive(writer), "the writer outlived the server"
+        time.sleep(0.5)  # what an orphaned writer would have logged by now
+        assert "is gone" not in server_log(dep, port)
+    finally:
+        stop_server(server)

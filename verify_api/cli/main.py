@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -496,6 +497,11 @@ def serve(
         audit_socket=writer.socket_path,
         rate_table=str(limits_dir / "buckets") if limits_dir is not None else None,
     )
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again against the
+    # handler it found. With the default handler that kills this process before the
+    # ``finally`` below: the audit writer was never stopped and found itself orphaned. An
+    # exit of our own instead lets the writer finish its last batch first.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         _run_workers(home, settings, host, port, workers, tls_options)
     finally:
@@ -563,6 +569,10 @@ def _public_base_url(home: Home, settings: ServiceSettings) -> str:
         return home.settings(base_url=settings.base_url).base_url
     except ConfigurationError as exc:
         common.fail(str(exc), common.EXIT_CONFIG)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _run_workers(
