@@ -11,7 +11,6 @@ import io
 from datetime import UTC, datetime
 
 from asn1crypto import crl as asn1_crl
-from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -20,9 +19,10 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from signing._sync import run_sync
 from signing._update_writer import open_ltv_update
+from signing._validation_data import ocsp_answers, unique
 from signing.errors import SealingError
 from signing.ltv import RevocationSource
-from signing.sealer import _unique, add_document_timestamp
+from signing.sealer import add_document_timestamp
 
 __all__ = ["last_timestamp_expiry", "renew_archive_timestamp", "sealed_revision_digest"]
 
@@ -99,7 +99,7 @@ def renew_archive_timestamp(
     crls = [asn1_crl.CertificateList.load(der) for der in revocation.crls()]
     writer = open_ltv_update(pdf)
     DocumentSecurityStore.supply_dss_in_writer(
-        writer, None, certs=[], ocsps=_ocsp_answers(certs, revocation), crls=crls
+        writer, None, certs=[], ocsps=ocsp_answers(certs, revocation), crls=crls
     )
     stamped = run_sync(lambda: add_document_timestamp(writer, timestamper))
 
@@ -113,8 +113,8 @@ def renew_archive_timestamp(
     DocumentSecurityStore.supply_dss_in_writer(
         writer,
         None,
-        certs=_unique(tsa_chain),
-        ocsps=_ocsp_answers(tsa_chain, revocation),
+        certs=unique(tsa_chain),
+        ocsps=ocsp_answers(tsa_chain, revocation),
         crls=[asn1_crl.CertificateList.load(der) for der in revocation.crls()],
     )
     out = io.BytesIO()
@@ -123,18 +123,6 @@ def renew_archive_timestamp(
     if sealed_revision_digest(renewed) != before:
         raise SealingError("renewal would change the sealed revision; nothing was written")
     return renewed
-
-
-def _ocsp_answers(
-    certs: list[asn1_x509.Certificate], revocation: RevocationSource
-) -> list[asn1_ocsp.OCSPResponse]:
-    """An OCSP answer for each certificate but self-signed roots, where a responder runs."""
-    answers = []
-    for cert_asn1 in _unique(certs):
-        cert = x509.load_der_x509_certificate(cert_asn1.dump())
-        if cert.issuer != cert.subject and revocation.covers(cert):
-            answers.append(asn1_ocsp.OCSPResponse.load(revocation.ocsp_response(cert)))
-    return answers
 
 
 def _require_coverage(

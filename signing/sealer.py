@@ -26,7 +26,6 @@ from typing import Any
 
 from asn1crypto import cms
 from asn1crypto import crl as asn1_crl
-from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -45,6 +44,7 @@ from signing._seal_art import render_seal_pdf
 from signing._signer import LoadedKeySigner
 from signing._sync import run_sync
 from signing._update_writer import UpdateWriter, open_ltv_update
+from signing._validation_data import ocsp_answers, unique
 from signing.errors import SealCertificateError, SealingError, SigningError, TimestampError
 from signing.hsm import HsmSealIdentity
 from signing.ltv import InProcessRevocationSource, RevocationSource, ocsp_status
@@ -301,13 +301,7 @@ class Sealer:
         source = self._revocation
         assert source is not None  # checked in __init__
         certs = [*self._chain_asn1, *tsa_certs]
-        ocsps = []
-        for cert_asn1 in _unique(certs):
-            cert = self._converted(cert_asn1)
-            # Every certificate but the self-signed root gets an OCSP answer, when its
-            # issuer runs one of the project's responders.
-            if cert.issuer != cert.subject and source.covers(cert):
-                ocsps.append(asn1_ocsp.OCSPResponse.load(source.ocsp_response(cert)))
+        ocsps = ocsp_answers(certs, source, self._converted)
         certs.extend(
             asn1_x509.Certificate.load(c.public_bytes(serialization.Encoding.DER))
             for c in source.responder_certificates()
@@ -315,7 +309,7 @@ class Sealer:
         crls = [asn1_crl.CertificateList.load(der) for der in source.crls()]
         writer = open_ltv_update(sealed)
         DocumentSecurityStore.supply_dss_in_writer(
-            writer, sig_contents=None, certs=_unique(certs), ocsps=ocsps, crls=crls
+            writer, sig_contents=None, certs=unique(certs), ocsps=ocsps, crls=crls
         )
         try:
             if self._level is SealLevel.B_LTA:
@@ -396,17 +390,6 @@ def _token_certificates(token: cms.ContentInfo) -> list[asn1_x509.Certificate]:
     if not certs:
         return []
     return [c.chosen for c in certs if c.name == "certificate"]
-
-
-def _unique(certs: list[asn1_x509.Certificate]) -> list[asn1_x509.Certificate]:
-    seen: set[bytes] = set()
-    out = []
-    for cert in certs:
-        der = cert.dump()
-        if der not in seen:
-            seen.add(der)
-            out.append(cert)
-    return out
 
 
 _PDFA_ID_NAMESPACE = b"http://www.aiim.org/pdfa/ns/id/"
