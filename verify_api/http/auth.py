@@ -28,7 +28,13 @@ from fastapi import Header, HTTPException, Request
 
 from certificates import AuditEvent, AuditLog, ClientRegistry, Principal
 from certificates.ids import token_digest
-from verify_api.http.ratelimit import IP_CHARGED, RateLimiter, is_loopback
+from verify_api.http.ratelimit import (
+    IP_CHARGED,
+    RATE_LIMITED_DETAIL,
+    RateLimiter,
+    is_loopback,
+    retry_after,
+)
 
 __all__ = ["ClientAuth", "peer_certificate_fingerprint"]
 
@@ -128,17 +134,7 @@ class ClientAuth:
         return principal
 
     def _too_many(self, wait: float) -> HTTPException:
-        return HTTPException(
-            429,
-            detail={
-                "code": "RATE_LIMITED",
-                "message": {
-                    "zh": "请求过于频繁，请稍后重试。",
-                    "en": "Too many requests; try again later.",
-                },
-            },
-            headers={"Retry-After": str(max(1, int(wait + 0.999)))},
-        )
+        return HTTPException(429, detail=RATE_LIMITED_DETAIL, headers=retry_after(wait))
 
     def identify(self, scope: MutableMapping[str, Any]) -> float | None:
         """For the rate-limit middleware: ``None`` unless the request carries exactly one

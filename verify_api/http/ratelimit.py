@@ -101,27 +101,27 @@ class RateLimiter:
         return wait
 
 
-def _body() -> bytes:
-    return json.dumps(
-        {
-            "detail": {
-                "code": "RATE_LIMITED",
-                "message": {
-                    "zh": "请求过于频繁，请稍后重试。",
-                    "en": "Too many requests; try again later.",
-                },
-            }
-        },
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
+# The one RATE_LIMITED answer, whether the middleware sends it raw or a route raises it.
+RATE_LIMITED_DETAIL: dict[str, Any] = {
+    "code": "RATE_LIMITED",
+    "message": {
+        "zh": "请求过于频繁，请稍后重试。",
+        "en": "Too many requests; try again later.",
+    },
+}
+
+_TOO_MANY = json.dumps(
+    {"detail": RATE_LIMITED_DETAIL}, ensure_ascii=False, separators=(",", ":")
+).encode()
 
 
-_TOO_MANY = _body()
+def retry_after(wait: float) -> dict[str, str]:
+    """The ``Retry-After`` header for ``wait`` seconds: whole seconds, at least one."""
+    return {"Retry-After": str(max(1, math.ceil(wait)))}
 
 
 def too_many(wait: float) -> tuple[bytes, dict[str, str]]:
-    return _TOO_MANY, {"Retry-After": str(max(1, math.ceil(wait)))}
+    return _TOO_MANY, retry_after(wait)
 
 
 def is_loopback(host: str) -> bool:
