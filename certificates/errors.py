@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from certificates.refusal_texts import status_refusal, unreadable
+
 __all__ = [
     "AgencyNotAllowed",
     "CertificateError",
@@ -43,11 +45,27 @@ class AgencyNotAllowed(CertificateError):
 
 
 class RevocationRefused(CertificateError):
-    """The ledger refused a status change (already revoked, not the issuer, ...)."""
+    """The ledger refused a status change (already revoked, not the issuer, ...).
+
+    ``code`` says why (the ledger's refusal code, or this layer's own); :attr:`zh` and
+    :attr:`en` say it to a person. The exception's text keeps the lower layer's detail, for
+    logs only."""
+
+    def __init__(self, detail: str, *, code: str = "REFUSED") -> None:
+        super().__init__(detail)
+        self.code = code
+        self.zh, self.en = status_refusal(code)
 
 
 class UnreadableDocument(CertificateError):
-    """The uploaded bytes are not a readable PDF; the message says what is wrong."""
+    """The uploaded bytes are not a readable PDF. ``code`` says what is wrong, :attr:`zh`
+    and :attr:`en` say it to a person; the exception's text is the checker's detail, for
+    logs only."""
+
+    def __init__(self, detail: str, *, code: str = "MALFORMED") -> None:
+        super().__init__(detail)
+        self.code = code
+        self.zh, self.en = unreadable(code)
 
 
 # What each bound of the seal check means to the person who uploaded the document.
@@ -77,9 +95,10 @@ class DocumentRefused(UnreadableDocument):
         zh, en = _REFUSALS.get(limit, ("文件超出检查限制", "the file exceeds a verification limit"))
         counts = f"（{found} > {allowed}）" if found is not None and allowed is not None else ""
         counts_en = f" ({found} > {allowed})" if found is not None and allowed is not None else ""
+        en_text = f"{en}{counts_en}, which no genuine certificate does; it was not checked."
+        super().__init__(en_text, code="REFUSED")
         self.zh = f"{zh}{counts}，任何真实的证照都不会如此；未作检查。"
-        self.en = f"{en}{counts_en}, which no genuine certificate does; it was not checked."
-        super().__init__(self.en)
+        self.en = en_text
 
 
 class VerificationBusy(CertificateError):

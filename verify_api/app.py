@@ -392,12 +392,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(UnreadableDocument)
     async def _unreadable(_r: Request, exc: UnreadableDocument) -> Response:
-        return _error(
-            400,
-            "UNREADABLE_PDF",
-            f"无法读取该文件：{exc}",
-            f"The file cannot be read as a PDF: {exc}",
-        )
+        # The typed reason in each language; the checker's own words are not shown.
+        return _error(400, "UNREADABLE_PDF", exc.zh, exc.en, reason=exc.code)
 
     @app.exception_handler(CertificateNotFound)
     async def _nf(_r: Request, _exc: CertificateNotFound) -> Response:
@@ -417,7 +413,7 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RevocationRefused)
     async def _refused(_r: Request, exc: RevocationRefused) -> Response:
-        return _error(409, "REFUSED", f"账本拒绝了该操作：{exc}", f"The ledger refused: {exc}")
+        return _error(409, "REFUSED", exc.zh, exc.en, reason=exc.code)
 
     @app.exception_handler(LedgerUnavailableError)
     async def _ledger(_r: Request, exc: LedgerUnavailableError) -> Response:
@@ -457,15 +453,8 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(400, "BAD_REQUEST", f"请求有误：{exc}", f"Bad request: {exc}")
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_r: Request, exc: RequestValidationError) -> Response:
-        errors = [
-            {
-                "field": ".".join(str(p) for p in e.get("loc", ())[1:]),
-                "code": e.get("type", ""),
-                "message": {"zh": "字段缺失或格式不正确。", "en": str(e.get("msg", ""))},
-            }
-            for e in exc.errors()
-        ]
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        errors = _field_errors(request, exc)
         return _error(
             422, "INVALID_REQUEST", "请求格式不正确。", "The request is malformed.", errors=errors
         )
@@ -475,6 +464,49 @@ def _install_error_handlers(app: FastAPI) -> None:
         # Log the type only: exception texts can carry data from the request.
         log.error("unexpected error: %s", type(exc).__name__)
         return _error(500, "INTERNAL", "服务器内部错误。", "Internal server error.")
+
+
+# The Chinese words for pydantic's error types; the English ones are pydantic's own.
+_FIELD_ERRORS_ZH = {
+    "missing": "缺少必填字段。",
+    "string_too_short": "内容不能为空。",
+    "string_too_long": "内容过长。",
+    "string_type": "应为文字。",
+    "extra_forbidden": "不允许的字段。",
+    "json_invalid": "请求体不是有效的 JSON。",
+    "model_attributes_type": "请求体应为 JSON 对象。",
+    "dict_type": "应为 JSON 对象。",
+}
+
+
+def _field_errors(request: Request, exc: RequestValidationError) -> list[dict[str, Any]]:
+    """Each problem named by its field. A missing body names the fields the body needs (a
+    revoke without a body is told ``reason``), not the empty path of the body itself."""
+    out: list[dict[str, Any]] = []
+    for e in exc.errors():
+        loc = tuple(e.get("loc", ()))
+        kind = str(e.get("type", ""))
+        fields = [".".join(str(p) for p in loc[1:])]
+        if loc == ("body",) and kind == "missing":
+            fields = _required_body_fields(request) or ["body"]
+        for field in fields:
+            en = str(e.get("msg", "")) if field != "body" else "The request body is missing."
+            out.append(
+                {
+                    "field": field,
+                    "code": kind,
+                    "message": {"zh": _FIELD_ERRORS_ZH.get(kind, "格式不正确。"), "en": en},
+                }
+            )
+    return out
+
+
+def _required_body_fields(request: Request) -> list[str]:
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    model = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return []
+    return [name for name, f in model.model_fields.items() if f.is_required()]
 
 
 def create_app_from_settings(home: Home, settings: ServiceSettings) -> FastAPI:

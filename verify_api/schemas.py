@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ERROR_RESPONSES",
@@ -114,6 +114,14 @@ class CheckBody(_Body):
     message: Bilingual
 
 
+class LedgerStatusBody(_Body):
+    """The ledger's status and what it means beside the verdict ("active" on the ledger
+    never makes an INVALID document valid)."""
+
+    code: str
+    message: Bilingual
+
+
 class CertificateSummaryBody(_Body):
     id: str
     type: str
@@ -125,10 +133,14 @@ class CertificateSummaryBody(_Body):
     valid_until: str | None
     status: str
     status_reason: str | None
+    ledger_status: LedgerStatusBody
 
 
 class VerificationReportBody(_Body):
     verdict: Literal["VALID", "INVALID", "INDETERMINATE"]
+    reason: Bilingual = Field(
+        description="the verdict in one line: the first failing check, or genuine and in force"
+    )
     certificate: CertificateSummaryBody | None
     checks: list[CheckBody]
     ledger: LedgerRefBody

@@ -64,9 +64,10 @@ class NotIssuer(RevocationRefused):
 
     def __init__(self, change: StatusChange) -> None:
         self.change = change
+        en = f"Only the issuing agency may {change.action} this certificate."
+        super().__init__(en, code="NOT_ISSUER")
         self.zh = f"只有发证机构可以{change.value[2]}该证照。"
-        self.en = f"Only the issuing agency may {change.action} this certificate."
-        super().__init__(self.en)
+        self.en = en
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,7 @@ class StatusService:
         except LedgerRefused as exc:
             # Not the caller's right but the certificate's state (e.g. already revoked).
             self._deny(who, change, cert_id, "LEDGER_REFUSED")
-            raise RevocationRefused(str(exc)) from None
+            raise RevocationRefused(str(exc), code=exc.code) from None
         self._changed(who, change, [cert_id], owner, reason)
         return StatusChanged(cert_id, change.status, reason)
 
@@ -160,7 +161,8 @@ class StatusService:
         if not isinstance(self._ledger, BatchRevoker):
             raise RevocationRefused(
                 f"the {self._ledger.backend} ledger cannot revoke in one transaction; "
-                "nothing was revoked"
+                "nothing was revoked",
+                code="NO_BATCH",
             )
         try:
             receipt = self._ledger.revoke_batch(who.agency, list(cert_ids), reason)
@@ -169,7 +171,8 @@ class StatusService:
                 f"the ledger cannot be reached, try again: {exc}"
             ) from None
         except LedgerError as exc:
-            raise RevocationRefused(str(exc)) from None
+            code = exc.code if isinstance(exc, LedgerRefused) else "REFUSED"
+            raise RevocationRefused(str(exc), code=code) from None
         self._changed(who, StatusChange.REVOKE, cert_ids, who.agency, reason)
         return receipt
 
@@ -208,7 +211,9 @@ class StatusService:
 def _checked_reason(reason: str) -> str:
     reason = reason.strip()
     if not reason:
-        raise RevocationRefused("a reason is required")
+        raise RevocationRefused("a reason is required", code="REASON_REQUIRED")
     if len(reason) > MAX_REASON:
-        raise RevocationRefused(f"the reason is longer than {MAX_REASON} characters")
+        raise RevocationRefused(
+            f"the reason is longer than {MAX_REASON} characters", code="REASON_TOO_LONG"
+        )
     return reason

@@ -144,10 +144,42 @@ class VerificationReport:
     def check(self, code: CheckCode) -> Check | None:
         return next((c for c in self.checks if c.code is code), None)
 
+    @property
+    def reason(self) -> Message:
+        """The verdict in one line: the first failing check's message, else the first
+        undecided one's, else "genuine and in force" (only a VALID report has none of either)."""
+        # Imported here: the catalogue builds its messages from this module's Message.
+        from certificates.verification.messages import M
+
+        for wanted in (CheckStatus.FAILED, CheckStatus.INDETERMINATE):
+            first = next((c for c in self.checks if c.status is wanted), None)
+            if first is not None:
+                return first.message
+        return M.GENUINE if self.checks else M.NO_CHECKS
+
+    @property
+    def ledger_status(self) -> Message | None:
+        """What the certificate's ledger status means beside this verdict (``None`` without a
+        certificate): an INVALID report on an "active" entry says the entry does not save it."""
+        from certificates.verification.messages import ledger_status
+
+        cert = self.certificate
+        return ledger_status(cert.status, self.verdict.value) if cert else None
+
     def to_json(self) -> dict[str, Any]:
+        reason = self.reason
+        certificate = self.certificate.to_json() if self.certificate else None
+        meaning = self.ledger_status
+        if certificate is not None and meaning is not None:
+            certificate["ledger_status"] = {
+                "code": certificate["status"],
+                "message": {"zh": meaning.zh, "en": meaning.en},
+            }
+        # The verdict and its one-line reason first: a reader who stops there is not misled.
         return {
             "verdict": self.verdict.value,
-            "certificate": self.certificate.to_json() if self.certificate else None,
+            "reason": {"zh": reason.zh, "en": reason.en},
+            "certificate": certificate,
             "checks": [c.to_json() for c in self.checks],
             "ledger": self.ledger.to_json(),
             "checked_at": self.checked_at.isoformat(),

@@ -138,7 +138,8 @@ class Verifier:
         except DocumentLimitExceeded as exc:
             raise DocumentRefused(exc.limit, exc.found, exc.allowed) from None
         except UnreadablePdfError as exc:
-            raise UnreadableDocument(str(exc)) from None
+            detail = str(exc)
+            raise UnreadableDocument(detail, code=_unreadable_code(detail)) from None
         except VerifierBusyError:
             raise VerificationBusy("every verification worker is busy") from None
 
@@ -258,8 +259,7 @@ class Verifier:
         elif record.status == "active":
             out.append(Check(CheckCode.NOT_REVOKED, CheckStatus.PASSED, M.ACTIVE))
         else:
-            unknown = Message(f"未知状态：{record.status}", f"Unknown status: {record.status}")
-            out.append(Check(CheckCode.NOT_REVOKED, CheckStatus.INDETERMINATE, unknown))
+            out.append(Check(CheckCode.NOT_REVOKED, CheckStatus.INDETERMINATE, M.UNKNOWN_STATUS))
 
         out.append(_expiry_check(record, today))
         return out
@@ -270,6 +270,24 @@ class Verifier:
         return LedgerSummary(
             self._ledger.backend, record.anchored_block, record.anchored_tx, record.anchored_at
         )
+
+
+# The seal check's words for an unreadable file, as the typed codes a person is told
+# (certificates.refusal_texts); the check's own text stays in the exception, for logs.
+_UNREADABLE_PREFIXES = (
+    ("empty file", "EMPTY"),
+    ("not a PDF", "NOT_PDF"),
+    ("encrypted", "ENCRYPTED"),
+    ("truncated or malformed", "MALFORMED"),
+    ("the document carries no seal", "SEAL_UNREADABLE"),
+    ("the seal cannot be read", "SEAL_UNREADABLE"),
+    ("the document could not be evaluated", "NOT_EVALUATED"),
+    ("the verification worker", "NOT_EVALUATED"),
+)
+
+
+def _unreadable_code(detail: str) -> str:
+    return next((code for p, code in _UNREADABLE_PREFIXES if detail.startswith(p)), "MALFORMED")
 
 
 def _from_outcome(

@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from certificates import AGENCIES, CERTIFICATE_TYPES, VerificationReport
+from certificates import AGENCIES, CERTIFICATE_TYPES, DESK_TZ, VerificationReport
 from verify_api.http.ids import canonical_id
 from verify_api.http.speech import SpeechUnavailable, synthesize
 from verify_api.routes.pages import (
@@ -53,7 +53,8 @@ def citizen_router(rt: Runtime) -> APIRouter:
             type_name=(ctype.name_zh if zh else ctype.name_en) if ctype else view.cert_type,
             subject=view.subject,
             issuer=(issuer.name_zh if zh else issuer.name_en) if issuer else view.agency,
-            issued_on=view.issued_at.date().isoformat(),
+            # The day in Beijing time (the deployment's zone), as the certificate prints it.
+            issued_on=view.issued_at.astimezone(DESK_TZ).date().isoformat(),
             valid_until=view.valid_until.isoformat() if view.valid_until else None,
             status=page.status,
         )

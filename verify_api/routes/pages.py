@@ -13,12 +13,21 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from html import escape
 from urllib.parse import urlencode
 
-from certificates import Verdict, VerificationReport
+from certificates import DESK_TZ, Verdict, VerificationReport
+from certificates.verification.report import CheckStatus
 
-__all__ = ["PAGE_CSP", "PageFacts", "not_found_page", "spoken_text", "verification_page"]
+__all__ = [
+    "PAGE_CSP",
+    "PageFacts",
+    "beijing_time",
+    "not_found_page",
+    "spoken_text",
+    "verification_page",
+]
 
 _TEXT = {
     "zh": {
@@ -27,7 +36,7 @@ _TEXT = {
         Verdict.INVALID: "证照无效",
         Verdict.INDETERMINATE: "暂时无法确认",
         "valid_hint": "此证照由发证机构签发，内容未被篡改，且仍在有效期内。",
-        "invalid_hint": "请勿采信此证照。原因见下方。",
+        "invalid_hint": "请勿采信此证照。",
         "indeterminate_hint": "系统暂时无法确认此证照，请稍后再试或咨询发证机构。",
         "type": "证照类型",
         "subject": "持证主体",
@@ -36,6 +45,12 @@ _TEXT = {
         "issued": "签发日期",
         "until": "有效期至",
         "long_term": "长期",
+        "no_end": "未设截止日期",
+        "reason": "原因",
+        "PASSED": "通过",
+        "FAILED": "未通过",
+        "INDETERMINATE": "无法确定",
+        "tz": "北京时间",
         "status": "状态",
         "details": "核验明细",
         "large": "大字版",
@@ -58,7 +73,7 @@ _TEXT = {
         Verdict.INVALID: "Certificate is NOT valid",
         Verdict.INDETERMINATE: "Cannot be confirmed right now",
         "valid_hint": "Issued by the agency shown, unaltered, and still in force.",
-        "invalid_hint": "Do not rely on this certificate. The reasons are listed below.",
+        "invalid_hint": "Do not rely on this certificate.",
         "indeterminate_hint": "We cannot confirm this certificate at the moment. "
         "Please try again later or ask the issuing agency.",
         "type": "Type",
@@ -68,6 +83,12 @@ _TEXT = {
         "issued": "Issued on",
         "until": "Valid until",
         "long_term": "No expiry",
+        "no_end": "No end date",
+        "reason": "Reason",
+        "PASSED": "Passed",
+        "FAILED": "Failed",
+        "INDETERMINATE": "Undecided",
+        "tz": "Beijing time (UTC+8)",
         "status": "Status",
         "details": "What was checked",
         "large": "Large text",
@@ -101,10 +122,14 @@ background:#f4f5f7}main{max-width:40rem;margin:0 auto;padding:1rem}
 .verdict .icon{font-size:3.5em;line-height:1;display:block}.verdict h1{margin:.3em 0 .2em;
 font-size:1.6em}.verdict p{margin:0}
 dl{background:#fff;border-radius:1rem;padding:1rem;margin:0 0 1rem}
-dt{color:#555;font-size:.85em}dd{margin:0 0 .6rem;font-weight:600;word-break:break-all}
+dt{color:#555;font-size:.85em}dd{margin:0 0 .6rem;font-weight:600;overflow-wrap:break-word}
 details{background:#fff;border-radius:1rem;padding:1rem}summary{cursor:pointer;font-weight:600}
-ul{padding-left:1.2rem}li.FAILED{color:#b3001b}li.INDETERMINATE{color:#9a6700}
-li.PASSED{color:#0a7d32}nav{display:flex;gap:1rem;justify-content:flex-end;margin:0 0 .75rem}
+.verdict .reason{margin:.6em 0 0;font-weight:600;font-size:1.05em}
+ul.checks{list-style:none;padding:0;margin:.5rem 0 0}ul.checks li{display:flex;gap:.5em;
+margin:0 0 .6rem;align-items:baseline}ul.checks .mark{font-weight:700;white-space:nowrap;
+min-width:5.5em}li.FAILED{color:#b3001b}li.INDETERMINATE{color:#7a5200}li.PASSED{color:#0a7d32}
+.not-valid li.PASSED{color:#3d3d3d}.id{font-variant-numeric:tabular-nums}
+nav{display:flex;gap:1rem;justify-content:flex-end;margin:0 0 .75rem}
 nav a{color:#0b57d0}footer{color:#595959;font-size:.8em;margin-top:1rem;text-align:center}
 nav{flex-wrap:wrap}nav a,button.speak{min-height:44px;display:inline-flex;align-items:center}
 button.speak,a.speak{font:inherit;font-weight:600;border:2px solid #0b57d0;border-radius:.6rem;
@@ -189,20 +214,62 @@ def _frame(lang: str, large: bool, title: str, body: str, *, contrast: bool = Fa
 
 
 def spoken_text(report: VerificationReport, facts: PageFacts, *, lang: str) -> str:
-    """What the read-aloud button says: the verdict, its hint and the key facts."""
+    """What the read-aloud button says: the verdict, its reason and the key facts."""
     t = _TEXT[lang]
-    _, _, cls = _STYLE[report.verdict]
     sep = "。" if lang == "zh" else ". "
     parts = [
         t[report.verdict],
-        t[f"{cls}_hint"].rstrip("。."),
+        _banner_line(report, lang).rstrip("。."),
         facts.type_name,
         f"{t['subject']} {facts.subject}",
         f"{t['issuer']} {facts.issuer}",
-        f"{t['said_valid_until']} {facts.valid_until or t['long_term']}",
+        f"{t['said_valid_until']} {_until(report, facts, lang)}",
         f"{t['said_status']} {t.get(f'status_{facts.status}', facts.status)}",
     ]
     return sep.join(parts) + sep.strip()
+
+
+def _banner_line(report: VerificationReport, lang: str) -> str:
+    """The banner's sentence under the verdict: for a certificate that does not verify, the
+    one-line reason itself (the first failing check, e.g. revoked and why), not a pointer to
+    lines further down that a phone shows only after scrolling."""
+    t = _TEXT[lang]
+    if report.verdict is Verdict.VALID:
+        return t["valid_hint"]
+    reason = report.reason
+    text = reason.zh if lang == "zh" else reason.en
+    hint = t["invalid_hint"] if report.verdict is Verdict.INVALID else t["indeterminate_hint"]
+    return f"{hint}{'' if lang == 'zh' else ' '}{text}"
+
+
+def _until(report: VerificationReport, facts: PageFacts, lang: str) -> str:
+    if facts.valid_until:
+        return facts.valid_until
+    # "长期" (long-term) reads as reassurance; under a verdict that is not VALID it is only
+    # said that there is no end date.
+    return _TEXT[lang]["long_term" if report.verdict is Verdict.VALID else "no_end"]
+
+
+def beijing_time(at: datetime, lang: str) -> str:
+    """A moment as people here read it: Beijing time, the deployment's zone, named."""
+    return f"{at.astimezone(DESK_TZ).strftime('%Y-%m-%d %H:%M')} {_TEXT[lang]['tz']}"
+
+
+_MARK = {CheckStatus.PASSED: "✔", CheckStatus.FAILED: "✖", CheckStatus.INDETERMINATE: "?"}
+_ORDER = {CheckStatus.FAILED: 0, CheckStatus.INDETERMINATE: 1, CheckStatus.PASSED: 2}
+
+
+def _check_items(report: VerificationReport, lang: str) -> str:
+    """Each check with an icon and a word (never colour alone), the failing ones first."""
+    t = _TEXT[lang]
+    zh = lang == "zh"
+    checks = sorted(report.checks, key=lambda c: _ORDER[c.status])
+    return "".join(
+        f'<li class="{c.status.value}" data-code="{c.code.value}"><span class="mark">'
+        f'<span aria-hidden="true">{_MARK[c.status]}</span> {escape(t[c.status.value])}'
+        f"</span><span>{escape(c.message.zh if zh else c.message.en)}</span></li>"
+        for c in checks
+    )
 
 
 def verification_page(
@@ -216,7 +283,6 @@ def verification_page(
     t = _TEXT[lang]
     verdict = report.verdict
     colour, icon, cls = _STYLE[verdict]
-    hint = t[f"{cls}_hint"]
     other = "en" if lang == "zh" else "zh"
     cid, tok = facts.cert_id, facts.token
     nav = (
@@ -237,29 +303,39 @@ def verification_page(
     )
     status_word = t.get(f"status_{facts.status}", facts.status)
     rows = [
-        (t["type"], facts.type_name),
-        (t["subject"], facts.subject),
-        (t["issuer"], facts.issuer),
-        (t["id"], facts.cert_id),
-        (t["issued"], facts.issued_on),
-        (t["until"], facts.valid_until or t["long_term"]),
-        (t["status"], status_word),
+        (t["type"], facts.type_name, ""),
+        (t["subject"], facts.subject, ""),
+        (t["issuer"], facts.issuer, ""),
+        (t["id"], facts.cert_id, "id"),
+        (t["issued"], facts.issued_on, ""),
+        (t["until"], _until(report, facts, lang), ""),
+        (t["status"], status_word, ""),
     ]
-    zh = lang == "zh"
-    dl = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in rows)
-    items = "".join(
-        f'<li class="{c.status.value}">{escape(c.message.zh if zh else c.message.en)}</li>'
-        for c in report.checks
+    dl = "".join(
+        f"<dt>{escape(k)}</dt><dd" + (f' class="{c}"' if c else "") + f">{escape(v)}</dd>"
+        for k, v, c in rows
     )
-    when = report.checked_at.strftime("%Y-%m-%d %H:%M UTC")
+    if verdict is Verdict.VALID:
+        said = f"<p>{escape(t['valid_hint'])}</p>"
+    else:
+        hint = t["invalid_hint"] if verdict is Verdict.INVALID else t["indeterminate_hint"]
+        reason = report.reason
+        said = (
+            f'<p>{escape(hint)}</p><p class="reason" id="reason">'
+            f"{escape(t['reason'])}{'：' if lang == 'zh' else ': '}"
+            f"{escape(reason.zh if lang == 'zh' else reason.en)}</p>"
+        )
     body = (
         nav + f'<section class="verdict {cls}" style="background:{colour}" role="status" '
         f'data-verdict="{verdict.value}"><span class="icon" aria-hidden="true">{icon}</span>'
-        f"<h1>{escape(t[verdict])}</h1><p>{escape(hint)}</p></section>"
+        f"<h1>{escape(t[verdict])}</h1>{said}</section>"
         f"{listen}<dl>{dl}</dl>"
-        f"<details{' open' if verdict is not Verdict.VALID else ''}>"
-        f"<summary>{escape(t['details'])}</summary><ul>{items}</ul></details>"
-        f"<footer>{escape(t['checked'])}: {escape(when)}</footer>"
+        f'<details class="{"valid" if verdict is Verdict.VALID else "not-valid"}"'
+        f"{' open' if verdict is not Verdict.VALID else ''}>"
+        f'<summary>{escape(t["details"])}</summary><ul class="checks">'
+        f"{_check_items(report, lang)}</ul></details>"
+        f"<footer>{escape(t['checked'])}: {escape(beijing_time(report.checked_at, lang))}"
+        "</footer>"
     )
     return _frame(lang, large, t["title"], body, contrast=contrast)
 
