@@ -81,9 +81,9 @@ async def init_registry(stub: Stub, agencies: Sequence[AgencyRecord]) -> None:
     must expose this only as the chaincode's init (definition approved with init required),
     so no ordinary client can race the ceremony to write its own registry first.
 
-    Seam for later changes: registry changes after genesis will be a propose/approve pair
-    of functions that write a new revision once a majority of registered agencies (by MSP)
-    have approved; :func:`_save_registry` is the one place that writes it.
+    Changes after genesis go through :mod:`chaincode.governance`: a proposal that a strict
+    majority of the registered agencies (by MSP) approve writes the next revision;
+    :func:`_save_registry` is the one place that writes it.
     """
     records = check_tuple("agencies", agencies, MAX_AGENCIES)
     if not records:
@@ -175,9 +175,10 @@ async def seal_key_periods(stub: Stub, fingerprints: Sequence[str]) -> list[Seal
 
 
 def _authorise_registry_change(caller: AgencyRecord, target_agency: str) -> None:
-    """The seam for registry governance. Today an agency may add seal keys to its own
-    record only (self-service rotation); a later "majority of agencies" rule replaces this
-    with a check of recorded approvals, without changing the callers."""
+    """Self-service rotation: an agency may add a seal key to its own record only, with no
+    vote (the old key stays listed, so nothing that verified stops verifying). Every other
+    registry change (a new agency, a seal added to or retired from another record, changed
+    certificate types) needs a majority of agencies: see :mod:`chaincode.governance`."""
     if caller.code != target_agency:
         raise ContractError(
             ErrorCode.NOT_ISSUER, f"agency {caller.code} may not change {target_agency}'s record"

@@ -40,6 +40,18 @@ class ErrorCode(StrEnum):
     """The status change does not apply (suspend a suspended one, reinstate an active one)."""
     CORRUPT_STATE = "CORRUPT_STATE"
     """A stored state value does not parse: the ledger itself is damaged."""
+    CHANGE_CONFLICT = "CHANGE_CONFLICT"
+    """A registry change does not apply to the registry as it is (see chaincode.governance)."""
+    PROPOSAL_NOT_FOUND = "PROPOSAL_NOT_FOUND"
+    """No registry proposal with this id."""
+    PROPOSAL_CLOSED = "PROPOSAL_CLOSED"
+    """The proposal already took effect; it cannot be approved any more."""
+    PROPOSAL_EXPIRED = "PROPOSAL_EXPIRED"
+    """The proposal expired before it had its majority."""
+    NOT_ELECTOR = "NOT_ELECTOR"
+    """The caller was not a registered agency when the proposal was made."""
+    ALREADY_APPROVED = "ALREADY_APPROVED"
+    """This agency has already approved the proposal (an agency approves once)."""
 
 
 class ContractError(Exception):

@@ -22,9 +22,11 @@ from chaincode import (
     AnchorEntry,
     ContractError,
     ErrorCode,
+    RegistryChange,
     Stub,
     anchor_audit_head,
     anchor_batch,
+    approve_registry_change,
     canonical_json,
     cert_key,
     create_agreement,
@@ -35,6 +37,9 @@ from chaincode import (
     get_registry,
     init_registry,
     list_agreements,
+    list_proposals,
+    proposal_history,
+    propose_registry_change,
     reinstate,
     revoke,
     revoke_agreement,
@@ -147,6 +152,30 @@ async def _audit_head(stub: Stub, arg: Any) -> bytes:
     return result
 
 
+async def _propose(stub: Stub, arg: Any) -> bytes:
+    change = RegistryChange.from_dict(_field(arg, "change"))
+    proposal = await propose_registry_change(stub, change, _field(arg, "valid_days"))
+    return proposal.to_bytes()
+
+
+async def _approve(stub: Stub, arg: Any) -> bytes:
+    return (await approve_registry_change(stub, _field(arg, "proposal_id"))).to_bytes()
+
+
+async def _proposals(stub: Stub, arg: Any) -> bytes:
+    return canonical_json([p.to_dict() for p in await list_proposals(stub)])
+
+
+async def _proposal_history(stub: Stub, arg: Any) -> bytes:
+    steps = await proposal_history(stub, _field(arg, "proposal_id"))
+    return canonical_json(
+        [
+            [s.tx_id, format_timestamp(s.timestamp), s.version, s.status.value, list(s.approvals)]
+            for s in steps
+        ]
+    )
+
+
 FUNCTIONS: dict[str, Callable[[Stub, Any], Awaitable[bytes]]] = {
     "anchor_batch": _anchor,
     "revoke": _change(revoke),
@@ -160,6 +189,10 @@ FUNCTIONS: dict[str, Callable[[Stub, Any], Awaitable[bytes]]] = {
     "list_agreements": _agreements,
     "anchor_audit_head": _anchor_audit_head,
     "get_audit_head": _audit_head,
+    "propose_registry_change": _propose,
+    "approve_registry_change": _approve,
+    "list_proposals": _proposals,
+    "proposal_history": _proposal_history,
 }
 
 
