@@ -98,12 +98,6 @@ class M:
     # Neutral on purpose: this line also stands under a red verdict (a revoked certificate
     # with no expiry date), where "长期有效" would read as reassurance.
     LONG_TERM = Message("证照未设截止日期。", "The certificate has no expiry date.")
-    GENUINE = Message(
-        "证照真实有效：由发证机构签发，内容未被篡改，且仍在有效期内。",
-        "Genuine and in force: issued by the agency shown, unaltered, and within its "
-        "validity period.",
-    )
-    NO_CHECKS = Message("未能进行任何检查。", "Nothing could be checked.")
     UNKNOWN_STATUS = Message(
         "账本上该证照的状态无法识别。", "The ledger records a status this service does not know."
     )
@@ -123,42 +117,3 @@ def with_detail(base: Message, detail: str) -> Message:
     """``base`` plus the checker's own (English) explanation, e.g. which data was missing, in
     the English message only: the Chinese one stays wholly Chinese."""
     return Message(base.zh, f"{base.en} ({detail})")
-
-
-# What the ledger's status of a certificate means, said beside the verdict: "active" on the
-# ledger says only that the agency has not revoked or suspended the entry, never that the
-# document in hand is genuine.
-_LEDGER_STATUS: dict[str, Message] = {
-    "active": Message(
-        "账本登记状态：正常（发证机构未撤销、未暂停）。",
-        "Ledger status: active (the agency has not revoked or suspended it).",
-    ),
-    "revoked": Message(
-        "账本登记状态：已撤销（最终状态，不再有效）。",
-        "Ledger status: revoked (final; it is no longer in force).",
-    ),
-    "suspended": Message(
-        "账本登记状态：已暂停（恢复之前不能采信）。",
-        "Ledger status: suspended (not to be relied on until reinstated).",
-    ),
-}
-_NOT_THIS_FILE = Message(
-    "但本文件未通过核验，不能采信，结论见上。",
-    "This does not make the document valid: it failed verification (see the verdict).",
-)
-_UNDECIDED_FILE = Message(
-    "但本文件暂时无法确认，结论见上。",
-    "The document itself could not be confirmed yet (see the verdict).",
-)
-
-
-def ledger_status(status: str, verdict: str) -> Message:
-    """What ``status`` on the ledger means for a report whose verdict is ``verdict``."""
-    base = _LEDGER_STATUS.get(
-        status,
-        Message("账本登记状态：无法识别。", "Ledger status: not one this service knows."),
-    )
-    if status != "active" or verdict == "VALID":
-        return base
-    tail = _NOT_THIS_FILE if verdict == "INVALID" else _UNDECIDED_FILE
-    return Message(f"{base.zh}{tail.zh}", f"{base.en} {tail.en}")

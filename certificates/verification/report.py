@@ -23,6 +23,7 @@ __all__ = [
     "Verdict",
     "VerificationReport",
     "combine",
+    "ledger_status",
 ]
 
 
@@ -148,23 +149,18 @@ class VerificationReport:
     def reason(self) -> Message:
         """The verdict in one line: the first failing check's message, else the first
         undecided one's, else "genuine and in force" (only a VALID report has none of either)."""
-        # Imported here: the catalogue builds its messages from this module's Message.
-        from certificates.verification.messages import M
-
         for wanted in (CheckStatus.FAILED, CheckStatus.INDETERMINATE):
             first = next((c for c in self.checks if c.status is wanted), None)
             if first is not None:
                 return first.message
-        return M.GENUINE if self.checks else M.NO_CHECKS
+        return _GENUINE if self.checks else _NO_CHECKS
 
     @property
     def ledger_status(self) -> Message | None:
         """What the certificate's ledger status means beside this verdict (``None`` without a
         certificate): an INVALID report on an "active" entry says the entry does not save it."""
-        from certificates.verification.messages import ledger_status
-
         cert = self.certificate
-        return ledger_status(cert.status, self.verdict.value) if cert else None
+        return ledger_status(cert.status, self.verdict) if cert else None
 
     def to_json(self) -> dict[str, Any]:
         reason = self.reason
@@ -184,3 +180,51 @@ class VerificationReport:
             "ledger": self.ledger.to_json(),
             "checked_at": self.checked_at.isoformat(),
         }
+
+
+# The one-line reason of a report with nothing failing or undecided (messages.py builds on
+# this module, so these live here).
+_GENUINE = Message(
+    "证照真实有效：由发证机构签发，内容未被篡改，且仍在有效期内。",
+    "Genuine and in force: issued by the agency shown, unaltered, and within its validity period.",
+)
+_NO_CHECKS = Message("未能进行任何检查。", "Nothing could be checked.")
+
+
+# What the ledger's status of a certificate means, said beside the verdict: "active" on the
+# ledger says only that the agency has not revoked or suspended the entry, never that the
+# document in hand is genuine.
+_LEDGER_STATUS: dict[str, Message] = {
+    "active": Message(
+        "账本登记状态：正常（发证机构未撤销、未暂停）。",
+        "Ledger status: active (the agency has not revoked or suspended it).",
+    ),
+    "revoked": Message(
+        "账本登记状态：已撤销（最终状态，不再有效）。",
+        "Ledger status: revoked (final; it is no longer in force).",
+    ),
+    "suspended": Message(
+        "账本登记状态：已暂停（恢复之前不能采信）。",
+        "Ledger status: suspended (not to be relied on until reinstated).",
+    ),
+}
+_NOT_THIS_FILE = Message(
+    "但本文件未通过核验，不能采信，结论见上。",
+    "This does not make the document valid: it failed verification (see the verdict).",
+)
+_UNDECIDED_FILE = Message(
+    "但本文件暂时无法确认，结论见上。",
+    "The document itself could not be confirmed yet (see the verdict).",
+)
+
+
+def ledger_status(status: str, verdict: Verdict) -> Message:
+    """What ``status`` on the ledger means for a report whose verdict is ``verdict``."""
+    base = _LEDGER_STATUS.get(
+        status,
+        Message("账本登记状态：无法识别。", "Ledger status: not one this service knows."),
+    )
+    if status != "active" or verdict is Verdict.VALID:
+        return base
+    tail = _NOT_THIS_FILE if verdict is Verdict.INVALID else _UNDECIDED_FILE
+    return Message(f"{base.zh}{tail.zh}", f"{base.en} {tail.en}")
