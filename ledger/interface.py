@@ -19,7 +19,12 @@ from chaincode import (
     AnchorStatus,
     AuditAnchor,
     CertStatus,
+    ChangeKind,
     ContractError,
+    Proposal,
+    ProposalStatus,
+    ProposalVersion,
+    RegistryChange,
 )
 from chaincode.models import SealKeyPeriod
 from ledger.merkle import leaf_hash, verify_path
@@ -35,11 +40,17 @@ __all__ = [
     "BatchRevoker",
     "CertStatus",
     "ChainReport",
+    "ChangeKind",
     "ContractError",
     "HistoryEntry",
     "InclusionProof",
     "Ledger",
     "LedgerRecord",
+    "Proposal",
+    "ProposalStatus",
+    "ProposalVersion",
+    "RegistryChange",
+    "RegistryGovernance",
     "SealKeyPeriod",
     "SealKeyRegistry",
     "TxReceipt",
@@ -289,4 +300,30 @@ class SealKeyRegistry(Protocol):
 
     def seal_key_periods(self, fingerprints: Sequence[str]) -> list[SealKeyPeriod]:
         """Recorded validity periods of these fingerprints (unknown ones left out)."""
+        ...
+
+
+@runtime_checkable
+class RegistryGovernance(Protocol):
+    """Optional ledger capability (issue 13): registry changes by a majority of agencies
+    (rules in :mod:`chaincode.governance`). ``agency`` is the code of the agency that acts;
+    the backend acts with that agency's own ledger identity."""
+
+    def propose_registry_change(
+        self, agency: str, change: RegistryChange, valid_days: int
+    ) -> Proposal:
+        """One transaction: the proposal, counted as ``agency``'s approval."""
+        ...
+
+    def approve_registry_change(self, agency: str, proposal_id: str) -> Proposal:
+        """One transaction: ``agency``'s approval; the change takes effect in it when this
+        approval makes the majority (the proposal comes back ``applied``)."""
+        ...
+
+    def registry_proposals(self) -> list[Proposal]:
+        """The newest proposals, oldest first."""
+        ...
+
+    def proposal_history(self, proposal_id: str) -> list[ProposalVersion]:
+        """Every step of one proposal, oldest first; empty when unknown."""
         ...

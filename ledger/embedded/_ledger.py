@@ -59,6 +59,15 @@ from chaincode import (
     suspend,
 )
 from chaincode.contract import revoke_batch, rotate_seal_key, seal_key_periods
+from chaincode.governance import (
+    Proposal,
+    ProposalVersion,
+    RegistryChange,
+    approve_registry_change,
+    list_proposals,
+    proposal_history,
+    propose_registry_change,
+)
 from chaincode.models import SealKeyPeriod
 from ledger.embedded._blocks import TxRecord
 from ledger.embedded._chain import AppendedBlock, append_block, parse_state, read_head
@@ -260,6 +269,43 @@ class EmbeddedLedger:
     def seal_key_periods(self, fingerprints: Sequence[str]) -> list[SealKeyPeriod]:
         with self._db.reader() as conn:
             return self._read(conn, lambda stub: seal_key_periods(stub, list(fingerprints)))
+
+    # --- registry governance (chaincode.governance) ---------------------------------------
+
+    def propose_registry_change(
+        self, agency: str, change: RegistryChange, valid_days: int
+    ) -> Proposal:
+        """Propose as ``agency`` (its MSP id from the registry is the identity that counts)."""
+        with self._db.writer() as conn:
+            proposal, _ = self._transact(
+                conn,
+                msp=self._msp_of(conn, agency),
+                function="propose_registry_change",
+                args=lambda: {"change": change.to_dict(), "valid_days": valid_days},
+                call=lambda stub: propose_registry_change(stub, change, valid_days),
+                result=lambda p: p.to_bytes(),
+            )
+        return proposal
+
+    def approve_registry_change(self, agency: str, proposal_id: str) -> Proposal:
+        with self._db.writer() as conn:
+            proposal, _ = self._transact(
+                conn,
+                msp=self._msp_of(conn, agency),
+                function="approve_registry_change",
+                args=lambda: {"proposal_id": proposal_id},
+                call=lambda stub: approve_registry_change(stub, proposal_id),
+                result=lambda p: p.to_bytes(),
+            )
+        return proposal
+
+    def registry_proposals(self) -> list[Proposal]:
+        with self._db.reader() as conn:
+            return self._read(conn, list_proposals)
+
+    def proposal_history(self, proposal_id: str) -> list[ProposalVersion]:
+        with self._db.reader(snapshot=True) as conn:
+            return self._read(conn, lambda stub: proposal_history(stub, proposal_id))
 
     def _change(
         self,
