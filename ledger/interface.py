@@ -6,7 +6,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import enum
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -39,9 +40,14 @@ __all__ = [
     "AuditAnchor",
     "BatchRevoker",
     "CertStatus",
+    "ChainEvent",
     "ChainReport",
     "ChangeKind",
     "ContractError",
+    "EventCheckpoint",
+    "EventKind",
+    "EventSource",
+    "EventStream",
     "HistoryEntry",
     "InclusionProof",
     "Ledger",
@@ -49,6 +55,8 @@ __all__ = [
     "Proposal",
     "ProposalStatus",
     "ProposalVersion",
+    "ReceiptCheck",
+    "ReceiptChecker",
     "RegistryChange",
     "RegistryGovernance",
     "SealKeyPeriod",
@@ -77,9 +85,12 @@ class InclusionProof:
     merkle_root: str
     block_number: int
     block_hash: str
+    # Fabric: the block header's data hash (hex), which a verifier recomputes from the block
+    # its own peer serves (ReceiptChecker). Empty where the backend has none.
+    data_hash: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "leaf_hash": self.leaf_hash,
             "leaf_index": self.leaf_index,
             "tree_size": self.tree_size,
@@ -88,6 +99,9 @@ class InclusionProof:
             "block_number": self.block_number,
             "block_hash": self.block_hash,
         }
+        if self.data_hash:  # absent otherwise: embedded receipts stay byte-for-byte as before
+            out["data_hash"] = self.data_hash
+        return out
 
 
 def verify_inclusion(proof: InclusionProof, leaf_bytes: bytes) -> bool:
@@ -300,6 +314,97 @@ class SealKeyRegistry(Protocol):
 
     def seal_key_periods(self, fingerprints: Sequence[str]) -> list[SealKeyPeriod]:
         """Recorded validity periods of these fingerprints (unknown ones left out)."""
+        ...
+
+
+# -- following the ledger (issue 13, item 5) -------------------------------------------------
+
+
+class EventKind(enum.StrEnum):
+    """What a contract event means for a service's local state."""
+
+    ANCHORED = "anchored"  # certificates anchored (by any instance of any agency)
+    STATUS_CHANGED = "status_changed"  # one certificate revoked, suspended or reinstated
+    REVOKED_BATCH = "revoked_batch"  # many certificates revoked in one transaction
+    REGISTRY_CHANGED = "registry_changed"  # the agency registry has a new revision
+    OTHER = "other"  # sharing agreements, audit heads, ...: nothing local to update
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class EventCheckpoint:
+    """How far a follower got: the last event it applied is event number ``index`` (0-based,
+    in the order the ledger lists that block's events) of block ``block``. Ordered, so a
+    later checkpoint compares greater."""
+
+    block: int
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class ChainEvent:
+    """One contract event, typed. ``cert_ids`` names the certificates it concerns (none for
+    a registry change); ``status`` is the status afterwards for status events."""
+
+    block_number: int
+    index: int
+    tx_id: str
+    kind: EventKind
+    name: str
+    cert_ids: tuple[str, ...] = ()
+    status: str | None = None
+    agency: str | None = None
+
+    @property
+    def checkpoint(self) -> EventCheckpoint:
+        return EventCheckpoint(self.block_number, self.index)
+
+
+class EventStream(Protocol):
+    """An open stream of events, in ledger order; iterating blocks until the next event.
+    Ends quietly after :meth:`cancel`; raises ``LedgerUnavailable`` when the stream breaks."""
+
+    def __iter__(self) -> Iterator[ChainEvent]: ...
+
+    def cancel(self) -> None:
+        """End the stream from another thread (a server shutting down)."""
+        ...
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """Optional ledger capability: follow the contract's events as blocks commit.
+
+    ``event_stream(after)`` yields every event strictly after ``after`` (from the first
+    block when ``None``), so a follower that stores the checkpoint of each event it applied
+    resumes with no gap and no repeat. The embedded ledger does not implement it: it is one
+    machine's ledger, every writer is in the process that reads it.
+    """
+
+    def event_stream(self, after: EventCheckpoint | None) -> EventStream: ...
+
+
+# -- checkable receipts (issue 13, item 6) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptCheck:
+    """What a ledger node says of an anchoring receipt. ``ok``: the transaction is in that
+    block, valid, and the block's data hash is the receipt's; otherwise ``reason`` says which
+    part does not hold. ``data_hash``: the one recomputed from the block (hex)."""
+
+    ok: bool
+    reason: str
+    data_hash: str
+
+
+@runtime_checkable
+class ReceiptChecker(Protocol):
+    """Optional ledger capability: check a receipt against the blocks of this service's own
+    ledger node (Fabric: its own peer). Raises ``LedgerUnavailable`` when it cannot read."""
+
+    def check_receipt(self, tx_id: str, block_number: int, data_hash: str | None) -> ReceiptCheck:
+        """``data_hash`` ``None``: the receipt carries none (a certificate this service did
+        not anchor); the block's own header hash is then what is recomputed and compared."""
         ...
 
 

@@ -199,6 +199,11 @@ def _varint(buf: bytes, i: int) -> tuple[int, int]:
         shift += 7
 
 
+def error_of(what: str, err: grpc.RpcError) -> GatewayError:
+    """``err`` as a :class:`GatewayError` (for callers that hold a raw stream)."""
+    return _error(what, err)
+
+
 def _error(what: str, err: grpc.RpcError) -> GatewayError:
     code = err.code()
     details = _status_details(err)
@@ -357,6 +362,19 @@ class GatewayClient:
     ) -> Iterator[ChaincodeEvent]:
         """Chaincode events from ``start_block`` on, as blocks commit; the stream stays open
         (until ``timeout`` seconds, when given, end it with a DEADLINE_EXCEEDED error)."""
+        try:
+            for resp in self.events_call(start_block, timeout=timeout):
+                for ev in resp.events:
+                    yield ChaincodeEvent(
+                        int(resp.block_number), ev.tx_id, ev.event_name, bytes(ev.payload)
+                    )
+        except grpc.RpcError as err:
+            raise _error("chaincode events", err) from None
+
+    def events_call(self, start_block: int, *, timeout: float | None = None) -> Any:
+        """The raw ``ChaincodeEvents`` stream from ``start_block``: an iterator of responses
+        (one per block with events of this chaincode, events in transaction order) that
+        another thread can ``cancel()``. Iterating raises ``grpc.RpcError``."""
         req = gateway_pb2.ChaincodeEventsRequest(
             channel_id=self.channel,
             chaincode_id=self.chaincode,
@@ -366,14 +384,7 @@ class GatewayClient:
         signed = gateway_pb2.SignedChaincodeEventsRequest(
             request=req, signature=self.identity.sign(req)
         )
-        try:
-            for resp in self._stub.ChaincodeEvents(signed, timeout=timeout):
-                for ev in resp.events:
-                    yield ChaincodeEvent(
-                        int(resp.block_number), ev.tx_id, ev.event_name, bytes(ev.payload)
-                    )
-        except grpc.RpcError as err:
-            raise _error("chaincode events", err) from None
+        return self._stub.ChaincodeEvents(signed, timeout=timeout)
 
     def close(self) -> None:
         self._grpc.close()

@@ -12,7 +12,12 @@ original transaction, so a retry after a lost commit status just reports it.
 Proofs: Fabric blocks carry no per-write Merkle tree. A receipt's proof therefore covers
 the one write (``leaf``) with a single-leaf tree; block integrity comes from Fabric's hash
 chain and the orderers' signatures, which :meth:`FabricLedger.verify_chain` re-checks link
-by link from this agency's peer.
+by link from this agency's peer. The receipt also names the block's data hash, so that a
+verifier can check on its own peer (:meth:`FabricLedger.check_receipt`) that the
+transaction is in that block, valid, and that the block is the one the receipt names.
+
+Events: :meth:`FabricLedger.event_stream` follows the contract's events from a checkpoint
+(``ledger.fabric._events``), what a service uses to keep its local state in step.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from fabric_protos.common import common_pb2, ledger_pb2
+from fabric_protos.peer import transaction_pb2
 
 from chaincode import (
     AgencyRecord,
@@ -47,13 +53,16 @@ from chaincode import (
     parse_timestamp,
 )
 from ledger.errors import LedgerConfigError, LedgerCorrupt, LedgerRefused, LedgerUnavailable
+from ledger.fabric._events import FabricEventStream
 from ledger.fabric._gateway import Committed, GatewayClient, GatewayError, Identity
 from ledger.interface import (
     AnchorReceipt,
     ChainReport,
+    EventCheckpoint,
     HistoryEntry,
     InclusionProof,
     LedgerRecord,
+    ReceiptCheck,
     TxReceipt,
 )
 from ledger.merkle import encode_write_leaf, leaf_hash
@@ -106,6 +115,7 @@ class FabricLedger:
         self._attempts = attempts
         self._backoff = backoff
         self._blocks: OrderedDict[str, int] = OrderedDict()
+        self._data_hashes: OrderedDict[int, str] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -205,6 +215,38 @@ class FabricLedger:
         self._remember(tx_id, number)
         return number
 
+    def _block(self, number: int, client: GatewayClient | None = None) -> common_pb2.Block:
+        """Block ``number`` as this peer (or ``client``'s) serves it (qscc
+        ``GetBlockByNumber``)."""
+        client = client or self._reader
+        try:
+            raw = client.evaluate(
+                [b"GetBlockByNumber", client.channel.encode(), str(number).encode()],
+                chaincode="qscc",
+            )
+        except GatewayError as exc:
+            if exc.transient:
+                raise LedgerUnavailable(f"Fabric: cannot read block {number}: {exc}") from None
+            raise LedgerRefused("NO_SUCH_BLOCK", f"this peer has no block {number}") from None
+        return _parsed(lambda: common_pb2.Block.FromString(raw))
+
+    def data_hash(self, number: int, client: GatewayClient | None = None) -> str:
+        """Block ``number``'s data hash (hex), as its header on this peer (or ``client``'s)
+        says (cached: a committed block never changes)."""
+        with self._lock:
+            if number in self._data_hashes:
+                return self._data_hashes[number]
+        try:
+            value: str = bytes(self._block(number, client).header.data_hash).hex()
+        except LedgerRefused:
+            # Asked right after the block committed there: missing means "not readable now".
+            raise LedgerUnavailable(f"Fabric: block {number} cannot be read yet") from None
+        with self._lock:
+            self._data_hashes[number] = value
+            while len(self._data_hashes) > _BLOCK_CACHE:
+                self._data_hashes.popitem(last=False)
+        return value
+
     def _remember(self, tx_id: str, block: int) -> None:
         with self._lock:
             self._blocks[tx_id] = block
@@ -215,6 +257,7 @@ class FabricLedger:
 
     def anchor(self, agency: str, entries: Sequence[AnchorEntry]) -> list[AnchorReceipt]:
         batch = list(entries)
+        client = self._client(agency)  # committed on its peer when submit returns
         committed = self._submit(
             agency, "anchor_batch", [e.to_dict() for e in batch], idempotent=True
         )
@@ -236,7 +279,9 @@ class FabricLedger:
                     raise LedgerCorrupt(f"{cert_id}: reported already anchored but not found")
                 state = current
                 block = self.block_of(anchored_tx)
-            receipts.append(_receipt(cert_id, status, anchored_tx, block, state))
+            receipts.append(
+                _receipt(cert_id, status, anchored_tx, block, state, self.data_hash(block, client))
+            )
         return receipts
 
     def _change(self, agency: str, function: str, cert_id: str, reason: str) -> TxReceipt:
@@ -406,6 +451,42 @@ class FabricLedger:
             previous = header_hash(h.number, h.previous_hash, h.data_hash)
         return ChainReport(True, int(info.height), None, "every block links to the one before")
 
+    def event_stream(self, after: EventCheckpoint | None) -> FabricEventStream:
+        """The contract's events strictly after ``after``, from this agency's peer
+        (:class:`ledger.interface.EventSource`)."""
+        return FabricEventStream(self._reader, after)
+
+    def check_receipt(self, tx_id: str, block_number: int, data_hash: str | None) -> ReceiptCheck:
+        """Is ``tx_id`` a valid transaction of block ``block_number`` on this agency's own
+        peer, and is that block's data hash the receipt's?
+
+        The data hash is recomputed from the block's transactions (SHA-256 of the envelopes
+        concatenated in order, Fabric's definition) and must equal the header's, so neither
+        the header nor the transaction list can have been swapped on the way; the block's
+        place in the chain is what :meth:`verify_chain` checks. (:class:`ReceiptChecker`)
+        """
+        try:
+            block = self._block(block_number)
+        except LedgerRefused:
+            return ReceiptCheck(False, f"this peer has no block {block_number}", "")
+        header = block.header
+        computed = hashlib.sha256(b"".join(block.data.data)).digest()
+        if header.number != block_number or computed != header.data_hash:
+            return ReceiptCheck(False, "the block's contents do not match its header", "")
+        if data_hash is not None and data_hash.lower() != computed.hex():
+            return ReceiptCheck(False, "the receipt's data hash is not the block's", computed.hex())
+        index = _tx_index(block, tx_id)
+        if index is None:
+            return ReceiptCheck(
+                False, f"the transaction is not in block {block_number}", computed.hex()
+            )
+        flags = _tx_filter(block)
+        if index >= len(flags) or flags[index] != transaction_pb2.VALID:
+            return ReceiptCheck(
+                False, "the transaction is in the block but marked invalid", computed.hex()
+            )
+        return ReceiptCheck(True, "the transaction is valid in that block", computed.hex())
+
     def events(
         self, *, start_block: int = 0, timeout: float | None = None
     ) -> Iterator[LedgerEvent]:
@@ -441,8 +522,33 @@ def _parsed(fn: Callable[[], T]) -> T:
         raise LedgerCorrupt(f"the peer returned data that does not parse: {exc}") from None
 
 
+def _tx_index(block: common_pb2.Block, tx_id: str) -> int | None:
+    """Position of ``tx_id`` among the block's envelopes (``None``: not there)."""
+    for i, raw in enumerate(block.data.data):
+        try:
+            payload = common_pb2.Payload.FromString(common_pb2.Envelope.FromString(raw).payload)
+            header = common_pb2.ChannelHeader.FromString(payload.header.channel_header)
+        except Exception:  # noqa: S112 (an envelope that does not parse is not ours)
+            continue
+        if header.tx_id == tx_id:
+            return i
+    return None
+
+
+def _tx_filter(block: common_pb2.Block) -> bytes:
+    """The committing peer's validation code per transaction (TRANSACTIONS_FILTER)."""
+    index = common_pb2.BlockMetadataIndex.TRANSACTIONS_FILTER
+    metadata = block.metadata.metadata
+    return bytes(metadata[index]) if len(metadata) > index else b""
+
+
 def _receipt(
-    cert_id: str, status: Any, anchored_tx: str, block: int, state: CertificateState
+    cert_id: str,
+    status: Any,
+    anchored_tx: str,
+    block: int,
+    state: CertificateState,
+    data_hash: str,
 ) -> AnchorReceipt:
     leaf = encode_write_leaf(state.anchored_tx, cert_key(cert_id), state.to_bytes())
     digest = leaf_hash(leaf).hex()
@@ -454,6 +560,7 @@ def _receipt(
         merkle_root=digest,
         block_number=block,
         block_hash="",
+        data_hash=data_hash,
     )
     return AnchorReceipt(
         cert_id=cert_id,
