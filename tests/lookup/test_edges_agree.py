@@ -119,7 +119,9 @@ def test_a_status_change_is_audited_and_notified_whichever_edge_made_it(
     else:
         # The command delivers what it queued before it exits: nothing else delivers it
         # (the server's dispatcher only holds what the server emitted).
-        result = _cli(world, change, cert_id, "--reason", REASON)
+        # A final revocation is confirmed: --yes, as a script must (stdin is no terminal).
+        confirm = ["--yes"] if change == "revoke" else []
+        result = _cli(world, change, cert_id, "--reason", REASON, *confirm)
         assert result.exit_code == 0, result.output
     wait_for(lambda: len(_notified(receiver, cert_id, AFTER[change])) == 1)
     body = _notified(receiver, cert_id, AFTER[change])[0]
@@ -140,8 +142,8 @@ def test_a_refused_cli_change_is_audited_as_denied(
 ) -> None:
     client, _receiver = hooked
     cert_id = _new_permit(client, world)
-    assert _cli(world, "revoke", cert_id, "--reason", "first").exit_code == 0
-    again = _cli(world, "revoke", cert_id, "--reason", "second")
+    assert _cli(world, "revoke", cert_id, "--reason", "first", "--yes").exit_code == 0
+    again = _cli(world, "revoke", cert_id, "--reason", "second", "--yes")
     assert again.exit_code != 0
     denied = [
         e.event

@@ -18,24 +18,29 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from certificates import (
+    AGENCIES,
+    CERTIFICATE_TYPES,
     CertificateDataError,
     CertificateError,
     CertificateNotFound,
     ConfigurationError,
     Home,
     Principal,
+    RevocationRefused,
     StatusChange,
     Verdict,
     types_catalogue,
 )
+from certificates.verification.report import Message
 from ledger import LedgerError
 from signing import Secret, SigningError
-from verify_api.cli import common
+from verify_api.cli import common, reports
 from verify_api.cli.agreements import agreements_app
 from verify_api.cli.audit import audit_app
 from verify_api.cli.clients import clients_app
 from verify_api.cli.holder import holder_app
 from verify_api.cli.network import network_app
+from verify_api.cli.registry import registry_app
 from verify_api.cli.seal import ltv_app, seal_app
 from verify_api.settings import ServiceSettings
 
@@ -53,6 +58,7 @@ app.add_typer(agreements_app, name="agreements")
 app.add_typer(seal_app, name="seal")
 app.add_typer(ltv_app, name="ltv")
 app.add_typer(network_app, name="network")
+app.add_typer(registry_app, name="registry")
 app.add_typer(holder_app, name="holder-key")
 
 
@@ -272,14 +278,25 @@ def issue_batch(
         )
 
 
+_LANG_HELP = "language of the report: zh (default) or en"
+
+
+def _lang(value: str) -> str:
+    if value not in reports.LANGS:
+        common.fail(f"--lang must be zh or en, not {value!r}", common.EXIT_BAD_INPUT)
+    return value
+
+
 @app.command()
 def verify(
     file: Annotated[Path, typer.Argument(help="the certificate PDF")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    lang: Annotated[str, typer.Option("--lang", help=_LANG_HELP)] = "zh",
 ) -> None:
     """Verify a certificate PDF. Exit 0 VALID, 1 INVALID, 2 INDETERMINATE, >=3 cannot check."""
     from certificates import UnreadableDocument
 
+    lang = _lang(lang)
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -290,25 +307,24 @@ def verify(
     try:
         report = rt.verifier.verify_pdf(data)
     except UnreadableDocument as exc:
-        common.fail(f"{file} cannot be read as a PDF: {exc}", common.EXIT_UNREADABLE)
+        said = exc.zh if lang == "zh" else exc.en
+        common.fail(f"{file}: {said}", common.EXIT_UNREADABLE)
     finally:
         rt.close()
     if as_json:
         typer.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
         colour = {Verdict.VALID: "green", Verdict.INVALID: "red"}.get(report.verdict, "yellow")
-        typer.secho(report.verdict.value, fg=colour, bold=True)
-        if report.certificate:
-            c = report.certificate
-            typer.echo(
-                f"  {c.id}  {c.type_name.en}  issued by {c.issuer_name.en}  status {c.status}"
-            )
-        for chk in report.checks:
-            typer.echo(f"  [{chk.status.value:13s}] {chk.code.value}: {chk.message.en}")
+        first, *rest = reports.report_lines(report, lang)
+        typer.secho(first, fg=colour, bold=True)
+        for line in rest:
+            typer.echo(line)
     raise typer.Exit({Verdict.VALID: 0, Verdict.INVALID: 1}.get(report.verdict, 2))
 
 
-def _change_status(cert_id: str, reason: str, change: StatusChange, done: str) -> None:
+def _change_status(
+    cert_id: str, reason: str, change: StatusChange, done: tuple[str, str], lang: str
+) -> None:
     """Apply ``change`` as the certificate's issuing agency, through the same service as the
     HTTP route (ledger, store, audit, notifications)."""
     cid = common.parse_id(cert_id)
@@ -316,47 +332,79 @@ def _change_status(cert_id: str, reason: str, change: StatusChange, done: str) -
     try:
         rt.statuses().change_as_operator(cid, change, reason)
     except CertificateNotFound:
-        common.fail("no certificate with this id", common.EXIT_BAD_INPUT)
+        common.fail("未找到该证照" if lang == "zh" else "no certificate with this id")
+    except RevocationRefused as exc:
+        # The typed refusal in the person's language; the ledger's own words are not shown.
+        common.fail(exc.zh if lang == "zh" else exc.en, common.EXIT_LEDGER)
     except (CertificateError, LedgerError) as exc:
         common.fail(str(exc), common.EXIT_LEDGER)
     finally:
         rt.close()
-    typer.echo(f"{done} {cid}")
+    typer.echo(f"{done[0] if lang == 'zh' else done[1]} {cid}")
+
+
+def _confirm_revocation(cert_id: str, yes: bool, lang: str) -> None:
+    """Revocation is final: a person at a terminal is asked; anything else must have said
+    --yes, and is refused before anything is opened (nothing revoked)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        common.fail(
+            "撤销是最终的：输入不是终端，无法询问确认；确认无误请加 --yes。"
+            if lang == "zh"
+            else "revocation is final: stdin is not a terminal, so nobody can confirm; "
+            "add --yes if you mean it",
+            common.EXIT_BAD_INPUT,
+        )
+    if not typer.confirm(reports.confirm_revoke_text(cert_id, lang), default=False):
+        common.fail("未撤销。" if lang == "zh" else "not revoked", common.EXIT_BAD_INPUT)
 
 
 @app.command()
 def revoke(
     cert_id: Annotated[str, typer.Argument(help="certificate id")],
     reason: Annotated[str, typer.Option(help="why it is revoked (shown to verifiers)")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="do not ask for confirmation (revocation is final)")
+    ] = False,
+    lang: Annotated[str, typer.Option("--lang", help=_LANG_HELP)] = "zh",
 ) -> None:
-    """Revoke a certificate on the ledger (as its issuing agency); revocation is final."""
-    _change_status(cert_id, reason, StatusChange.REVOKE, "revoked")
+    """Revoke a certificate on the ledger (as its issuing agency); revocation is final, so it
+    asks first (--yes to skip; required when stdin is not a terminal)."""
+    lang = _lang(lang)
+    cid = common.parse_id(cert_id)
+    _confirm_revocation(cid, yes, lang)
+    _change_status(cid, reason, StatusChange.REVOKE, ("已撤销", "revoked"), lang)
 
 
 @app.command()
 def suspend(
     cert_id: Annotated[str, typer.Argument(help="certificate id")],
     reason: Annotated[str, typer.Option(help="why it is suspended (shown to verifiers)")],
+    lang: Annotated[str, typer.Option("--lang", help=_LANG_HELP)] = "zh",
 ) -> None:
     """Suspend an active certificate (as its issuing agency) until it is reinstated."""
-    _change_status(cert_id, reason, StatusChange.SUSPEND, "suspended")
+    _change_status(cert_id, reason, StatusChange.SUSPEND, ("已暂停", "suspended"), _lang(lang))
 
 
 @app.command()
 def reinstate(
     cert_id: Annotated[str, typer.Argument(help="certificate id")],
     reason: Annotated[str, typer.Option(help="why it is active again (shown to verifiers)")],
+    lang: Annotated[str, typer.Option("--lang", help=_LANG_HELP)] = "zh",
 ) -> None:
     """Make a suspended certificate active again (as its issuing agency)."""
-    _change_status(cert_id, reason, StatusChange.REINSTATE, "reinstated")
+    _change_status(cert_id, reason, StatusChange.REINSTATE, ("已恢复", "reinstated"), _lang(lang))
 
 
 @app.command()
 def status(
     cert_id: Annotated[str, typer.Argument(help="certificate id")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    lang: Annotated[str, typer.Option("--lang", help=_LANG_HELP)] = "zh",
 ) -> None:
-    """Show a certificate's ledger status and history."""
+    """Show a certificate's ledger status and history (--json for machines)."""
+    lang = _lang(lang)
     cid = common.parse_id(cert_id)
     rt = common.runtime(keys=False)
     try:
@@ -368,7 +416,7 @@ def status(
     finally:
         rt.close()
     if record is None and local is None:
-        common.fail("no certificate with this id", common.EXIT_BAD_INPUT)
+        common.fail("未找到该证照" if lang == "zh" else "no certificate with this id")
     body: dict[str, Any] = {
         "id": cid,
         "status": record.status if record else "pending",
@@ -387,10 +435,14 @@ def status(
     }
     if as_json:
         typer.echo(json.dumps(body, ensure_ascii=False, indent=2))
-    else:
-        typer.echo(f"{cid}: {body['status']}" + (f" ({body['reason']})" if body["reason"] else ""))
-        for h in body["history"]:
-            typer.echo(f"  {h}")
+        return
+    ctype = CERTIFICATE_TYPES.get(body["type"])
+    issuer = AGENCIES.get(body["issuer"])
+    names = Message(ctype.name_zh, ctype.name_en) if ctype else None
+    if issuer is not None:
+        body = {**body, "issuer": issuer.name_zh if lang == "zh" else issuer.name_en}
+    for line in reports.status_lines(body, lang, names):
+        typer.echo(line)
 
 
 @app.command()
