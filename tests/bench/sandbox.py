@@ -71,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         pool = IssuedPool(keep_pdfs=args.requests)
         top_up(dep, pool, args.requests, lambda m: print(m, file=sys.stderr))
         sides = {
-            "sandbox (this tree)": dict(dep.env),
-            "in-worker (baseline)": dict(dep.env, PYTHONPATH=str(args.baseline_tree.resolve())),
+            "this tree": dict(dep.env),
+            "baseline": dict(dep.env, PYTHONPATH=str(args.baseline_tree.resolve())),
         }
         figures: dict[str, list[tuple[float, float, float, float]]] = {k: [] for k in sides}
         outcomes: dict[str, Counter[str]] = {k: Counter() for k in sides}
@@ -103,8 +103,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{name:24s} {med(name, 0):8.1f} {med(name, 1):8.0f} {med(name, 2):8.0f} "
             f"{med(name, 3):11.1f}   answers {dict(outcomes[name])}"
         )
-    sandbox, base = (med(n, 0) for n in figures)
-    print(f"ratio sandbox / in-worker: {sandbox / base:.2f} (target >= 0.80)")
+    ours, base = (med(n, 0) for n in figures)
+    ours_cpu, base_cpu = (med(n, 3) for n in figures)
+    # CPU per request is the steadier figure on a shared machine; throughput moves with load.
+    print(f"ratio this tree / baseline: {ours / base:.2f} req/s, {ours_cpu / base_cpu:.2f} CPU")
     return 0
 
 
