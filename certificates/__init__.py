@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from certificates.holder_key import HolderKey
     from certificates.home import Home, Settings
     from certificates.ids import CertificateId, InvalidCertificateId, tokens_match
+    from certificates.issuance.batches import BatchProgress, BatchRowResult, BatchService
+    from certificates.issuance.refusals import (
+        BatchFileError,
+        BatchNotFound,
+        BatchRefusal,
+        IdempotencyRefused,
+    )
     from certificates.issuance.register import ForeignCertificate, Register
     from certificates.issuance.service import BatchValidationError, IssuanceService, Issued
     from certificates.notifications.callbacks import CallbackPolicy
@@ -80,6 +87,13 @@ _WHERE: dict[str, str] = {
     "CertificateId": "certificates.ids",
     "InvalidCertificateId": "certificates.ids",
     "tokens_match": "certificates.ids",
+    "BatchProgress": "certificates.issuance.batches",
+    "BatchRowResult": "certificates.issuance.batches",
+    "BatchService": "certificates.issuance.batches",
+    "BatchFileError": "certificates.issuance.refusals",
+    "BatchNotFound": "certificates.issuance.refusals",
+    "BatchRefusal": "certificates.issuance.refusals",
+    "IdempotencyRefused": "certificates.issuance.refusals",
     "ForeignCertificate": "certificates.issuance.register",
     "Register": "certificates.issuance.register",
     "BatchValidationError": "certificates.issuance.service",
@@ -133,6 +147,12 @@ __all__ = [
     "AuditEvent",
     "AuditLog",
     "AuditUnavailable",
+    "BatchFileError",
+    "BatchNotFound",
+    "BatchProgress",
+    "BatchRefusal",
+    "BatchRowResult",
+    "BatchService",
     "BatchValidationError",
     "CallbackPolicy",
     "CertificateDataError",
@@ -149,6 +169,7 @@ __all__ = [
     "ForeignCertificate",
     "HolderKey",
     "Home",
+    "IdempotencyRefused",
     "InvalidCertificateId",
     "IssuanceService",
     "Issued",

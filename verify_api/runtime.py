@@ -18,6 +18,7 @@ from certificates.audit.log import AuditLog, RemoteAuditWriter
 from certificates.errors import ConfigurationError
 from certificates.holder_key import HolderKey
 from certificates.home import Home, Settings
+from certificates.issuance.batches import BatchService
 from certificates.issuance.production import LocalProducer, PoolProducer, Producer
 from certificates.issuance.register import Register
 from certificates.issuance.service import IssuanceService
@@ -89,11 +90,21 @@ class Runtime:
     ocsp: OcspService | None = None
     deliver_on_close: float = 0.0
     _closers: list[Callable[[], None]] = field(default_factory=list)
+    _batches: BatchService | None = None
 
     def issuing(self) -> IssuanceService:
         if self.issuance is None:
             raise ConfigurationError(_NO_KEYS)
         return self.issuance
+
+    def batches(self) -> BatchService:
+        """The batch jobs of this deployment (one service per process: it knows which of
+        them this process is running)."""
+        if self._batches is None:
+            self._batches = BatchService(
+                issuance=self.issuing(), store=self.store, audit=self.audit
+            )
+        return self._batches
 
     def statuses(self) -> StatusService:
         if self.status is None:

@@ -1,5 +1,6 @@
 """Issuing certificates: validate, render, seal, store as pending, anchor on the ledger."""
 
+from certificates.issuance.batches import BatchProgress, BatchRowResult, BatchService
 from certificates.issuance.production import LocalProducer, PoolProducer, Producer
 from certificates.issuance.service import (
     BatchRowError,
@@ -9,7 +10,10 @@ from certificates.issuance.service import (
 )
 
 __all__ = [
+    "BatchProgress",
     "BatchRowError",
+    "BatchRowResult",
+    "BatchService",
     "BatchValidationError",
     "IssuanceService",
     "Issued",

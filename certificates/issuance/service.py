@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 
+from sqlmodel import Session
+
 from certificates.agencies import agency as agency_info
 from certificates.audit import AuditEvent, AuditLog
 from certificates.errors import (
@@ -26,9 +28,11 @@ from certificates.errors import (
 )
 from certificates.holder_key import HolderKey
 from certificates.ids import CertificateId, new_verification_token, token_digest
+from certificates.issuance.idempotency import IdempotentIssuance
 from certificates.issuance.production import Produced, ProduceJob, Producer
 from certificates.masking import mask_name
 from certificates.sharing.clients import Principal
+from certificates.store.batches import BatchStore
 from certificates.store.database import PENDING, CertificateRow, Store
 from certificates.types import (
     CERTIFICATE_TYPES,
@@ -42,11 +46,15 @@ from certificates.types import (
 )
 from ledger import AnchorEntry, AnchorReceipt, Ledger, LedgerError, LedgerRefused, LedgerUnavailable
 
-__all__ = ["BatchRowError", "BatchValidationError", "IssuanceService", "Issued"]
+__all__ = ["Alongside", "BatchRowError", "BatchValidationError", "IssuanceService", "Issued"]
 
 log = logging.getLogger("certledger.issuance")
 
 ANCHOR_CHUNK = 500
+
+# What is written inside the transaction that stores certificates as pending, given those
+# certificates with their index in the request (see IssuanceService.issue_chunk_as).
+Alongside = Callable[[Session, Sequence[tuple[int, "Issued"]]], None]
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,11 @@ class Issued:
     def __repr__(self) -> str:
         # The verify URL carries the verification token: keep it out of reprs.
         return f"Issued(cert_id={self.cert_id!r}, anchored={self.anchored})"
+
+    @property
+    def token(self) -> str:
+        """The verification token the verify URL carries (never log it)."""
+        return self.verify_url.rpartition("?t=")[2]
 
 
 @dataclass(frozen=True)
@@ -112,6 +125,25 @@ class IssuanceService:
         self._clock = clock or (lambda: datetime.now(UTC))
         # One anchoring pass at a time in this process; the ledger itself serialises processes.
         self._anchor_lock = threading.Lock()
+        self._idempotent = IdempotentIssuance(self, BatchStore(store))
+
+    def stored(self, cert_id: str, token: str) -> Issued | None:
+        """A certificate issued before, as the store has it now (anchored since, or still
+        pending); ``token`` is its verification token, kept by whoever asked for it."""
+        row = self._store.get(cert_id)
+        if row is None:
+            return None
+        return Issued(
+            cert_id=row.id,
+            cert_type=row.cert_type,
+            agency=row.agency,
+            verify_url=self.verify_url(row.id, token),
+            sealed_digest=row.sealed_digest,
+            anchored=row.state != PENDING,
+            tx_id=row.anchored_tx,
+            block=row.anchored_block,
+            pdf=row.pdf,
+        )
 
     # -- issuing -------------------------------------------------------------------------------
 
@@ -137,12 +169,60 @@ class IssuanceService:
         :meth:`issue_batch_as` (caches of holder lookups forget what they knew)."""
         self._listeners.append(listener)
 
-    def issue_as(self, who: Principal, cert_type: str, data: Mapping[str, object]) -> Issued:
+    def issue_as(
+        self,
+        who: Principal,
+        cert_type: str,
+        data: Mapping[str, object],
+        *,
+        idempotency_key: str | None = None,
+    ) -> Issued:
         """Issue one certificate for ``who``'s agency: the workflow every edge calls. A
-        refused type is audited as ``denied``; each issued certificate as ``ok``."""
+        refused type is audited as ``denied``; each issued certificate as ``ok``.
+
+        With an ``idempotency_key``, the same key from the same agency with the same request
+        answers the certificate it issued the first time and issues nothing (see
+        :mod:`certificates.issuance.idempotency`); with another request it is refused."""
         ctype = self._allowed_for(who, cert_type)
+        if idempotency_key is not None:
+            return self._idempotent.issue(who, ctype, data, idempotency_key)
         validated = validate_for(ctype, data, fonts=self._fonts)  # CertificateDataError -> 422
         return self._issued_by(who, self._issue_validated(who.agency, ctype, [validated]))[0]
+
+    def allowed_for(self, who: Principal, cert_type: str) -> CertificateType:
+        """The type, if ``who``'s agency may issue it; a refusal is audited as ``denied``."""
+        return self._allowed_for(who, cert_type)
+
+    def validate(self, ctype: CertificateType, data: Mapping[str, object]) -> ValidatedData:
+        """One certificate's data checked as :meth:`issue_as` checks it (fonts included).
+
+        :raises CertificateDataError: with every field's problem."""
+        return validate_for(ctype, data, fonts=self._fonts)
+
+    def verify_url(self, cert_id: str, token: str) -> str:
+        """The link a certificate's QR code carries (it holds the token: never log it)."""
+        return f"{self._base_url}/v/{cert_id}?t={token}"
+
+    def issue_chunk_as(
+        self,
+        who: Principal,
+        ctype: CertificateType,
+        values: Sequence[ValidatedData],
+        *,
+        alongside: Alongside,
+    ) -> list[tuple[int, Issued]]:
+        """Issue already validated ``values`` for ``who`` in one store transaction, one
+        anchoring and one audit record each; ``alongside`` is called inside that transaction
+        with (index into ``values``, certificate) pairs (what must be stored with the
+        certificates or not at all). Returns those pairs, anchored where the ledger took them.
+        """
+        indexed: list[tuple[int, Issued]] = []
+        issued = self._issue_validated(
+            who.agency, ctype, values, alongside=alongside, indexed=indexed
+        )
+        self._issued_by(who, issued)
+        by_id = {i.cert_id: i for i in issued}
+        return [(n, by_id[i.cert_id]) for n, i in indexed]
 
     def issue_batch_as(
         self,
@@ -227,24 +307,28 @@ class IssuanceService:
         values: Sequence[ValidatedData],
         *,
         progress: Callable[[int], None] | None = None,
+        alongside: Alongside | None = None,
+        indexed: list[tuple[int, Issued]] | None = None,
     ) -> list[Issued]:
         info = agency_info(agency)
         now = self._clock()
         jobs: list[ProduceJob] = []
         tokens: dict[str, str] = {}
         data_by_id: dict[str, ValidatedData] = {}
-        for v in values:
+        index_of: dict[str, int] = {}
+        for n, v in enumerate(values):
             cid = self._new_id(ctype, agency, now.year)
             token = new_verification_token()
             tokens[cid] = token
             data_by_id[cid] = v
+            index_of[cid] = n
             jobs.append(
                 ProduceJob(
                     cert_id=cid,
                     cert_type=ctype.code,
                     agency=agency,
                     values=v.values,
-                    verify_url=f"{self._base_url}/v/{cid}?t={token}",
+                    verify_url=self.verify_url(cid, token),
                     issuer_name_zh=info.name_zh,
                     issuer_name_en=info.name_en,
                     issued_at=now.date(),
@@ -258,7 +342,28 @@ class IssuanceService:
                 self._row(by_id[p.cert_id], data_by_id[p.cert_id], ctype, p, tokens[p.cert_id], now)
                 for p in chunk
             ]
-            self._store.add_pending(rows)
+            stored = [
+                (
+                    index_of[p.cert_id],
+                    Issued(
+                        cert_id=p.cert_id,
+                        cert_type=ctype.code,
+                        agency=agency,
+                        verify_url=by_id[p.cert_id].verify_url,
+                        sealed_digest=p.sealed_digest,
+                        anchored=False,
+                        tx_id=None,
+                        block=None,
+                        pdf=p.pdf,
+                    ),
+                )
+                for p in chunk
+            ]
+            self._store.add_pending(
+                rows, alongside=None if alongside is None else _bound(alongside, stored)
+            )
+            if indexed is not None:
+                indexed.extend(stored)
             if self.after_store is not None:
                 self.after_store(rows)
             receipts = self._anchor_rows(rows)
@@ -361,6 +466,12 @@ class IssuanceService:
         if not rows:
             return 0
         return len(self._anchor_rows(rows))
+
+
+def _bound(
+    alongside: Alongside, stored: Sequence[tuple[int, Issued]]
+) -> Callable[[Session], None]:
+    return lambda session: alongside(session, stored)
 
 
 def _entry(row: CertificateRow) -> AnchorEntry:

@@ -1,5 +1,6 @@
 """The local state of one deployment: certificates, clients, subscriptions and the outbox."""
 
+from certificates.store.batches import BatchStore
 from certificates.store.database import (
     ANCHORED,
     PENDING,
@@ -14,6 +15,7 @@ from certificates.store.database import (
 __all__ = [
     "ANCHORED",
     "PENDING",
+    "BatchStore",
     "CertificateRow",
     "ClientRow",
     "OutboxRow",

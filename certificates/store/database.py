@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -253,6 +253,14 @@ class Store:
     def reveal_secret(self, sub_id: str, stored: str) -> str:
         return self._reveal_text(stored, _WEBHOOK_KEY % sub_id)
 
+    def conceal(self, value: str, place: str) -> str:
+        """``value`` encrypted for ``place`` (table.column:row key), for the store package's
+        other tables, whose places are spelled in their own modules."""
+        return self._require_cipher().seal_text(value, place)
+
+    def reveal(self, stored: str, place: str) -> str:
+        return self._reveal_text(stored, place)
+
     def _reveal_text(self, value: str, place: str) -> str:
         if not is_sealed(value):
             return value
@@ -408,8 +416,15 @@ class Store:
 
     # -- certificates ------------------------------------------------------------------------
 
-    def add_pending(self, rows: Sequence[CertificateRow]) -> None:
-        """Store new rows; their data and PDF are encrypted on the way in."""
+    def add_pending(
+        self,
+        rows: Sequence[CertificateRow],
+        *,
+        alongside: Callable[[Session], None] | None = None,
+    ) -> None:
+        """Store new rows; their data and PDF are encrypted on the way in. ``alongside`` writes
+        what must be stored with them or not at all (a batch row's link to its certificate, an
+        idempotency key), in the same transaction; if it raises, nothing is stored."""
         cipher = self._require_cipher()
         stored = [
             _row_with(
@@ -421,6 +436,9 @@ class Store:
         ]
         with self.session() as s:
             s.add_all(stored)
+            if alongside is not None:
+                s.flush()
+                alongside(s)
             s.commit()
 
     def get(self, cert_id: str) -> CertificateRow | None:
