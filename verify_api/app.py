@@ -23,6 +23,7 @@ from certificates import (
     AgreementError,
     AnchorLoop,
     AuditUnavailable,
+    BatchRefusal,
     CallbackPolicy,
     CertificateDataError,
     CertificateError,
@@ -49,6 +50,7 @@ from verify_api.http.ids import canonical_id
 from verify_api.http.limits import BodyLimitMiddleware
 from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
 from verify_api.http.shared_limits import SharedBuckets
+from verify_api.routes.batches import batches_router, refusal_response
 from verify_api.routes.citizen import citizen_router
 from verify_api.routes.counter import counter_router
 from verify_api.routes.docs import install_docs
@@ -231,8 +233,24 @@ def create_app(
         response_model=IssuedBody,
         responses=ERROR_RESPONSES,
     )
-    def issue(body: IssueRequest, who: Annotated[Principal, Depends(issuer)]) -> Response:
-        issued = rt.issuing().issue_as(who, body.type, body.data)
+    def issue(
+        body: IssueRequest,
+        who: Annotated[Principal, Depends(issuer)],
+        idempotency_key: Annotated[
+            str | None,
+            Header(
+                alias="Idempotency-Key",
+                description="the same key with the same request answers the certificate "
+                "issued the first time and issues nothing; with another request: 409",
+            ),
+        ] = None,
+    ) -> Response:
+        try:
+            issued = rt.issuing().issue_as(
+                who, body.type, body.data, idempotency_key=idempotency_key
+            )
+        except BatchRefusal as exc:  # a malformed key, or a key used for another request
+            return refusal_response(exc)
         return _json(
             {
                 "id": issued.cert_id,
@@ -332,6 +350,7 @@ def create_app(
         return Response(rt.tsa.respond(body), media_type="application/timestamp-reply")
 
     app.include_router(pki_router(rt))  # CRL, OCSP and CA certificate (verify_api.routes.pki)
+    app.include_router(batches_router(rt, auth))  # CSV batches (verify_api.routes.batches)
     app.include_router(counter_router(rt, auth))  # the counter desk (verify_api.routes.counter)
     app.include_router(citizen_router(rt))  # the QR page and its audio (verify_api.routes.citizen)
     return app
