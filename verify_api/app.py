@@ -51,6 +51,7 @@ from verify_api.http.limits import BodyLimitMiddleware
 from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
 from verify_api.http.shared_limits import SharedBuckets
 from verify_api.routes.batches import batches_router, refusal_response
+from verify_api.routes.agency import agency_router
 from verify_api.routes.citizen import citizen_router
 from verify_api.routes.counter import counter_router
 from verify_api.routes.docs import install_docs
@@ -352,6 +353,7 @@ def create_app(
     app.include_router(pki_router(rt))  # CRL, OCSP and CA certificate (verify_api.routes.pki)
     app.include_router(batches_router(rt, auth))  # CSV batches (verify_api.routes.batches)
     app.include_router(counter_router(rt, auth))  # the counter desk (verify_api.routes.counter)
+    app.include_router(agency_router(rt, auth))  # the agency console (verify_api.routes.agency)
     app.include_router(citizen_router(rt))  # the QR page and its audio (verify_api.routes.citizen)
     return app
 
