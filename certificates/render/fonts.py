@@ -1,9 +1,14 @@
-"""The certificate fonts: one primary CJK font and fallbacks for rare name characters.
+"""The certificate fonts: a Song (宋体) face for the text, a bold one for titles, and
+fallbacks for rare name characters.
 
-WenQuanYi Zen Hei (TrueType outlines, so reportlab can embed it) covers GB 18030's common
-set and CJK Extension A; HanaMin A and B add the rest of the BMP and Extension B, where
-rare characters of personal names live (e.g. 𠇔 U+201D4). Text is split into runs by which
-font has a real glyph for each character, so nothing prints as a blank or a box.
+Official certificates are set in Song or FangSong, titles in a heavier Song (the practice
+GB/T 9704 writes down for official documents); docs/decisions/certificate-typeface.md says
+why Noto Serif CJK SC was chosen. Its simplified-Chinese face covers all of GB 18030's
+two-byte set and CJK Extension A; it ships CFF outlines, which reportlab cannot embed, so
+`truetype` converts it once into a cache. HanaMin A and B add the rest of the BMP and
+Extension B, where rare characters of personal names live (e.g. 𠇔 U+201D4). Text is split
+into runs by which font has a real glyph for each character, so nothing prints as a blank
+or a box.
 
 Fonts are parsed once per process (they are tens of megabytes) and shared by every
 `FontSet` and `Renderer` that names the same file.
@@ -15,7 +20,7 @@ import hashlib
 import threading
 import unicodedata
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,7 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import SUBSETN, TTFError, TTFont
 
 from .errors import FontsMissingError
+from .truetype import Coverage, TrueTypeCopy, default_cache_dir
 
 __all__ = ["DEFAULT_FONT_DIRS", "Font", "FontSet"]
 
@@ -33,14 +39,21 @@ class _Source:
     subfont_index: int
     debian_package: str
     default_dir: Path
+    # CFF outlines: used through a TrueType copy with this coverage (see `truetype`).
+    convert: Coverage | None = None
 
 
+_NOTO = Path("/usr/share/fonts/opentype/noto")
+_HANAZONO = Path("/usr/share/fonts/truetype/hanazono")
+_SC = 2  # the simplified-Chinese face of the Noto CJK collections (JP, KR, SC, TC, HK)
 # Order matters: the primary font first, then fallbacks in the order they are tried.
 _SOURCES = (
-    _Source("wqy-zenhei.ttc", 0, "fonts-wqy-zenhei", Path("/usr/share/fonts/truetype/wqy")),
-    _Source("HanaMinA.ttf", 0, "fonts-hanazono", Path("/usr/share/fonts/truetype/hanazono")),
-    _Source("HanaMinB.ttf", 0, "fonts-hanazono", Path("/usr/share/fonts/truetype/hanazono")),
+    _Source("NotoSerifCJK-Regular.ttc", _SC, "fonts-noto-cjk", _NOTO, Coverage.ALL),
+    _Source("HanaMinA.ttf", 0, "fonts-hanazono", _HANAZONO),
+    _Source("HanaMinB.ttf", 0, "fonts-hanazono", _HANAZONO),
 )
+# Titles; characters it lacks come from the text fonts above.
+_TITLE_SOURCE = _Source("NotoSerifCJK-Bold.ttc", _SC, "fonts-noto-cjk", _NOTO, Coverage.GBK)
 DEFAULT_FONT_DIRS = tuple(dict.fromkeys(s.default_dir for s in _SOURCES))
 
 # Characters the layout handles itself instead of drawing a glyph.
@@ -89,10 +102,11 @@ class Font:
     """One parsed font, registered with reportlab under `name`."""
 
     name: str
-    path: Path
+    path: Path  # the TrueType file reportlab reads (for a converted face, the cached copy)
     subfont_index: int  # index within a TrueType collection (.ttc), else 0
-    ttf: Any  # reportlab TTFont
-    coverage: frozenset[int]  # code points with a real (non-empty) glyph
+    ttf: Any = field(repr=False)  # reportlab TTFont
+    coverage: frozenset[int] = field(repr=False)  # code points with a real (non-empty) glyph
+    source: Path  # the installed font file `path` was made from (`path` itself if not converted)
 
     def width(self, text: str, size: float) -> float:
         return float(self.ttf.stringWidth(text, size))
@@ -102,16 +116,16 @@ _loaded: dict[tuple[Path, int], Font] = {}
 _load_lock = threading.Lock()
 
 
-def _load(path: Path, subfont_index: int) -> Font:
+def _load(path: Path, subfont_index: int, source: Path) -> Font:
     key = (path.resolve(), subfont_index)
     with _load_lock:
         font = _loaded.get(key)
         if font is None:
-            font = _loaded[key] = _parse_and_register(key[0], subfont_index)
+            font = _loaded[key] = _parse_and_register(key[0], subfont_index, source)
         return font
 
 
-def _parse_and_register(path: Path, subfont_index: int) -> Font:
+def _parse_and_register(path: Path, subfont_index: int, source: Path) -> Font:
     tag = hashlib.sha256(f"{path}:{subfont_index}".encode()).hexdigest()[:8]
     name = f"CertLedger-{path.stem}-{tag}"
     try:
@@ -123,7 +137,7 @@ def _parse_and_register(path: Path, subfont_index: int) -> Font:
     # silently stand in for ours and drop glyphs, so our faces get a name of their own.
     ttf.face.name = ttf.face.name + b"-CL" + tag[:4].encode()
     pdfmetrics.registerFont(ttf)
-    return Font(name, path, subfont_index, ttf, _coverage(ttf))
+    return Font(name, path, subfont_index, ttf, _coverage(ttf), source)
 
 
 def _coverage(ttf: Any) -> frozenset[int]:
@@ -147,21 +161,29 @@ def _coverage(ttf: Any) -> frozenset[int]:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class FontSet:
-    """The primary font and its fallbacks, in the order they are tried."""
+    """The primary font and its fallbacks, in the order they are tried.
+
+    `title_fonts` come first for headings (`title_set`); the fallbacks stay the same.
+    """
 
     fonts: tuple[Font, ...]
+    title_fonts: tuple[Font, ...] = ()
 
     @classmethod
-    def discover(cls, font_dir: Path | None = None) -> FontSet:
-        """Find and load the certificate fonts (from `font_dir`, else the Debian paths)."""
-        paths: list[tuple[Path, int]] = []
+    def discover(cls, font_dir: Path | None = None, cache_dir: Path | None = None) -> FontSet:
+        """Find and load the certificate fonts (from `font_dir`, else the Debian paths).
+
+        Faces with CFF outlines are converted into `cache_dir` (default: the user's cache
+        directory) the first time; that takes about a minute, once per machine.
+        """
+        found: list[tuple[_Source, Path]] = []
         missing: list[_Source] = []
-        for source in _SOURCES:
+        for source in (*_SOURCES, _TITLE_SOURCE):
             path = _find(source, font_dir)
             if path is None:
                 missing.append(source)
             else:
-                paths.append((path, source.subfont_index))
+                found.append((source, path))
         if missing:
             where = str(font_dir) if font_dir else ", ".join(map(str, DEFAULT_FONT_DIRS))
             files = ", ".join(s.filename for s in missing)
@@ -170,11 +192,21 @@ class FontSet:
                 f"certificate fonts not found in {where}: {files}. "
                 f"Install them with: apt-get install {packages}"
             )
-        return cls(tuple(_load(path, index) for path, index in paths))
+        cache = cache_dir if cache_dir is not None else default_cache_dir()
+        loaded = [_load(*_truetype(source, path, cache), path) for source, path in found]
+        return cls(tuple(loaded[:-1]), title_fonts=(loaded[-1],))
 
     @property
     def primary(self) -> Font:
         return self.fonts[0]
+
+    @property
+    def title_set(self) -> FontSet:
+        """The same fonts with the title face tried first, for headings."""
+        return FontSet((*self.title_fonts, *self.fonts)) if self.title_fonts else self
+
+    def all_fonts(self) -> tuple[Font, ...]:
+        return (*self.title_fonts, *self.fonts)
 
     @property
     def primary_path(self) -> Path:
@@ -215,6 +247,22 @@ class FontSet:
 
     def width(self, text: str, size: float) -> float:
         return sum(font.width(run, size) for font, run in self.runs(text))
+
+
+_converted: dict[tuple[Path, int, Coverage, Path], Path] = {}
+
+
+def _truetype(source: _Source, path: Path, cache_dir: Path) -> tuple[Path, int]:
+    """The TrueType file (and face index) to load for `source` found at `path`."""
+    if source.convert is None:
+        return path, source.subfont_index
+    key = (path.resolve(), source.subfont_index, source.convert, cache_dir)
+    with _load_lock:
+        converted = _converted.get(key)
+        if converted is None:
+            copy = TrueTypeCopy(key[0], source.subfont_index, source.convert)
+            converted = _converted[key] = copy.path(cache_dir)
+    return converted, 0
 
 
 def _find(source: _Source, font_dir: Path | None) -> Path | None:

@@ -22,6 +22,8 @@ from ..types import CertificateType, ValidatedData
 from .errors import RenderError
 from .fonts import FontSet
 from .page import (
+    BODY_LEFT,
+    BODY_RIGHT,
     FOOTER_TOP,
     PAGE_HEIGHT,
     PAGE_WIDTH,
@@ -38,9 +40,9 @@ __all__ = ["CREATOR", "RenderedDocument", "Renderer"]
 
 CREATOR = "CertLedger"
 
-_TABLE_X = 22 * mm
-_TABLE_WIDTH = PAGE_WIDTH - 2 * _TABLE_X
-_LABEL_WIDTH = 48 * mm
+_TABLE_X = BODY_LEFT
+_TABLE_WIDTH = BODY_RIGHT - BODY_LEFT
+_LABEL_WIDTH = 46 * mm
 _TABLE_BOTTOM = FOOTER_TOP  # the QR, issuer and seal block lives below this line
 
 
@@ -83,6 +85,9 @@ class Renderer:
         issuer_name_en: str,
         issued_at: date,
     ) -> RenderedDocument:
+        """Render one certificate. `issued_at` is the day it is sealed; the issue date
+        printed is the one `CertificateType.issue_date` gives (the data's, if it has one).
+        """
         if data.type_code != cert_type.code:
             raise RenderError(f"data was validated as {data.type_code}, not {cert_type.code}")
         try:
@@ -115,7 +120,8 @@ class Renderer:
             )
             self._table.draw(canvas, cert_type, data, top, _TABLE_BOTTOM)
             draw_verification(canvas, self._fonts, verify_url)
-            draw_issuer(canvas, self._fonts, issuer_name_zh, issuer_name_en, issued_at)
+            issued_on = cert_type.issue_date(data.values, issued_at)
+            draw_issuer(canvas, self._fonts, issuer_name_zh, issuer_name_en, issued_on)
             canvas.showPage()
             canvas.save()
         # Only public facts go into the metadata: the id, the type, the issuing agency. No

@@ -101,6 +101,13 @@ class CertificateType:
     example: Mapping[str, str] = field(compare=False, hash=False)
     # (earlier, later) field pairs that must be in order, beyond valid_from <= valid_until.
     date_order: tuple[tuple[str, str], ...] = ()
+    # The certificate's issue date (发证日期), printed once, by the seal. The rule: a
+    # certificate is issued when it is sealed, so by default the issue date is the day of
+    # sealing. A type whose data declares the date of issue (a qualification awarded on
+    # the day the assessment board decided it, entered later) names that date field here:
+    # the declared date is then the issue date, printed by the seal and not repeated in
+    # the field table, so a certificate never shows two different issue dates.
+    issue_date_field: str | None = None
 
     def __post_init__(self) -> None:
         # Catch a mistyped type definition at import time rather than at the first issuance.
@@ -112,6 +119,7 @@ class CertificateType:
         refs = [self.holder_field, self.holder_name_field, self.title_field, self.valid_from_field]
         refs += [self.valid_until_field] if self.valid_until_field else []
         refs += [name for pair in self.date_order for name in pair]
+        refs += [self.issue_date_field] if self.issue_date_field else []
         unknown = sorted(set(refs) - set(names))
         if unknown:
             raise ValueError(f"{self.code}: references unknown fields {unknown}")
@@ -129,6 +137,10 @@ class CertificateType:
             raise ValueError(f"{self.code}: valid_from_field must be a date field")
         if not self.field(self.valid_from_field).required:
             raise ValueError(f"{self.code}: valid_from_field must be required")
+        if self.issue_date_field:
+            spec = self.field(self.issue_date_field)
+            if spec.kind is not FieldKind.DATE or not spec.required:
+                raise ValueError(f"{self.code}: issue_date_field must be a required date field")
         until_kinds = {FieldKind.DATE, FieldKind.UNTIL_DATE}
         if self.valid_until_field and self.field(self.valid_until_field).kind not in until_kinds:
             raise ValueError(f"{self.code}: valid_until_field must be a date or until-date field")
@@ -144,6 +156,15 @@ class CertificateType:
     @property
     def field_names(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.fields)
+
+    def issue_date(self, values: Mapping[str, FieldValue], sealed_on: date) -> date:
+        """The issue date to print: the declared one if the type has it, else `sealed_on`."""
+        if self.issue_date_field is None:
+            return sealed_on
+        declared = values[self.issue_date_field]
+        if not isinstance(declared, date):
+            raise TypeError(f"{self.code}: {self.issue_date_field} is not a validated date")
+        return declared
 
 
 class GlyphCoverage(Protocol):

@@ -116,6 +116,8 @@ _QUALIFICATION_CERTIFICATE = CertificateType(
     title_field="holder_name",
     valid_from_field="issue_date",
     valid_until_field=None,  # vocational qualifications do not expire
+    # The date the qualification was awarded, as the data declares it: the issue date.
+    issue_date_field="issue_date",
     example={
         "holder_name": "王小明",
         "id_number": "110101199003070011",
@@ -204,6 +206,7 @@ def types_catalogue() -> list[dict[str, object]]:
                 "title_field": t.title_field,
                 "valid_from_field": t.valid_from_field,
                 "valid_until_field": t.valid_until_field,
+                "issue_date_field": t.issue_date_field,
                 "fields": [f.as_json() for f in t.fields],
                 "example": dict(t.example),
             }

@@ -41,7 +41,9 @@ from certificates.types import (
 )
 
 MM = 72 / 25.4
-RARE_NAME = "李䶮𠇔"  # U+4DAE (CJK Extension A) and U+201D4 (Extension B)
+# U+4DAE (CJK Extension A) and U+201D4 (Extension B) are in the Song face; U+21484
+# (Extension B) only in a fallback (HanaMin B).
+RARE_NAME = "李䶮𠇔𡒄"
 ISSUER_ZH = "北京市海淀区市场监督管理局"
 ISSUER_EN = "Haidian District Administration for Market Regulation, Beijing"
 ISSUED_AT = date(2026, 1, 15)
@@ -114,25 +116,48 @@ def test_missing_fonts_name_the_debian_packages(tmp_path: Path) -> None:
     with pytest.raises(FontsMissingError) as info:
         FontSet.discover(tmp_path)
     message = str(info.value)
-    assert "fonts-wqy-zenhei" in message and "fonts-hanazono" in message
-    assert "wqy-zenhei.ttc" in message and str(tmp_path) in message
+    assert "fonts-noto-cjk" in message and "fonts-hanazono" in message
+    assert "NotoSerifCJK-Regular.ttc" in message and "NotoSerifCJK-Bold.ttc" in message
+    assert "HanaMinB.ttf" in message and str(tmp_path) in message
 
 
 def test_fonts_can_come_from_another_directory(tmp_path: Path, fonts: FontSet) -> None:
-    nested = tmp_path / "truetype" / "cjk"
+    nested = tmp_path / "fonts" / "cjk"
     nested.mkdir(parents=True)
-    for font in fonts.fonts:
-        (nested / font.path.name).symlink_to(font.path)
-    other = FontSet.discover(tmp_path)
-    assert [f.path.name for f in other.fonts] == [f.path.name for f in fonts.fonts]
-    # The same files are parsed once per process, however they are reached.
+    for font in fonts.all_fonts():
+        (nested / font.source.name).symlink_to(font.source)
+    other = FontSet.discover(tmp_path / "fonts")
+    assert [f.path.name for f in other.all_fonts()] == [f.path.name for f in fonts.all_fonts()]
+    # The same files are parsed (and converted) once per process, however they are reached.
     assert other.primary is fonts.primary
     assert other.primary_path == fonts.primary_path and other.primary_index == 0
 
 
+def test_text_is_set_in_song_and_titles_in_bold_song(fonts: FontSet) -> None:
+    # Noto Serif CJK SC, converted to TrueType outlines: reportlab can embed it.
+    assert fonts.primary.source.name == "NotoSerifCJK-Regular.ttc"
+    assert fonts.primary.path.suffix == ".ttf" and fonts.primary.path != fonts.primary.source
+    assert fonts.title_set.primary.source.name == "NotoSerifCJK-Bold.ttc"
+    assert fonts.title_set.fonts[1:] == fonts.fonts  # the same fallbacks
+    # All of GB 18030's two-byte set (GBK) from the Song face itself, not from a fallback.
+    gbk = {c for c in map(chr, range(0x4E00, 0xA000)) if _in_gbk(c)}
+    assert len(gbk) > 20_000
+    assert {c for c in gbk if fonts.font_for(c) is not fonts.primary} == set()
+
+
+def _in_gbk(char: str) -> bool:
+    try:
+        char.encode("gbk")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def test_rare_name_characters_are_covered_by_some_font(fonts: FontSet) -> None:
     assert fonts.missing_chars(RARE_NAME + "\n营业执照 ABC 123") == set()
-    assert fonts.missing_chars("王\U00030edd") == {"\U00030edd"}  # Extension G: no font has it
+    # U+30000 (Extension G): no font has it. (Noto Serif CJK SC draws some of Extension G,
+    # biang U+30EDD among them.)
+    assert fonts.missing_chars("王\U00030000") == {"\U00030000"}
     runs = list(fonts.runs("张" + RARE_NAME))
     assert "".join(text for _, text in runs) == "张" + RARE_NAME
     assert runs[0][0] is fonts.primary
@@ -140,7 +165,7 @@ def test_rare_name_characters_are_covered_by_some_font(fonts: FontSet) -> None:
 
 
 def test_validation_with_fonts_refuses_what_cannot_be_drawn(fonts: FontSet) -> None:
-    data = dict(get_type("qualification-certificate").example, holder_name="王\U00030edd")
+    data = dict(get_type("qualification-certificate").example, holder_name="王\U00030000")
     with pytest.raises(CertificateDataError) as info:
         validate("qualification-certificate", data, fonts=fonts)
     assert [e.code for e in info.value.errors] == ["unrenderable"]
@@ -188,6 +213,33 @@ def test_render_every_type(renderer: Renderer, type_code: str) -> None:
     assert f"/CertLedgerId ({cert_id_for(type_code)})".encode() in doc.pdf
     assert f"/CertLedgerType ({type_code})".encode() in doc.pdf
     assert len(re.findall(rb"/Type /Page\b", doc.pdf)) == 1
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("type_code", sorted(CERTIFICATE_TYPES))
+def test_one_issue_date_is_printed(renderer: Renderer, type_code: str) -> None:
+    cert_type = get_type(type_code)
+    data = dict(cert_type.example)
+    if cert_type.issue_date_field:
+        data[cert_type.issue_date_field] = "2025-06-30"  # declared; sealed on ISSUED_AT
+    doc, _ = render(renderer, type_code, data)
+    text = run_tool("pdftotext", "-", "-", stdin=doc.pdf).decode()
+    assert text.count("发证日期") == 1 and text.count("Date of issue") == 1
+    expected = "2025年6月30日" if cert_type.issue_date_field else "2026年1月15日"
+    assert re.search(rf"发证日期\s+{expected}", text), text
+    if cert_type.issue_date_field:
+        assert "2026年1月15日" not in text  # the day of sealing is not a second issue date
+
+
+def test_the_issue_date_rule_is_the_type_definitions(renderer: Renderer) -> None:
+    qualification = get_type("qualification-certificate")
+    values = validate(qualification.code, qualification.example).values
+    assert qualification.issue_date(values, ISSUED_AT) == date(2026, 1, 15)
+    assert qualification.issue_date(values, date(2027, 3, 1)) == values["issue_date"]
+    licence = get_type("business-licence")
+    licence_values = validate(licence.code, licence.example).values
+    assert licence.issue_date_field is None
+    assert licence.issue_date(licence_values, date(2027, 3, 1)) == date(2027, 3, 1)
 
 
 @pytest.mark.parametrize("type_code", sorted(CERTIFICATE_TYPES))
@@ -289,7 +341,7 @@ def test_rare_name_characters_are_drawn_and_extractable(renderer: Renderer) -> N
     doc, _ = render(renderer, "qualification-certificate", data)
     text = run_tool("pdftotext", "-", "-", stdin=doc.pdf).decode()
     assert RARE_NAME in text
-    assert "䶮" in text and "𠇔" in text
+    assert "䶮" in text and "𠇔" in text and "𡒄" in text
     assert "职业资格证书" in text and "VOCATIONAL QUALIFICATION CERTIFICATE" in text
     fonts_listed = run_tool("pdffonts", "-", stdin=doc.pdf).decode()
     assert "HanaMin" in fonts_listed  # the fallback font was embedded for them
