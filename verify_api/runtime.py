@@ -30,11 +30,14 @@ from certificates.seals import SealKeyService
 from certificates.sharing.clients import ClientRegistry
 from certificates.sharing.lookup import SharingService
 from certificates.status.service import StatusService
+from certificates.status.sync import LedgerSync
 from certificates.store.cipher import FieldCipher
 from certificates.store.database import Store
+from certificates.store.ledger_sync import receipt as stored_receipt
 from certificates.verification.public import PublicService
 from certificates.verification.verifier import Verifier
 from ledger import EmbeddedLedger, Ledger, LedgerUnavailable
+from ledger.interface import EventSource
 from ledger.unreachable import UnreachableLedger
 from signing import (
     InProcessRevocationSource,
@@ -89,6 +92,9 @@ class Runtime:
     tsa: TimeStampAuthority | None = None
     ocsp: OcspService | None = None
     deliver_on_close: float = 0.0
+    # Follows the ledger's events to keep store and caches in step (a ledger that offers
+    # them: Fabric); started by a server, see follow_ledger.
+    sync: LedgerSync | None = None
     _closers: list[Callable[[], None]] = field(default_factory=list)
     _batches: BatchService | None = None
 
@@ -133,6 +139,16 @@ class Runtime:
         sandbox = SealCheckSandbox(limits)
         self.verifier.untrusted = sandbox
         self._closers.append(sandbox.close)
+
+    def follow_ledger(self) -> None:
+        """Start following the ledger's events on a thread (a server; a command does not).
+        Stopped by :meth:`close`. Nothing to do on a ledger without events (embedded)."""
+        if self.sync is not None:
+            self.sync.start()
+
+    def stop_following(self) -> None:
+        if self.sync is not None:
+            self.sync.stop()
 
     def close(self) -> None:
         """Release everything; a command first delivers the notifications it queued, for
@@ -290,6 +306,8 @@ def open_runtime(
         # The PKI's own published CRLs: a seal revoked after a document was extended to
         # B-LTA still reaches the verdict, without any network fetching.
         revocation_data=PublishedCrls(home.pki),
+        # The receipt stored with a certificate issued here, checked on the own ledger node.
+        receipt_of=lambda cert_id: stored_receipt(store, cert_id),
     )
     audit = AuditLog(store)
     clients = ClientRegistry(store, audit=audit)
@@ -325,6 +343,18 @@ def open_runtime(
     rt._closers.append(store.close)
     rt._closers.append(ledger.close)
     rt._closers.append(audit.close)  # its own connection; runs before the store's closer
+    if isinstance(ledger, EventSource):
+        # One checkpoint per agency this deployment acts for: two instances of different
+        # agencies sharing a store each follow their own peer.
+        rt.sync = LedgerSync(
+            store=store,
+            ledger=ledger,
+            source=ledger,
+            name=f"{ledger.backend}:{config.agency or '*'}",
+            listeners=(sharing.forget_certificate, lambda cert_id: rt.public.forget(cert_id)),
+            on_registry=verifier.forget_registry,
+        )
+        rt._closers.append(rt.sync.stop)  # closers run in reverse: before ledger and store
     if pki is not None and passphrase is not None:
         tsa = TimeStampAuthority(pki.tsa)
         producer: Producer

@@ -61,11 +61,22 @@ class HealthBody(_Body):
     status: Literal["ok"]
 
 
+class ReceiptBody(_Body):
+    """The anchoring receipt as checked on the verifier's own ledger node (Fabric)."""
+
+    tx_id: str
+    block: int
+    data_hash: str | None
+    verdict: Literal["PASSED", "FAILED"]
+    reason: str
+
+
 class LedgerRefBody(_Body):
     backend: str
     block: int | None
     tx_id: str | None
     anchored_at: str | None
+    receipt: ReceiptBody | None = None  # only on a ledger that checks receipts (Fabric)
 
 
 class CertificateStatusBody(_Body):

@@ -8,7 +8,7 @@ fails closed: a report with no checks, or with any check undecided, is never VAL
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -121,14 +121,20 @@ class LedgerSummary:
     block: int | None
     tx_id: str | None
     anchored_at: datetime | None
+    # The anchoring receipt as checked on this service's own ledger node (block, tx id, data
+    # hash, verdict: certificates.verification.receipts), where the ledger checks receipts.
+    receipt: Mapping[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "backend": self.backend,
             "block": self.block,
             "tx_id": self.tx_id,
             "anchored_at": self.anchored_at.isoformat() if self.anchored_at else None,
         }
+        if self.receipt is not None:  # absent otherwise: embedded reports read as before
+            out["receipt"] = dict(self.receipt)
+        return out
 
 
 @dataclass(frozen=True)

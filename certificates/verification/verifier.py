@@ -27,6 +27,13 @@ from certificates.ids import CertificateId, InvalidCertificateId
 from certificates.types import CERTIFICATE_TYPES
 from certificates.verification import messages
 from certificates.verification.messages import M
+from certificates.verification.receipts import (
+    RECEIPT_MISMATCH,
+    ReceiptOutcome,
+    ReceiptSource,
+    ReceiptUnreadable,
+    check_receipt,
+)
 from certificates.verification.report import (
     CertificateSummary,
     Check,
@@ -78,6 +85,7 @@ class _LedgerView:
     record: LedgerRecord | None
     available: bool
     seal_fingerprints: frozenset[str]
+    receipt: ReceiptOutcome | None = None  # None: the ledger does not check receipts
 
 
 class Verifier:
@@ -90,6 +98,7 @@ class Verifier:
         describe: Callable[[str], tuple[str, datetime] | None] | None = None,
         clock: Callable[[], datetime] | None = None,
         revocation_data: Callable[[], RevocationData | None] | None = None,
+        receipt_of: ReceiptSource | None = None,
     ) -> None:
         # Trust roots are passed in explicitly; an empty tuple makes the chain check fail
         # closed inside signing.check_seal.
@@ -99,6 +108,8 @@ class Verifier:
         # The issuer's local store knows the subject (a masked name) and the issue time; a
         # verifier without that store reports the ledger's facts only.
         self._describe = describe or (lambda _id: None)
+        # The anchoring receipt the issuer's store kept (block, tx, data hash), if any.
+        self._receipt_of = receipt_of or (lambda _id: None)
         self._clock = clock or (lambda: datetime.now(UTC))
         # Current revocation data the verifier already holds (e.g. the PKI's published
         # CRL), used besides what the document embeds; never fetched over a network.
@@ -192,7 +203,7 @@ class Verifier:
         return VerificationReport(
             tuple(checks),
             _summary(cert_id, view.record, self._describe(cert_id)),
-            self._ledger_summary(view.record),
+            self._ledger_summary(view.record, view.receipt),
             now,
         )
 
@@ -206,7 +217,18 @@ class Verifier:
             # Fail closed: an error reading the ledger is "cannot decide", never "fine".
             return _LedgerView(None, False, frozenset())
         fingerprints = registry.get(record.agency, frozenset()) if record else frozenset()
-        return _LedgerView(record, True, fingerprints)
+        try:
+            receipt = (
+                check_receipt(self._ledger, record, self._receipt_of(cert_id)) if record else None
+            )
+        except ReceiptUnreadable:
+            return _LedgerView(None, False, frozenset())  # fail closed, as above
+        return _LedgerView(record, True, fingerprints, receipt)
+
+    def forget_registry(self) -> None:
+        """The agency registry changed on the ledger: read it again on the next check."""
+        with self._lock:
+            self._registry_at = 0.0
 
     def _seal_registry(self) -> dict[str, frozenset[str]]:
         with self._lock:
@@ -238,7 +260,10 @@ class Verifier:
 
         out: list[Check] = []
         if seal.sealed_digest and seal.sealed_digest.lower() == record.digest.lower():
-            out.append(Check(CheckCode.LEDGER_ANCHORED, CheckStatus.PASSED, M.ANCHORED))
+            if view.receipt is None or view.receipt.ok:
+                out.append(Check(CheckCode.LEDGER_ANCHORED, CheckStatus.PASSED, M.ANCHORED))
+            else:
+                out.append(Check(CheckCode.LEDGER_ANCHORED, CheckStatus.FAILED, RECEIPT_MISMATCH))
         else:
             out.append(Check(CheckCode.LEDGER_ANCHORED, CheckStatus.FAILED, M.DIGEST_MISMATCH))
 
@@ -264,11 +289,17 @@ class Verifier:
         out.append(_expiry_check(record, today))
         return out
 
-    def _ledger_summary(self, record: LedgerRecord | None) -> LedgerSummary:
+    def _ledger_summary(
+        self, record: LedgerRecord | None, receipt: ReceiptOutcome | None = None
+    ) -> LedgerSummary:
         if record is None:
             return LedgerSummary(self._ledger.backend, None, None, None)
         return LedgerSummary(
-            self._ledger.backend, record.anchored_block, record.anchored_tx, record.anchored_at
+            self._ledger.backend,
+            record.anchored_block,
+            record.anchored_tx,
+            record.anchored_at,
+            receipt.to_json() if receipt else None,
         )
 
 

@@ -83,6 +83,7 @@ class LedgerEvent:
 
 T = TypeVar("T")
 _BLOCK_CACHE = 100_000
+_RECEIPT_CACHE = 65_536
 
 
 def load_profile(path: str | Path) -> dict[str, Any]:
@@ -116,6 +117,7 @@ class FabricLedger:
         self._backoff = backoff
         self._blocks: OrderedDict[str, int] = OrderedDict()
         self._data_hashes: OrderedDict[int, str] = OrderedDict()
+        self._receipts: OrderedDict[tuple[str, int, str | None], ReceiptCheck] = OrderedDict()
         self._lock = threading.Lock()
 
     @classmethod
@@ -465,6 +467,20 @@ class FabricLedger:
         the header nor the transaction list can have been swapped on the way; the block's
         place in the chain is what :meth:`verify_chain` checks. (:class:`ReceiptChecker`)
         """
+        key = (tx_id, block_number, data_hash)
+        with self._lock:
+            known = self._receipts.get(key)
+        if known is not None:
+            return known
+        answer = self._check_receipt(tx_id, block_number, data_hash)
+        if answer.ok:  # a committed block never changes: a confirmation holds for good
+            with self._lock:
+                self._receipts[key] = answer
+                while len(self._receipts) > _RECEIPT_CACHE:
+                    self._receipts.popitem(last=False)
+        return answer
+
+    def _check_receipt(self, tx_id: str, block_number: int, data_hash: str | None) -> ReceiptCheck:
         try:
             block = self._block(block_number)
         except LedgerRefused:
