@@ -152,9 +152,11 @@ def create_app(
         if background_anchoring and rt.issuance is not None:
             loop.start()
         dispatcher.start()
+        rt.follow_ledger()  # Fabric: store and caches kept in step from the ledger's events
         try:
             yield
         finally:
+            rt.stop_following()
             dispatcher.stop()
             loop.stop()
 
