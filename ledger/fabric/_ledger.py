@@ -422,6 +422,16 @@ class FabricLedger:
             ]
         )
 
+    def height(self) -> int:
+        """How many blocks this peer has committed (qscc ``GetChainInfo``)."""
+        try:
+            raw = self._reader.evaluate(
+                [b"GetChainInfo", self._reader.channel.encode()], chaincode="qscc"
+            )
+        except GatewayError as exc:
+            raise LedgerUnavailable(f"Fabric: {exc}") from None
+        return int(_parsed(lambda: ledger_pb2.BlockchainInfo.FromString(raw)).height)
+
     def verify_chain(self) -> ChainReport:
         """Re-check this peer's chain: every block's data hash and its link to the previous
         header. (Orderer signatures were checked by the peer as it received each block.)"""

@@ -6,7 +6,11 @@ then measures, from one client on the same machine:
 - anchoring throughput with batching (many certificates per transaction, a few submitters)
   against one certificate per transaction (sequential and concurrent);
 - submit latency (one-certificate transactions, sequential) and Evaluate latency, p50/p99;
-- resident memory of every node afterwards.
+- resident memory of every node afterwards;
+- how long a revocation made at one agency takes to reach another agency's instance: the
+  moment that instance's event follower (``certificates.status.sync``, on its own peer)
+  drops the certificate from its caches, after which its status answer and QR page read
+  the revoked record.
 
 Prints a table and writes JSON next to it (``--out``). Every process is stopped by PID.
 """
@@ -20,15 +24,20 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import network
 from certificates.agencies import AGENCIES
+from certificates.status.sync import LedgerSync
+from certificates.store.database import Store
+from certificates.store.ledger_sync import save_checkpoint
 from certificates.types import CERTIFICATE_TYPES
 from chaincode import AgencyRecord, AnchorEntry
 from ledger.fabric import FabricLedger
+from ledger.interface import EventCheckpoint
 
 _RUN = f"{os.getpid()}-{time.time_ns()}"
 
@@ -95,6 +104,48 @@ def _first_anchor(profile: Path, tag: str) -> None:
         ledger.anchor("market-regulation", _entries(f"first-{tag}", 1))
 
 
+def _revocation_elsewhere(profile: Path, store_path: Path, n: int) -> dict[str, float]:
+    """Revoke ``n`` certificates at market-regulation; seconds until transport's follower
+    has dropped each one (median and max, from the revocation's submission)."""
+    seen: dict[str, float] = {}
+    cond = threading.Condition()
+
+    def dropped(cert_id: str) -> None:
+        with cond:
+            seen.setdefault(cert_id, time.monotonic())
+            cond.notify_all()
+
+    issuer = FabricLedger.from_profile(profile, "market-regulation", attempts=20)
+    other = FabricLedger.from_profile(profile, "transport", attempts=20)
+    store = Store.open(store_path, create=True)
+    sync = LedgerSync(store=store, ledger=other, source=other, name="bench", listeners=[dropped])
+    try:
+        ids = [r.cert_id for r in issuer.anchor("market-regulation", _entries("revoke", n))]
+        # Follow from the current end of the chain: the figure is about new events only.
+        height = other.height()
+        save_checkpoint(store, "bench", EventCheckpoint(height, -1))
+        sync.start()
+        total, after_commit = [], []
+        for cid in ids:
+            started = time.monotonic()
+            issuer.revoke("market-regulation", cid, "bench")
+            committed = time.monotonic()
+            with cond:
+                assert cond.wait_for(lambda cid=cid: cid in seen, 30), cid  # type: ignore[misc]
+            total.append(seen[cid] - started)
+            after_commit.append(seen[cid] - committed)
+    finally:
+        sync.stop()
+        store.close()
+        other.close()
+        issuer.close()
+    return {
+        "median_s": round(statistics.median(total), 3),
+        "max_s": round(max(total), 3),
+        "median_after_commit_s": round(statistics.median(after_commit), 3),
+    }
+
+
 def run(root: Path, quick: bool) -> dict[str, Any]:
     out: dict[str, Any] = {"cpus": os.cpu_count()}
     t = time.monotonic()
@@ -145,6 +196,9 @@ def run(root: Path, quick: bool) -> dict[str, Any]:
         out["evaluate_mean_ms"] = round(statistics.mean(ev), 2)
     finally:
         ledger.close()
+    out["revocation_to_other_agency"] = _revocation_elsewhere(
+        profile, root.parent / "follower.db", 5 if quick else 20
+    )
     layout = network.Layout(root)
     topo = layout.load()
     nodes = [
