@@ -5,6 +5,7 @@ made through the channel participation API, and the contract served to each peer
 own chaincode-as-a-service process. See README, "The Fabric network".
 """
 
+from network._addorg import add_agency, channel_orgs
 from network._network import (
     NetworkError,
     NodeStatus,
@@ -24,6 +25,8 @@ __all__ = [
     "NetworkError",
     "NodeStatus",
     "Topology",
+    "add_agency",
+    "channel_orgs",
     "down",
     "ensure_fabric",
     "kill_node",

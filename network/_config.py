@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from network._pki import CertAuthority, write_msp, write_tls
-from network._topology import CHANNEL, ORDERER_MSP, Layout, Topology
+from network._topology import CHANNEL, ORDERER_MSP, AgencyOrg, Layout, Topology
 
 __all__ = [
     "BATCH_TIMEOUT",
     "admin_env",
     "chaincode_connection",
     "make_crypto",
+    "make_org_crypto",
     "orderer_env",
     "peer_env",
     "write_configtx",
@@ -49,21 +50,28 @@ def make_crypto(layout: Layout, topo: Topology) -> None:
 
     # The chaincode servers' TLS: one CA for the servers and for the peers' client certs.
     cc_ca = CertAuthority("CertLedgerChaincode", "tlsca.chaincode")
-    cc_dir = layout.crypto / "chaincode"
     for org in topo.agencies:
-        write_tls(cc_dir / org.code / "server", cc_ca, cc_ca.issue(f"cc.{org.code}", tls=True))
-        write_tls(cc_dir / org.code / "client", cc_ca, cc_ca.issue(f"peer.{org.code}", tls=True))
+        make_org_crypto(layout, org, cc_ca)
 
-    for org in topo.agencies:
-        d = layout.org_dir(org.code)
-        ca = CertAuthority(org.msp_id, f"ca.{org.code}")
-        tls_ca = CertAuthority(org.msp_id, f"tlsca.{org.code}")
-        write_msp(d / "msp", ca, tls_ca, None)
-        write_msp(d / "peer" / "msp", ca, tls_ca, ca.issue(org.peer, ou="peer"))
-        write_tls(d / "peer" / "tls", tls_ca, tls_ca.issue(org.peer, tls=True))
-        for user, ou in (("admin", "admin"), ("service", "client")):
-            write_msp(d / user / "msp", ca, tls_ca, ca.issue(f"{user}.{org.code}", ou=ou))
-            write_tls(d / user / "tls", tls_ca, tls_ca.issue(f"{user}.{org.code}", tls=True))
+
+def make_org_crypto(layout: Layout, org: AgencyOrg, cc_ca: CertAuthority | None = None) -> None:
+    """One agency organisation's CAs, MSPs and TLS pairs, and its chaincode server's TLS
+    (signed by ``cc_ca``; an agency added later gets a chaincode CA of its own, which its
+    peer's ``connection.json`` names, so no other org's key is needed)."""
+    cc_ca = cc_ca or CertAuthority("CertLedgerChaincode", f"tlsca.chaincode.{org.code}")
+    cc_dir = layout.crypto / "chaincode"
+    write_tls(cc_dir / org.code / "server", cc_ca, cc_ca.issue(f"cc.{org.code}", tls=True))
+    write_tls(cc_dir / org.code / "client", cc_ca, cc_ca.issue(f"peer.{org.code}", tls=True))
+    d = layout.org_dir(org.code)
+    ca = CertAuthority(org.msp_id, f"ca.{org.code}")
+    tls_ca = CertAuthority(org.msp_id, f"tlsca.{org.code}")
+    write_msp(d / "peer" / "msp", ca, tls_ca, ca.issue(org.peer, ou="peer"))
+    write_tls(d / "peer" / "tls", tls_ca, tls_ca.issue(org.peer, tls=True))
+    for user, ou in (("admin", "admin"), ("service", "client")):
+        write_msp(d / user / "msp", ca, tls_ca, ca.issue(f"{user}.{org.code}", ou=ou))
+        write_tls(d / user / "tls", tls_ca, tls_ca.issue(f"{user}.{org.code}", tls=True))
+    # The org MSP last: its presence says the whole set was written (add-agency checks it).
+    write_msp(d / "msp", ca, tls_ca, None)
 
 
 def _sig(rule: str) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""`certledger network up|down|status|stop-node|start-node`: the local Fabric network.
+"""`certledger network up|add-agency|down|status|stop-node|start-node`: the local Fabric
+network.
 
 The network's genesis registry (agencies, their MSP ids, allowed types and seal
 fingerprints) is the deployment's own (``--home``), so certificates it issues verify
@@ -84,6 +85,35 @@ def network_up(directory: _DirOption = None) -> None:
     typer.echo("serve an agency against it with:")
     typer.echo(f"  CERTLEDGER_LEDGER=fabric CERTLEDGER_FABRIC_PROFILE={profile} \\")
     typer.echo("  CERTLEDGER_AGENCY=<agency code> certledger serve")
+
+
+@network_app.command("add-agency")
+def network_add_agency(
+    code: Annotated[str, typer.Argument(help="the agency's code in the deployment's registry")],
+    directory: _DirOption = None,
+) -> None:
+    """Bring an agency of the deployment's registry into the running network: its org's
+    crypto, the channel update signed by a majority of admins, its peer joined, the
+    contract approved for it, and its registry entry by a majority of agencies.
+    Re-runnable: each step is checked before it is done."""
+    import network
+    from ledger import AgencyRecord
+
+    root = _dir(directory)
+    if not (root / "network.json").exists():
+        _fail(f"no network at {root}: run `certledger network up` first / 网络尚未创建")
+    record = next((r for r in _registry() if isinstance(r, AgencyRecord) and r.code == code), None)
+    if record is None:
+        _fail(
+            f"agency {code!r} is not in the deployment's registry / 部署的机构名册中没有该机构",
+            common.EXIT_BAD_INPUT,
+        )
+    started = time.monotonic()
+    try:
+        network.add_agency(root, record)
+    except network.NetworkError as exc:
+        _fail(f"{exc} (re-run the command to finish / 可重新运行以完成)")
+    typer.echo(f"{code} joined the network in {time.monotonic() - started:.1f} s")
 
 
 @network_app.command("down")
