@@ -18,11 +18,11 @@ import io
 import json
 import secrets
 import zipfile
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from certificates import CertificateError, Principal, StatusChange
+from certificates import BatchService, CertificateError, Principal, StatusChange
 from certificates.agencies import AGENCIES
 from certificates.errors import CertificateNotFound
 from certificates.issuance.records import (
@@ -40,6 +40,7 @@ from certificates.issuance.records import (
     AgencyRecords,
     SearchQuery,
 )
+from certificates.issuance.refusals import BatchRefusal
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError, CertificateType
 from certificates.types.errors import FieldError
 from certificates.verification.report import Message
@@ -128,24 +129,6 @@ _NO_BATCH = Message("没有这个批次，或它不属于本机构。", "No such
 _LANGS = ("zh", "en")
 
 
-class _Batches(Protocol):
-    """What the console needs of the batch service (certificates.issuance)."""
-
-    def submit(
-        self, who: Principal, cert_type: str, csv_bytes: bytes, *, batch_key: str | None = None
-    ) -> Any: ...
-
-    def start(self, batch_id: str) -> None: ...
-
-    def progress(self, who: Principal, batch_id: str) -> Any: ...
-
-    def rows(self, who: Principal, batch_id: str) -> list[Any]: ...
-
-    def pdfs(self, who: Principal, batch_id: str) -> Iterator[tuple[str, bytes]]: ...
-
-    def manifest_csv(self, who: Principal, batch_id: str) -> bytes: ...
-
-
 def _lang(value: object) -> str:
     return value if isinstance(value, str) and value in _LANGS else "zh"
 
@@ -207,15 +190,12 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
     records = AgencyRecords(store=rt.store, audit=rt.audit)
     issuer = auth.require("issuer")
 
-    def batches() -> _Batches | None:
-        accessor = getattr(rt, "batches", None)
-        if accessor is None:
-            return None
+    def batches() -> BatchService | None:
+        """The batch service, or None in a deployment opened without the keys."""
         try:
-            service: _Batches = accessor()
+            return rt.batches()
         except CertificateError:
             return None
-        return service
 
     def own_types(who: Principal) -> list[CertificateType]:
         return [t for t in CERTIFICATE_TYPES.values() if t.agency == who.agency]
@@ -814,20 +794,34 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         data = await upload.read()
         try:
             progress = await run_in_threadpool(service.submit, signed.who, ctype.code, data)
+        except BatchRefusal as exc:  # an unusable file: its words, nothing stored
+            return again(Message(exc.zh, exc.en), 422)
         except CertificateError as exc:
-            zh = getattr(exc, "zh", None)
-            en = getattr(exc, "en", None)
-            if isinstance(zh, str) and isinstance(en, str):
-                return again(Message(zh, en), 422)
             status, refusal = await _refusal(request, exc)
             return again(refusal, status)
         service.start(progress.batch_id)
         target = f"{_PATH}/batch/{progress.batch_id}" + ("?lang=en" if lang == "en" else "")
         return RedirectResponse(target, 303, headers=_HEADERS)
 
+    @router.post(f"{_PATH}/batch/{{batch_id}}/resume")
+    async def batch_resume(request: Request, batch_id: str) -> Response:
+        """An interrupted batch (its server stopped) goes on from its first waiting row."""
+        post = await signed_post(request)
+        if isinstance(post, HTMLResponse):
+            return post
+        _fields, lang, _signed = post
+        found = batch_of(request, lang, batch_id)
+        if isinstance(found, HTMLResponse):
+            return found
+        _s, service, progress = found
+        if not progress.done:
+            service.start(batch_id)
+        target = f"{_PATH}/batch/{batch_id}" + ("?lang=en" if lang == "en" else "")
+        return RedirectResponse(target, 303, headers=_HEADERS)
+
     def batch_of(
         request: Request, lang: str, batch_id: str
-    ) -> tuple[_Signed, _Batches, Any] | HTMLResponse:
+    ) -> tuple[_Signed, BatchService, Any] | HTMLResponse:
         signed = signed_in(request)
         if signed is None:
             return sign_in_answer(request, lang, error=_SIGNED_OUT, status=401)

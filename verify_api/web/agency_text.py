@@ -69,6 +69,8 @@ TEXT: dict[str, dict[str, str]] = {
         "download_zip": "下载全部 PDF（zip）",
         "download_csv": "下载结果 CSV（编号、核验链接、错误）",
         "batch_missing": "批量签发服务尚未启用。",
+        "interrupted": "此批次在签发途中中断（服务曾停止）。已签发的不会重复签发。",
+        "resume": "继续签发余下的行",
         "search_title": "查找证照",
         "search_go": "查找",
         "search_reset": "清空条件",
@@ -202,6 +204,9 @@ TEXT: dict[str, dict[str, str]] = {
         "download_zip": "Download all PDFs (zip)",
         "download_csv": "Download the results CSV (ids, verification links, errors)",
         "batch_missing": "The batch service is not enabled.",
+        "interrupted": "This batch was interrupted (the service stopped). Rows already issued "
+        "are not issued again.",
+        "resume": "Issue the remaining rows",
         "search_title": "Find certificates",
         "search_go": "Search",
         "search_reset": "Clear",

@@ -26,8 +26,8 @@
           state.textContent = words(p.state);
           counts.textContent = counts.dataset.template
             .replace("{total}", p.total).replace("{issued}", p.issued).replace("{failed}", p.failed);
-          if (p.done) {
-            window.location.reload(); // the report and downloads come with the finished page
+          if (p.done || p.state === "interrupted") {
+            window.location.reload(); // the finished page brings the report (or the resume button)
           } else {
             window.setTimeout(tick, 500);
           }
