@@ -175,6 +175,18 @@ def run(root: Path, quick: bool) -> dict[str, Any]:
         ):
             rate = _throughput(ledger, batch=batch, batches=batches, workers=workers)
             out["batched"][f"{batch}x{batches} on {workers} submitters"] = round(rate)
+        # What naming the block's data hash in each receipt costs: one read of the whole
+        # block from the own peer after the commit (here a 5,000-certificate block).
+        s = time.monotonic()
+        receipts = ledger.anchor("market-regulation", _entries("datahash", 5000))
+        anchor_s = time.monotonic() - s
+        with FabricLedger.from_profile(profile, "market-regulation") as fresh:  # empty cache
+            s = time.monotonic()
+            fresh.data_hash(receipts[0].block_number)
+            out["receipt_data_hash_5000_ms"] = {
+                "read_block": round((time.monotonic() - s) * 1000, 1),
+                "whole_anchor_call": round(anchor_s * 1000, 1),
+            }
         n = 50 if quick else 200
         lat = []
         for e in _entries("seq", n):
