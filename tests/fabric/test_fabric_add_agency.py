@@ -19,6 +19,7 @@ import pytest
 import network
 from ledger import AgencyRecord
 from network import _addorg
+from network._network import _run as network_run
 from tests.e2e.conftest import Deployment, Server, example, free_port, start_server, stop_server
 
 from .conftest import FabricNet, eventually
@@ -56,7 +57,7 @@ def test_peer_lost_mid_join_then_rerun_finishes(
     before = _addorg.fetch_config(layout, layout.load().agencies[0], network.ensure_fabric())
     assert "TransportMSP" not in before.channel_group.groups["Application"].groups
 
-    real_run = _addorg._run
+    real_run = network_run
     killed: list[bool] = []
 
     def run(argv: list[str], env: dict[str, str], what: str) -> str:
@@ -153,4 +154,3 @@ def test_fourth_agency_issues_and_the_other_three_read_it_on_their_peers(
                 assert record.anchored_tx == issued["ledger"]["tx_id"]
 
             eventually(read, what=f"the new agency's certificate on {code}'s peer")
-
