@@ -33,8 +33,14 @@ from certificates.errors import CertificateNotFound
 from certificates.sharing.clients import Principal
 from certificates.store import Store
 from certificates.store.database import PENDING
-from certificates.types import CERTIFICATE_TYPES, DisplayValue, display_value
-from certificates.types.model import FieldKind, FieldValue
+from certificates.types import (
+    CERTIFICATE_TYPES,
+    CertificateDataError,
+    DisplayValue,
+    display_value,
+    validate_for,
+)
+from certificates.types.model import FieldValue
 
 __all__ = [
     "AGENCY_TZ",
@@ -241,19 +247,15 @@ class AgencyRecords:
         ctype = CERTIFICATE_TYPES[row.cert_type]
         data: dict[str, Any] = json.loads(self._store.reveal_data(row.id, row.data_json))
         shown: list[tuple[str, str, DisplayValue]] = []
+        try:
+            # The stored raw values validate back to the typed ones (``raw_values``), which
+            # display as the certificate prints them (dates, amounts, 长期).
+            values: dict[str, FieldValue] = dict(validate_for(ctype, data).values.items())
+        except CertificateDataError:  # data of an older rule: shown as stored
+            values = {k: str(v) for k, v in data.items()}
         for spec in ctype.fields:
-            if spec.name not in data:
-                continue
-            raw = data[spec.name]
-            value: FieldValue = raw
-            if spec.kind in (FieldKind.DATE, FieldKind.UNTIL_DATE) and isinstance(raw, str):
-                try:
-                    value = date.fromisoformat(raw)
-                except ValueError:
-                    value = raw
-            if spec.kind is FieldKind.UNTIL_DATE and raw is None:
-                value = None
-            shown.append((spec.label_zh, spec.label_en, _display(spec, value)))
+            if spec.name in values:
+                shown.append((spec.label_zh, spec.label_en, _display(spec, values[spec.name])))
         trail = self._audit.entries(cert_id=row.id)
         history = tuple(e for e in trail if e.event.action in HISTORY_ACTIONS)
         lookups = tuple(reversed([e for e in trail if e.event.action not in HISTORY_ACTIONS]))

@@ -49,6 +49,7 @@ from verify_api.http.ids import canonical_id
 from verify_api.http.sessions import Session, SessionStore, same_secret
 from verify_api.runtime import Runtime
 from verify_api.web.agency_form import form_fields
+from verify_api.web.agency_text import AUDIT_WORDS
 from verify_api.web.agency_views import Officer, Pages
 
 __all__ = ["AGENCY_COOKIE", "agency_router"]
@@ -592,8 +593,14 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             who = (agency.name_zh if lang == "zh" else agency.name_en) if agency else ""
             return f"{who} ({event.client_id})" if who else str(event.client_id)
 
+        words = AUDIT_WORDS[lang]
+
         def action_label(event: Any) -> str:
-            return str(event.action) + (f" · {event.purpose}" if event.purpose else "")
+            action = words.get(event.action, str(event.action))
+            return action + (f" · {event.purpose}" if event.purpose else "")
+
+        def result_label(event: Any) -> str:
+            return words.get(event.result, str(event.result))
 
         return page(
             request,
@@ -611,6 +618,7 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             reason_error=reason_error,
             client_label=client_label,
             action_label=action_label,
+            result_label=result_label,
         )
 
     @router.get(f"{_PATH}/certificates/{{cert_id}}")

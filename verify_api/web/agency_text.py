@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-__all__ = ["TEXT"]
+__all__ = ["AUDIT_WORDS", "TEXT"]
 
 TEXT: dict[str, dict[str, str]] = {
     "zh": {
@@ -60,6 +60,11 @@ TEXT: dict[str, dict[str, str]] = {
         "state_done": "已完成",
         "state_interrupted": "已中断",
         "report_title": "逐行结果",
+        "downloads": "下载结果",
+        "refused_rows": "未通过的行（{n}）",
+        "no_refused": "所有行都已签发。",
+        "issued_rows": "已签发的行（{n}）",
+        "show_issued": "显示已签发的各行及证照编号",
         "row": "数据行",
         "line": "文件行",
         "result": "结果",
@@ -195,6 +200,11 @@ TEXT: dict[str, dict[str, str]] = {
         "state_done": "Done",
         "state_interrupted": "Interrupted",
         "report_title": "Row by row",
+        "downloads": "Downloads",
+        "refused_rows": "Rows refused ({n})",
+        "no_refused": "Every row was issued.",
+        "issued_rows": "Rows issued ({n})",
+        "show_issued": "Show the rows issued, with their certificate numbers",
         "row": "Data row",
         "line": "File line",
         "result": "Result",
@@ -274,5 +284,51 @@ TEXT: dict[str, dict[str, str]] = {
         "error_title": "This could not be done",
         "back": "Back to the console",
         "none": "—",
+    },
+}
+
+# Audit actions and outcomes in words (the audit trail); an unlisted one shows its code.
+AUDIT_WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "issue": "签发",
+        "revoke": "撤销",
+        "suspend": "暂停",
+        "reinstate": "恢复",
+        "view": "扫码查看",
+        "verify": "核验",
+        "lookup": "按持证人查询",
+        "details": "查看详细信息",
+        "download": "下载 PDF",
+        "agency-view": "在签发控制台打开",
+        "ltv-renew": "长期验证续期",
+        "ok": "完成",
+        "allowed": "允许",
+        "denied": "拒绝",
+        "not-found": "未找到",
+        "error": "出错",
+        "VALID": "有效",
+        "INVALID": "无效",
+        "INDETERMINATE": "无法确定",
+    },
+    "en": {
+        "issue": "issued",
+        "revoke": "revoked",
+        "suspend": "suspended",
+        "reinstate": "reinstated",
+        "view": "QR page viewed",
+        "verify": "verified",
+        "lookup": "looked up by holder",
+        "details": "details viewed",
+        "download": "PDF downloaded",
+        "agency-view": "opened in the issuing console",
+        "ltv-renew": "long-term validation renewed",
+        "ok": "done",
+        "allowed": "allowed",
+        "denied": "denied",
+        "not-found": "not found",
+        "error": "error",
+        "VALID": "valid",
+        "INVALID": "not valid",
+        "INDETERMINATE": "undecided",
     },
 }
