@@ -307,6 +307,34 @@ def test_issue_one_and_open_it(
     page.context.close()
 
 
+def test_the_same_form_sent_twice_issues_once(
+    web_deployment: Deployment, console_session: httpx.Client, web_catalogue: list[dict[str, Any]]
+) -> None:
+    c = console_session
+    form = c.get("/agency/issue/business-licence").text
+    key = re.search(r'name="form_key" value="([^"]+)"', form)
+    assert key is not None
+    data = {
+        **next(t for t in web_catalogue if t["code"] == "business-licence")["example"],
+        "company_type": "llc",
+        "csrf": session_csrf(c),
+        "form_key": key.group(1),
+    }
+    before = certificate_count(web_deployment)
+    first = c.post("/agency/issue/business-licence", data=data)
+    again = c.post("/agency/issue/business-licence", data=data)  # the browser's resend
+    assert first.status_code == again.status_code == 201
+    ids = [re.search(r'id="cert-id">([^<]+)<', r.text) for r in (first, again)]
+    assert ids[0] is not None and ids[1] is not None
+    assert ids[0].group(1) == ids[1].group(1)
+    assert certificate_count(web_deployment) == before + 1
+    # Another form shown is another key: a second certificate, on purpose.
+    other = re.search(
+        r'name="form_key" value="([^"]+)"', c.get("/agency/issue/business-licence").text
+    )
+    assert other is not None and other.group(1) != key.group(1)
+
+
 def test_issuing_by_keyboard_only(
     browser: Any,
     web_server: Server,
@@ -497,20 +525,22 @@ def test_suspend_then_reinstate(
 # -- batch ------------------------------------------------------------------------------
 
 
-def _batch_csv(catalogue: list[dict[str, Any]], rows: int, bad: dict[int, dict[str, str]]) -> bytes:
+def _batch_csv(
+    catalogue: list[dict[str, Any]], rows: int, bad: dict[int, dict[str, str]], tag: str = ""
+) -> bytes:
     spec = next(t for t in catalogue if t["code"] == "business-licence")
     names = [f["name"] for f in spec["fields"]]
     out = io.StringIO()
     w = csv.writer(out)
     w.writerow(names)
     for i in range(1, rows + 1):
-        row = dict(spec["example"], name=f"批量示例{i}有限公司")
+        row = dict(spec["example"], name=f"批量示例{tag}{i}有限公司")
         row.update(bad.get(i, {}))
         w.writerow([row[n] for n in names])
     return out.getvalue().encode("utf-8")
 
 
-@pytest.mark.parametrize("size", ["desktop"])
+@pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_batch_of_200_with_three_bad_rows(
     browser: Any,
     web_server: Server,
@@ -534,12 +564,16 @@ def test_batch_of_200_with_three_bad_rows(
         150: {"name": ""},
     }
     path = tmp_path / "batch.csv"
-    path.write_bytes(_batch_csv(web_catalogue, 200, bad))
+    path.write_bytes(_batch_csv(web_catalogue, 200, bad, tag=size))
     page.set_input_files("#b-file", str(path))
+    # Hold the progress resource back while axe looks at the page in its running state.
+    page.route("**/progress.json", lambda route: route.abort())
     with page.expect_navigation():
         page.click("#batch-form button[type=submit]")
     assert page.locator("#bar").is_visible()
-    shot(page, f"batch-progress-{size}")
+    assert page.locator("#refresh").is_visible()  # the way on without the script
+    check_page(page, f"batch-progress-{size}")
+    page.unroute("**/progress.json")
     # The script polls the progress resource and reloads the page when the batch is done.
     page.wait_for_selector("#report", timeout=600_000)
     assert page.locator("#bar").get_attribute("value") == "100"

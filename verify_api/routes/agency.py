@@ -13,6 +13,7 @@ shared console session store, a CSRF token on every form.
 
 # No `from __future__ import annotations`: FastAPI resolves route signatures at definition.
 import csv
+import functools
 import hashlib
 import io
 import json
@@ -442,6 +443,8 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             switch_to=_switch(request, lang, f"{_PATH}/issue/{ctype.code}"),
             ctype=ctype,
             fields=fields,
+            # A fresh key per form shown: the browser's resend of one form issues once.
+            form_key=secrets.token_urlsafe(24),
             field_errors=[e for e in errors if e.field in known],
             messages=(messages or []) + general,
         )
@@ -473,10 +476,19 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         values = {f.name: str(fields.get(f.name) or "")[:4000] for f in ctype.fields}
         # An empty box is an absent field: the validator then names a missing required one.
         data = {name: value for name, value in values.items() if value.strip()}
+        form_key = str(fields.get("form_key") or "")[:64]
+        key = f"agency-console:{form_key}" if form_key else None
         try:
-            issued = await run_in_threadpool(rt.issuing().issue_as, signed.who, ctype.code, data)
+            issued = await run_in_threadpool(
+                functools.partial(
+                    rt.issuing().issue_as, signed.who, ctype.code, data, idempotency_key=key
+                )
+            )
         except CertificateDataError as exc:
             return issue_form(request, lang, signed, ctype, values, exc.errors, status=422)
+        except BatchRefusal as exc:  # a malformed or reused form key
+            refusal = Message(exc.zh, exc.en)
+            return issue_form(request, lang, signed, ctype, values, status=422, messages=[refusal])
         except CertificateError as exc:
             status, refusal = await _refusal(request, exc)
             return issue_form(
