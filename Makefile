@@ -7,6 +7,11 @@ BIN := $(VENV)/bin
 DEBIAN_PACKAGES := fonts-wqy-zenhei fonts-noto-cjk fonts-hanazono fonts-dejavu-core poppler-utils openssl libnss3-tools wrk chromium softhsm2 icc-profiles-free openjdk-17-jdk-headless maven espeak-ng nodejs
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_HOME ?= demo-home
+# Where the demo listens, and what its QR codes carry (e.g. DEMO_BASE_URL=https://192.168.1.20:8443
+# with DEMO_HOST=0.0.0.0 DEMO_PORT=8443 for a phone on the LAN).
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+DEMO_BASE_URL ?=
 
 .PHONY: install system-deps python-deps node-deps test test-fabric lint unit demo bench bench-lookup bench-ltv clean
 
@@ -52,7 +57,7 @@ test-fabric: install fabric-bin
 	$(BIN)/pytest -q tests/fabric
 
 demo: install
-	@bash tools/demo.sh "$(DEMO_HOME)"
+	@bash tools/demo.sh "$(DEMO_HOME)" --host "$(DEMO_HOST)" --port "$(DEMO_PORT)" $(if $(DEMO_BASE_URL),--base-url "$(DEMO_BASE_URL)")
 
 bench: install
 	$(PY) -m tests.bench

@@ -50,14 +50,15 @@ from verify_api.http.ids import canonical_id
 from verify_api.http.limits import BodyLimitMiddleware
 from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
 from verify_api.http.shared_limits import SharedBuckets
-from verify_api.routes.batches import batches_router, refusal_response
 from verify_api.routes.agency import agency_router
+from verify_api.routes.batches import batches_router, refusal_response
 from verify_api.routes.citizen import citizen_router
 from verify_api.routes.counter import counter_router
 from verify_api.routes.docs import install_docs
 from verify_api.routes.fast_paths import LookupFastPath, StatusFastPath
 from verify_api.routes.pki import pki_router
 from verify_api.routes.sharing import LookupEndpoints, install_sharing_routes
+from verify_api.routes.start import start_router
 from verify_api.runtime import Runtime, open_runtime
 from verify_api.schemas import (
     ERROR_RESPONSES,
@@ -357,6 +358,7 @@ def create_app(
     app.include_router(counter_router(rt, auth))  # the counter desk (verify_api.routes.counter)
     app.include_router(agency_router(rt, auth))  # the agency console (verify_api.routes.agency)
     app.include_router(citizen_router(rt))  # the QR page and its audio (verify_api.routes.citizen)
+    app.include_router(start_router())  # the start page, / (verify_api.routes.start)
     return app
 
 
@@ -509,11 +511,13 @@ def _field_errors(request: Request, exc: RequestValidationError) -> list[dict[st
     for e in exc.errors():
         loc = tuple(e.get("loc", ()))
         kind = str(e.get("type", ""))
-        fields = [".".join(str(p) for p in loc[1:])]
+        # The body as a whole (missing, or not an object) is named "body", never "".
+        fields = [".".join(str(p) for p in loc[1:]) or "body"]
+        en = str(e.get("msg", ""))
         if loc == ("body",) and kind == "missing":
             fields = _required_body_fields(request) or ["body"]
+            en = en if fields != ["body"] else "The request body is missing."
         for field in fields:
-            en = str(e.get("msg", "")) if field != "body" else "The request body is missing."
             out.append(
                 {
                     "field": field,

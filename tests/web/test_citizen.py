@@ -5,6 +5,7 @@ violation, and the page's own Content-Security-Policy honoured by its script."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
@@ -12,7 +13,15 @@ import pytest
 
 from tests.e2e.conftest import Server
 
-from .conftest import DESKTOP, PHONE, axe_violations, new_page, screenshot_dir
+from .conftest import (
+    DESKTOP,
+    PHONE,
+    axe_violations,
+    issue,
+    new_page,
+    screenshot_dir,
+    wait_anchored,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -116,3 +125,102 @@ def test_with_javascript_off_the_verdict_and_the_audio_link_remain(
     link = page.locator("#listen")
     assert link.is_visible() and "/audio?" in (link.get_attribute("href") or "")
     page.context.close()
+
+
+# -- what people tripped over (issue 12): a small phone, a revoked certificate --------------
+
+SMALL_PHONE = {"width": 360, "height": 640}
+
+
+@pytest.fixture(scope="module")
+def revoked(web_server: Server, web_catalogue: list[dict[str, Any]]) -> dict[str, Any]:
+    """A business licence with no expiry date, revoked with a reason."""
+    body = issue(web_server, web_catalogue, "market-regulation", "business-licence")
+    wait_anchored(web_server, body["id"])
+    r = httpx.post(
+        f"{web_server.url}/api/v1/certificates/{body['id']}/revoke",
+        headers=web_server.deployment.auth("market-regulation"),
+        json={"reason": "营业执照已注销 licence cancelled"},
+        timeout=60,
+    )
+    assert r.status_code == 200, r.text
+    return body
+
+
+def _rgb(css: str) -> tuple[int, int, int]:
+    r, g, b = (int(x) for x in re.findall(r"\d+", css)[:3])
+    return r, g, b
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_revoked_certificate_says_why_in_the_banner_at_360x640(
+    browser: Any, web_server: Server, revoked: dict[str, Any], lang: str
+) -> None:
+    page = new_page(browser, SMALL_PHONE)
+    page.goto(revoked["verify_url"] + f"&lang={lang}")
+    banner = page.locator("section.verdict")
+    assert banner.get_attribute("data-verdict") == "INVALID"
+    said = banner.inner_text()
+    assert "营业执照已注销 licence cancelled" in said
+    assert ("已被撤销" if lang == "zh" else "revoked") in said
+    assert "下方" not in said and "below" not in said  # no pointer to lines further down
+    # The whole banner, reason included, is on the first screen without scrolling.
+    box = banner.bounding_box()
+    assert box is not None and box["y"] + box["height"] <= SMALL_PHONE["height"], box
+    assert page.evaluate("document.documentElement.scrollWidth") <= SMALL_PHONE["width"]
+    text = page.locator("main").inner_text()
+    # Nothing reassuring under a red verdict: no "long-term valid", no green line.
+    assert "长期有效" not in text and "long-term" not in text.lower()
+    for item in page.locator("ul.checks li").all():
+        r, g, b = _rgb(item.evaluate("e => getComputedStyle(e).color"))
+        assert not (g > r + 40 and g > b + 40), item.inner_text()  # not green
+    # Each line says its outcome in words with an icon, the failing one first.
+    first = page.locator("ul.checks li").first
+    assert first.get_attribute("class") == "FAILED"
+    assert first.locator(".mark").inner_text().startswith("✖")
+    assert ("未通过" if lang == "zh" else "Failed") in first.inner_text()
+    passed = page.locator("ul.checks li.PASSED .mark").first.inner_text()
+    assert passed.startswith("✔") and ("通过" if lang == "zh" else "Passed") in passed
+    assert axe_violations(page) == []
+    page.screenshot(path=str(screenshot_dir() / f"citizen-revoked-{lang}-360.png"), full_page=True)
+    page.context.close()
+
+
+@pytest.mark.parametrize("viewport", [SMALL_PHONE, DESKTOP], ids=["360", "1280"])
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_times_are_beijing_time_and_words_are_not_split(
+    browser: Any,
+    web_server: Server,
+    licence: dict[str, Any],
+    revoked: dict[str, Any],
+    viewport: dict[str, int],
+    lang: str,
+) -> None:
+    for name, cert, size in (
+        ("valid", licence, "normal"),
+        ("revoked", revoked, "normal"),
+        ("valid-large", licence, "large"),
+    ):
+        page = new_page(browser, viewport)
+        page.goto(cert["verify_url"] + f"&lang={lang}&size={size}")
+        footer = page.locator("footer").inner_text()
+        zone = "北京时间" if lang == "zh" else "Beijing time (UTC+8)"
+        assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d " + re.escape(zone), footer), footer
+        assert "UTC " not in footer.replace("UTC+8", "")
+        styles = page.evaluate(
+            "[...document.querySelectorAll('dd')].map(e => getComputedStyle(e).wordBreak)"
+        )
+        assert "break-all" not in styles
+        # The certificate number stays on one line, unbroken.
+        number = page.locator("dd.id")
+        assert number.inner_text() == cert["id"]
+        line = float(number.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)"))
+        box = number.bounding_box()
+        assert box is not None and box["height"] < 1.5 * line, (name, box)
+        assert number.evaluate("e => e.scrollWidth <= e.clientWidth"), name  # nothing cut off
+        assert axe_violations(page) == [], (name, lang)
+        page.screenshot(
+            path=str(screenshot_dir() / f"citizen-{name}-{lang}-{viewport['width']}.png"),
+            full_page=True,
+        )
+        page.context.close()

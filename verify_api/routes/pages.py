@@ -46,7 +46,6 @@ _TEXT = {
         "until": "有效期至",
         "long_term": "长期",
         "no_end": "未设截止日期",
-        "reason": "原因",
         "PASSED": "通过",
         "FAILED": "未通过",
         "INDETERMINATE": "无法确定",
@@ -84,7 +83,6 @@ _TEXT = {
         "until": "Valid until",
         "long_term": "No expiry",
         "no_end": "No end date",
-        "reason": "Reason",
         "PASSED": "Passed",
         "FAILED": "Failed",
         "INDETERMINATE": "Undecided",
@@ -114,6 +112,9 @@ _STYLE = {
     Verdict.INDETERMINATE: ("#9a6700", "?", "indeterminate"),
 }
 
+# The certificate number never wraps (its parts are read out and typed as one): on a narrow
+# screen in large text it shrinks with the screen's width instead, never below normal text
+# on a 360-pixel phone.
 _CSS = """
 *{box-sizing:border-box}body{margin:0;font-family:system-ui,-apple-system,"PingFang SC",
 "Noto Sans CJK SC","Microsoft YaHei",sans-serif;font-size:var(--fs);line-height:1.5;color:#1b1b1b;
@@ -128,7 +129,7 @@ details{background:#fff;border-radius:1rem;padding:1rem}summary{cursor:pointer;f
 ul.checks{list-style:none;padding:0;margin:.5rem 0 0}ul.checks li{display:flex;gap:.5em;
 margin:0 0 .6rem;align-items:baseline}ul.checks .mark{font-weight:700;white-space:nowrap;
 min-width:5.5em}li.FAILED{color:#b3001b}li.INDETERMINATE{color:#7a5200}li.PASSED{color:#0a7d32}
-.not-valid li.PASSED{color:#3d3d3d}.id{font-variant-numeric:tabular-nums}
+.not-valid li.PASSED{color:#3d3d3d}.id{white-space:nowrap;font-size:min(1em,4.9vw)}
 nav{display:flex;gap:1rem;justify-content:flex-end;margin:0 0 .75rem}
 nav a{color:#0b57d0}footer{color:#595959;font-size:.8em;margin-top:1rem;text-align:center}
 nav{flex-wrap:wrap}nav a,button.speak{min-height:44px;display:inline-flex;align-items:center}
@@ -320,9 +321,10 @@ def verification_page(
     else:
         hint = t["invalid_hint"] if verdict is Verdict.INVALID else t["indeterminate_hint"]
         reason = report.reason
+        # The reason itself, unlabelled: it is a sentence ("证照已被撤销，原因：…"), and a
+        # "原因：" before it would say "reason" twice.
         said = (
             f'<p>{escape(hint)}</p><p class="reason" id="reason">'
-            f"{escape(t['reason'])}{'：' if lang == 'zh' else ': '}"
             f"{escape(reason.zh if lang == 'zh' else reason.en)}</p>"
         )
     body = (

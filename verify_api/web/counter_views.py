@@ -531,11 +531,12 @@ def result_page(
     verdict = report.verdict
     cls = _VERDICT_CLASS[verdict.value]
     checks = _sorted_checks(report.checks)
-    first_bad = next((c for c in checks if c.status is not CheckStatus.PASSED), None)
+    # The report's own one-line reason, as the API and the CLI give it (a VALID banner's
+    # hint already says it).
     reason = (
         f'<p class="reason"><strong>{_e(t["reason"])}{t["colon"]}</strong>'
-        f"{_e(_msg(first_bad.message, lang))}</p>"
-        if first_bad is not None
+        f"{_e(_msg(report.reason, lang))}</p>"
+        if verdict is not Verdict.VALID
         else ""
     )
     banner = (
@@ -569,6 +570,10 @@ def result_page(
                 (t["status"], _status_word(cert.status, cert.status_reason, lang)),
             ]
         )
+        meaning = report.ledger_status
+        if meaning is not None and verdict is not Verdict.VALID:
+            # "正常" on the ledger beside a red verdict: say what it does and does not mean.
+            facts += f'<p class="note" id="ledger-status">{_e(_msg(meaning, lang))}</p>'
         if verdict is not Verdict.VALID:
             facts = f'<p class="note" id="facts-note">{_e(t["facts_note"])}</p>' + facts
     else:
