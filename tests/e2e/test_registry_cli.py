@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,16 @@ def test_bad_requests_exit_non_zero_with_a_reason(
     assert fragment in proc.stderr
     assert "Traceback" not in proc.stderr
     assert any("\u4e00" <= c <= "\u9fff" for c in proc.stderr), proc.stderr  # Chinese too
+
+
+def test_network_add_agency_refusals(dep: Deployment, tmp_path: Path) -> None:
+    none = dep.cli("network", "add-agency", "transport", "--dir", str(tmp_path / "none"))
+    assert none.returncode == 5
+    assert "no network at" in none.stderr and "网络尚未创建" in none.stderr
+    made = tmp_path / "net"
+    made.mkdir()
+    (made / "network.json").write_text("{}", "utf-8")
+    unknown = dep.cli("network", "add-agency", "nobody", "--dir", str(made))
+    assert unknown.returncode == 4
+    assert "not in the deployment's registry" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
