@@ -406,6 +406,13 @@ def test_search_finds_a_certificate_by_id_and_by_holder_name(
     check_page(page, f"search-{size}")
     page.goto(f"{web_server.url}/agency/certificates?id={cert_id[-6:]}&type=business-licence")
     assert cert_id in page.locator("#results").inner_text()
+    # The home page's one box takes an id or a name.
+    for q in (cert_id, "检索测试" + size):
+        page.goto(f"{web_server.url}/agency")
+        page.fill("#q-home", q)
+        with page.expect_navigation():
+            page.click("form[role=search] button[type=submit]")
+        assert cert_id in page.locator("#results").inner_text(), q
     page.goto(f"{web_server.url}/agency/certificates?name=无此名称的主体")
     assert page.locator("#no-results").is_visible()
     page.goto(f"{web_server.url}/agency/certificates?from=2026-99-01")

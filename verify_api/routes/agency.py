@@ -17,6 +17,7 @@ import functools
 import hashlib
 import io
 import json
+import re
 import secrets
 import zipfile
 from collections.abc import Awaitable, Callable
@@ -518,7 +519,7 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         # The home page's one box: an id if it looks like one, else a holder name.
         one = str(q.get("q", "")).strip()[:200]
         if one:
-            if canonical_id(one) is not None or one.isascii():
+            if canonical_id(one) is not None or re.fullmatch(r"[A-Za-z]*[0-9][A-Za-z0-9-]*", one):
                 form["id"] = one
             else:
                 form["name"] = one
