@@ -657,3 +657,85 @@ def test_another_client_cannot_see_the_batch(
             == 303
         )
         assert c.get("/agency/batch/nonexistent-batch").status_code == 404
+
+
+# -- sessions: sign-out, a revoked client, mutual TLS -------------------------------------
+
+
+def test_sign_out_and_a_revoked_client_end_the_session(
+    web_deployment: Deployment, web_server: Server
+) -> None:
+    temp = add_client(web_deployment, AGENCY, "登记科 · 临时", "issuer")
+    with httpx.Client(base_url=web_server.url, timeout=60, follow_redirects=False) as c:
+        m = re.search(r'name="csrf" value="([^"]+)"', c.get("/agency").text)
+        assert m is not None
+        assert (
+            c.post("/agency/sign-in", data={"csrf": m.group(1), "token": temp["token"]}).status_code
+            == 303
+        )
+        assert "登记科 · 临时" in c.get("/agency").text
+        r = c.post("/agency/sign-out", data={"csrf": session_csrf(c)})
+        assert r.status_code == 303
+        assert 'id="sign-in"' in c.get("/agency").text
+        m = re.search(r'name="csrf" value="([^"]+)"', c.get("/agency").text)
+        assert m is not None
+        c.post("/agency/sign-in", data={"csrf": m.group(1), "token": temp["token"]})
+        assert 'id="sign-in"' not in c.get("/agency").text
+        web_deployment.cli("clients", "revoke", temp["id"], check=True)
+        assert 'id="sign-in"' in c.get("/agency").text
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.e2e.conftest import free_port, make_deployment, stop_server
+    from tests.e2e.test_mtls import TlsWorld, start_tls_server
+
+    root = tmp_path_factory.mktemp("agency-tls")
+    dep = make_deployment(root / "home", free_port())
+    catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
+    permit = dict(next(t for t in catalogue if t["code"] == "road-transport-permit")["example"])
+    server = start_tls_server(dep)
+    try:
+        yield TlsWorld(server, root / "client-certs", permit)
+    finally:
+        stop_server(server)
+
+
+def _certificate_form_csrf(html: str) -> str:
+    form = re.search(r'<form[^>]*>(?:(?!</form>).)*name="method" value="certificate"', html, re.S)
+    assert form is not None, html
+    m = re.search(r'name="csrf" value="([^"]+)"', form.group(0))
+    assert m is not None
+    return m.group(1)
+
+
+def test_sign_in_with_the_agencys_client_certificate(tls: Any) -> None:
+    officer = tls.add_client("issuer", "运输局签发系统")
+    with tls.client_of(officer) as c:
+        page = c.get("/agency")
+        assert "使用本机客户端证书登录" in page.text
+        r = c.post(
+            "/agency/sign-in",
+            data={"csrf": _certificate_form_csrf(page.text), "method": "certificate"},
+        )
+        assert r.status_code == 303, r.text
+        cookie = next(h for h in r.headers.get_list("set-cookie") if "certledger_agency=" in h)
+        assert "secure" in cookie.lower() and "httponly" in cookie.lower()
+        home = c.get("/agency")
+        assert "运输局签发系统" in home.text and "道路运输经营许可证" in home.text
+        raw = c.cookies.get("certledger_agency")
+    assert raw
+    # The same cookie on a connection without that certificate: no session.
+    with tls.client() as other:
+        other.cookies.set("certledger_agency", raw, domain="127.0.0.1", path="/agency")
+        assert 'id="sign-in"' in other.get("/agency").text
+    # A verifier's certificate is not an issuer's.
+    clerk = tls.add_client("verifier", "运输窗口 5")
+    with tls.client_of(clerk) as c:
+        page = c.get("/agency")
+        r = c.post(
+            "/agency/sign-in",
+            data={"csrf": _certificate_form_csrf(page.text), "method": "certificate"},
+        )
+        assert r.status_code == 403
+        assert "certledger_agency=" not in r.headers.get("set-cookie", "")
