@@ -209,6 +209,20 @@ class BatchService:
             raise BatchKeyConflict()
         return self._progress(existing)
 
+    def check(self, who: Principal, cert_type: str, csv_bytes: bytes) -> list[BatchRowResult]:
+        """The rows of a file that would be refused, with their field errors; stores nothing
+        (for a caller that issues a file only when every row is valid).
+
+        :raises BatchFileError: the file is not a usable CSV."""
+        ctype = self._issuance.allowed_for(who, cert_type)
+        bad = []
+        for r in read_batch_csv(csv_bytes):
+            try:
+                self._issuance.validate(ctype, r.values)
+            except CertificateDataError as exc:
+                bad.append(BatchRowResult(r.row, r.line, None, None, tuple(exc.errors)))
+        return bad
+
     @staticmethod
     def _derived_key(cert_type: str, csv_bytes: bytes) -> str:
         return f"file:{cert_type}:{hashlib.sha256(csv_bytes).hexdigest()}"
@@ -219,10 +233,11 @@ class BatchService:
         self,
         batch_id: str,
         *,
-        on_rows: Callable[[Sequence[BatchRowResult]], None] | None = None,
+        on_rows: Callable[[Sequence[tuple[BatchRowResult, bytes]]], None] | None = None,
     ) -> BatchProgress:
         """Issue the batch's waiting rows here and now; returns when it is done. ``on_rows``
-        is called with each chunk's rows once they are stored (the CLI writes them out).
+        is called with each chunk's rows and their sealed PDFs once they are stored (the CLI
+        writes them out as it goes).
 
         Certificates a crashed run left pending are anchored first. :raises BatchBusy: a live
         runner elsewhere has the job."""
@@ -291,7 +306,9 @@ class BatchService:
         return thread is not None and thread.is_alive() and thread is not threading.current_thread()
 
     def _work(
-        self, job: BatchJobRow, on_rows: Callable[[Sequence[BatchRowResult]], None] | None
+        self,
+        job: BatchJobRow,
+        on_rows: Callable[[Sequence[tuple[BatchRowResult, bytes]]], None] | None,
     ) -> None:
         ctype = CERTIFICATE_TYPES[job.cert_type]
         who = Principal(job.client_id, job.agency, frozenset({"issuer"}))
@@ -323,7 +340,12 @@ class BatchService:
                 if on_rows is not None:
                     on_rows(
                         [
-                            BatchRowResult(keep[n].row, keep[n].line, i.cert_id, i.verify_url, ())
+                            (
+                                BatchRowResult(
+                                    keep[n].row, keep[n].line, i.cert_id, i.verify_url, ()
+                                ),
+                                i.pdf,
+                            )
                             for n, i in sorted(done, key=lambda pair: pair[0])
                         ]
                     )
@@ -363,10 +385,13 @@ class BatchService:
                 yield self._result(item)
             after = page[-1].row
 
-    def pdfs(self, who: Principal, batch_id: str) -> Iterator[tuple[str, bytes]]:
-        """(certificate id, sealed PDF) of each issued row, one at a time."""
+    def pdfs(
+        self, who: Principal, batch_id: str, *, wanted: Callable[[str], bool] | None = None
+    ) -> Iterator[tuple[str, bytes]]:
+        """(certificate id, sealed PDF) of each issued row (or of those whose id is
+        ``wanted``), one at a time."""
         for r in self.iter_rows(who, batch_id):
-            if r.cert_id is None:
+            if r.cert_id is None or (wanted is not None and not wanted(r.cert_id)):
                 continue
             row = self._store.get(r.cert_id)
             if row is not None:

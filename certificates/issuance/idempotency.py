@@ -14,17 +14,15 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlmodel import Session
 
+from certificates.issuance.issued import Alongside, Issued
 from certificates.issuance.refusals import IdempotencyRefused
 from certificates.sharing.clients import Principal
 from certificates.store.batches import BatchStore, LinkLost
-from certificates.types import CertificateType
-
-if TYPE_CHECKING:
-    from certificates.issuance.service import IssuanceService, Issued
+from certificates.types import CertificateType, ValidatedData
 
 __all__ = ["IdempotentIssuance", "key_digest", "request_digest"]
 
@@ -66,8 +64,25 @@ def _key_reused() -> IdempotencyRefused:
     )
 
 
+class Issuing(Protocol):
+    """What this needs of the issuance service (which owns an instance of this class)."""
+
+    def validate(self, ctype: CertificateType, data: Mapping[str, object]) -> ValidatedData: ...
+
+    def issue_chunk_as(
+        self,
+        who: Principal,
+        ctype: CertificateType,
+        values: Sequence[ValidatedData],
+        *,
+        alongside: Alongside,
+    ) -> list[tuple[int, Issued]]: ...
+
+    def stored(self, cert_id: str, token: str) -> Issued | None: ...
+
+
 class IdempotentIssuance:
-    def __init__(self, service: IssuanceService, keys: BatchStore) -> None:
+    def __init__(self, service: Issuing, keys: BatchStore) -> None:
         self._service = service
         self._keys = keys
 

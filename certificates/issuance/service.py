@@ -29,6 +29,7 @@ from certificates.errors import (
 from certificates.holder_key import HolderKey
 from certificates.ids import CertificateId, new_verification_token, token_digest
 from certificates.issuance.idempotency import IdempotentIssuance
+from certificates.issuance.issued import Alongside, Issued
 from certificates.issuance.production import Produced, ProduceJob, Producer
 from certificates.masking import mask_name
 from certificates.sharing.clients import Principal
@@ -51,32 +52,6 @@ __all__ = ["Alongside", "BatchRowError", "BatchValidationError", "IssuanceServic
 log = logging.getLogger("certledger.issuance")
 
 ANCHOR_CHUNK = 500
-
-# What is written inside the transaction that stores certificates as pending, given those
-# certificates with their index in the request (see IssuanceService.issue_chunk_as).
-Alongside = Callable[[Session, Sequence[tuple[int, "Issued"]]], None]
-
-
-@dataclass(frozen=True)
-class Issued:
-    cert_id: str
-    cert_type: str
-    agency: str
-    verify_url: str
-    sealed_digest: str
-    anchored: bool
-    tx_id: str | None
-    block: int | None
-    pdf: bytes
-
-    def __repr__(self) -> str:
-        # The verify URL carries the verification token: keep it out of reprs.
-        return f"Issued(cert_id={self.cert_id!r}, anchored={self.anchored})"
-
-    @property
-    def token(self) -> str:
-        """The verification token the verify URL carries (never log it)."""
-        return self.verify_url.rpartition("?t=")[2]
 
 
 @dataclass(frozen=True)
@@ -468,9 +443,7 @@ class IssuanceService:
         return len(self._anchor_rows(rows))
 
 
-def _bound(
-    alongside: Alongside, stored: Sequence[tuple[int, Issued]]
-) -> Callable[[Session], None]:
+def _bound(alongside: Alongside, stored: Sequence[tuple[int, Issued]]) -> Callable[[Session], None]:
     return lambda session: alongside(session, stored)
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import csv
 import ipaddress
 import json
 import logging
@@ -20,6 +19,7 @@ import typer
 from certificates import (
     AGENCIES,
     CERTIFICATE_TYPES,
+    BatchRefusal,
     CertificateDataError,
     CertificateError,
     CertificateNotFound,
@@ -37,6 +37,7 @@ from signing import Secret, SigningError
 from verify_api.cli import common, reports
 from verify_api.cli.agreements import agreements_app
 from verify_api.cli.audit import audit_app
+from verify_api.cli.batch import register as register_batch
 from verify_api.cli.clients import clients_app
 from verify_api.cli.holder import holder_app
 from verify_api.cli.network import network_app
@@ -60,6 +61,7 @@ app.add_typer(ltv_app, name="ltv")
 app.add_typer(network_app, name="network")
 app.add_typer(registry_app, name="registry")
 app.add_typer(holder_app, name="holder-key")
+register_batch(app)  # issue-batch (verify_api.cli.batch)
 
 
 @app.callback()
@@ -183,18 +185,29 @@ def issue(
     data: Annotated[Path, typer.Option(help="JSON file with the field values")],
     out: Annotated[Path, typer.Option(help="where to write the sealed PDF")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    idempotency_key: Annotated[
+        str | None,
+        typer.Option(
+            help="the same key with the same data gives back the certificate issued the "
+            "first time (nothing new is issued); with other data it is refused"
+        ),
+    ] = None,
 ) -> None:
     """Issue one certificate: validate, render, seal, store and anchor."""
     values = _read_json(data)
     rt = common.runtime(keys=True)
     try:
-        issued = rt.issuing().issue_as(Principal.operator(agency), cert_type, values)
+        issued = rt.issuing().issue_as(
+            Principal.operator(agency), cert_type, values, idempotency_key=idempotency_key
+        )
     except CertificateDataError as exc:
         typer.secho(
             "error: the certificate data is invalid; nothing was issued", err=True, fg="red"
         )
         _print_data_errors(exc)
         raise typer.Exit(common.EXIT_BAD_INPUT) from None
+    except BatchRefusal as exc:
+        common.fail(f"{exc.en} / {exc.zh}", common.EXIT_BAD_INPUT)
     except CertificateError as exc:
         common.fail(str(exc), common.EXIT_BAD_INPUT)
     finally:
@@ -213,69 +226,6 @@ def issue(
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
         typer.echo(f"issued {issued.cert_id} -> {out} ({result['status']})\n{issued.verify_url}")
-
-
-@app.command("issue-batch")
-def issue_batch(
-    agency: Annotated[str, typer.Option(help="issuing agency code")],
-    cert_type: Annotated[str, typer.Option("--type", help="certificate type code")],
-    csv_file: Annotated[Path, typer.Option("--csv", help="CSV with a header row of field names")],
-    out_dir: Annotated[Path, typer.Option(help="directory for the sealed PDFs")],
-    workers: Annotated[int, typer.Option(help="worker processes (default: one per core)")] = 0,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Issue many certificates from a CSV file (all rows are validated before any is issued)."""
-    try:
-        with csv_file.open(newline="", encoding="utf-8-sig") as fh:
-            rows = [
-                {k: v for k, v in r.items() if k is not None and v not in (None, "")}
-                for r in csv.DictReader(fh)
-            ]
-    except OSError as exc:
-        common.fail(f"cannot read {csv_file}: {exc.strerror}", common.EXIT_UNREADABLE)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        common.fail(f"{csv_file} is not a UTF-8 CSV file: {exc}", common.EXIT_BAD_INPUT)
-    if not rows:
-        common.fail(f"{csv_file} has no data rows", common.EXIT_BAD_INPUT)
-    from certificates import BatchValidationError
-
-    rt = common.runtime(keys=True, workers=workers or (os.cpu_count() or 1))
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with typer.progressbar(length=len(rows), label="issuing", file=sys.stderr) as bar:
-            issued = rt.issuing().issue_batch_as(
-                Principal.operator(agency), cert_type, rows, progress=bar.update
-            )
-    except BatchValidationError as exc:
-        typer.secho(
-            f"error: {len(exc.rows)} row(s) are invalid; nothing was issued", err=True, fg="red"
-        )
-        for r in exc.rows[:50]:
-            for e in r.errors:
-                typer.secho(f"  row {r.row}: {e.field}: {e.message_en} / {e.message_zh}", err=True)
-        raise typer.Exit(common.EXIT_BAD_INPUT) from None
-    except CertificateError as exc:
-        common.fail(str(exc), common.EXIT_BAD_INPUT)
-    finally:
-        rt.close()
-    results = []
-    for item in issued:
-        path = out_dir / f"{item.cert_id}.pdf"
-        path.write_bytes(item.pdf)
-        results.append(
-            {
-                "id": item.cert_id,
-                "file": str(path),
-                "status": "active" if item.anchored else "pending",
-            }
-        )
-    if as_json:
-        typer.echo(json.dumps(results, ensure_ascii=False, indent=2))
-    else:
-        pending = sum(1 for r in results if r["status"] == "pending")
-        typer.echo(
-            f"issued {len(results)} certificate(s) into {out_dir}; {pending} pending anchoring"
-        )
 
 
 _LANG_HELP = "language of the report: zh (default) or en"
