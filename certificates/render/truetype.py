@@ -96,6 +96,10 @@ class TrueTypeCopy:
         return target
 
     def _convert_into(self, target: Path, manifest: Path, source_digest: str) -> None:
+        # Under the lock no other process is converting: a .tmp file left here is from a
+        # conversion that was killed (20 MB each), so it goes.
+        for stale in target.parent.glob("*.tmp"):
+            stale.unlink(missing_ok=True)
         fd, tmp_name = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
         os.close(fd)
         tmp = Path(tmp_name)
@@ -275,4 +279,3 @@ def _locked(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-

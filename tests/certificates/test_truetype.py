@@ -114,3 +114,11 @@ def test_a_font_without_cff_outlines_is_refused(tmp_path: Path) -> None:
     converted = TrueTypeCopy(source, 0, Coverage.ALL).path(tmp_path / "cache")
     with pytest.raises(FontsMissingError, match="no CFF outlines"):
         TrueTypeCopy(converted, 0, Coverage.ALL).path(tmp_path / "again")
+
+
+def test_a_killed_conversion_leaves_nothing_behind_for_long(source: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "tmpkilled.tmp").write_bytes(b"half a font")
+    TrueTypeCopy(source, 0, Coverage.ALL).path(cache)
+    assert not list(cache.glob("*.tmp"))
