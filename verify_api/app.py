@@ -434,7 +434,9 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(AgencyNotAllowed)
     async def _forbidden(_r: Request, exc: AgencyNotAllowed) -> Response:
-        return _error(403, "NOT_ALLOWED", f"不允许的操作：{exc}", f"Not allowed: {exc}")
+        # The Chinese sentence stands alone: the exception's text is English detail.
+        zh = getattr(exc, "zh", None) or "不允许的操作：本机构不签发该类型的证照，或类型未知。"
+        return _error(403, "NOT_ALLOWED", zh, f"Not allowed: {exc}")
 
     @app.exception_handler(RevocationRefused)
     async def _refused(_r: Request, exc: RevocationRefused) -> Response:
@@ -452,7 +454,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ConfigurationError)
     async def _config(_r: Request, exc: ConfigurationError) -> Response:
         return _error(
-            503, "NOT_CONFIGURED", f"服务配置不完整：{exc}", f"Service not configured: {exc}"
+            503,
+            "NOT_CONFIGURED",
+            "服务配置不完整，请联系系统管理员。",
+            f"Service not configured: {exc}",
         )
 
     @app.exception_handler(AuditUnavailable)
@@ -475,7 +480,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(CertificateError)
     async def _domain(_r: Request, exc: CertificateError) -> Response:
-        return _error(400, "BAD_REQUEST", f"请求有误：{exc}", f"Bad request: {exc}")
+        zh = getattr(exc, "zh", None) or "请求有误，未作任何更改。"
+        return _error(400, "BAD_REQUEST", zh, f"Bad request: {exc}")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:

@@ -124,16 +124,19 @@ def test_cli_suspend_and_reinstate(server: Server, issued: dict[str, Any]) -> No
     dep = server.deployment
     cid = issued["id"]
     out = dep.cli("suspend", cid, "--reason", "from the counter", check=True)
-    assert f"suspended {cid}" in out.stdout
+    assert f"已暂停 {cid}" in out.stdout  # Chinese by default, as the pages
     with server.client() as c:
         # The server's status cache may hold the old answer for up to a second.
         status = c.get(f"/api/v1/certificates/{cid}").json()
     assert status["status"] in ("active", "suspended")
     assert _verify(server, issued["pdf"])["certificate"]["status"] == "suspended"
     again = dep.cli("suspend", cid, "--reason", "twice")
-    assert again.returncode != 0 and "suspended" in again.stderr
+    assert again.returncode != 0 and "只有正常的证照可以暂停" in again.stderr
     assert "Traceback" not in again.stderr
-    out = dep.cli("reinstate", cid, "--reason", "sorted out", check=True)
+    again_en = dep.cli("suspend", cid, "--reason", "twice", "--lang", "en")
+    assert again_en.returncode != 0 and "suspended" in again_en.stderr
+    assert "INVALID_TRANSITION" not in again.stderr + again_en.stderr
+    out = dep.cli("reinstate", cid, "--reason", "sorted out", "--lang", "en", check=True)
     assert f"reinstated {cid}" in out.stdout
     assert _verify(server, issued["pdf"])["verdict"] == "VALID"
     bad = dep.cli("suspend", "not-an-id", "--reason", "x")

@@ -214,3 +214,17 @@ def test_cli_verify_speaks_zh_and_en(
     assert unreadable.returncode >= 3
     said = unreadable.stderr.split(f"{junk}: ", 1)[1].strip()
     assert said and not _english_in(said), said
+
+
+def test_a_type_the_agency_does_not_issue_is_refused_in_chinese_words(server: Server) -> None:
+    with server.client() as c:
+        for cert_type in ("road-transport-permit", "no-such-type"):
+            r = c.post(
+                "/api/v1/certificates",
+                headers=server.deployment.auth("market-regulation"),
+                json={"type": cert_type, "data": {}},
+            )
+            assert r.status_code in (403, 422), r.text
+            message = r.json()["detail"]["message"]
+            assert message["zh"] and not _english_in(message["zh"]), message
+            assert message["en"]
