@@ -35,7 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certificates import BatchService, CertificateError, Principal, StatusChange
 from certificates.agencies import AGENCIES
-from certificates.errors import CertificateNotFound
+from certificates.errors import CertificateNotFound, ConfigurationError
 from certificates.issuance.records import (
     NAME_SCAN_LIMIT,
     STATUSES,
@@ -128,6 +128,12 @@ _BAD_DATE = Message(
 )
 _NO_BATCHES = Message("批量签发服务尚未启用。", "The batch service is not enabled.")
 _NO_FILE = Message("请选择 CSV 文件。", "Please choose the CSV file.")
+# Holder data is encrypted at rest: a deployment opened without the passphrase cannot read it.
+_NO_KEYS = Message(
+    "本服务启动时未提供密钥口令，无法读取证照数据；请联系系统管理员。",
+    "This service was started without the key passphrase, so it cannot read certificate "
+    "data; please ask the system administrator.",
+)
 _NO_BATCH = Message("没有这个批次，或它不属于本机构。", "No such batch, or not your agency's.")
 _LANGS = ("zh", "en")
 
@@ -545,7 +551,10 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             issued_to=dates["to"],
             page=number,
         )
-        result = None if errors else records.search(signed.who, query)
+        try:
+            result = None if errors else records.search(signed.who, query)
+        except ConfigurationError:
+            return message(request, lang, signed, [_NO_KEYS], 503)
 
         def page_url(n: int) -> str:
             params = {k: v for k, v in form.items() if v}
@@ -590,6 +599,8 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             facts = records.facts(signed.who, cert_id)
         except CertificateNotFound:
             return message(request, lang, signed, [_NOT_FOUND], 404, f"{_PATH}/certificates")
+        except ConfigurationError:
+            return message(request, lang, signed, [_NO_KEYS], 503)
         ctype = CERTIFICATE_TYPES[facts.summary.cert_type]
         names = {c.id: c.name for c in rt.clients.list(signed.who.agency)}
         t_words = {
