@@ -739,3 +739,19 @@ def test_sign_in_with_the_agencys_client_certificate(tls: Any) -> None:
         )
         assert r.status_code == 403
         assert "certledger_agency=" not in r.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_refusal_pages(browser: Any, web_server: Server, officer_token: str, size: str) -> None:
+    """The pages that say something cannot be done: in words, with the way back."""
+    page = new_page(browser, SIZES[size])
+    sign_in(page, web_server, officer_token)
+    missing = page.goto(f"{web_server.url}/agency/certificates/BL-MR-2026-99999999-01-X")
+    assert missing.status == 404
+    assert "没有这份证照" in page.locator("[role=alert]").inner_text()
+    check_page(page, f"not-found-{size}")
+    wrong = page.goto(f"{web_server.url}/agency/issue/road-transport-permit?lang=en")
+    assert wrong.status == 404
+    assert "does not issue this type" in page.locator("[role=alert]").inner_text()
+    check_page(page, f"wrong-type-en-{size}")
+    page.context.close()
