@@ -88,11 +88,18 @@ class TrueTypeCopy:
         manifest = target.with_suffix(".json")
         if _intact(target, manifest):
             return target
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with _locked(cache_dir / ".lock"):
-            # Another process may have converted it while we waited for the lock.
-            if not _intact(target, manifest):
-                self._convert_into(target, manifest, source_digest)
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            with _locked(cache_dir / ".lock"):
+                # Another process may have converted it while we waited for the lock.
+                if not _intact(target, manifest):
+                    self._convert_into(target, manifest, source_digest)
+        except OSError as exc:
+            raise FontsMissingError(
+                f"cannot write the converted font into {cache_dir} ({exc.strerror}); "
+                "set XDG_CACHE_HOME to a writable directory, or convert it there first "
+                "with: python -m certificates.render"
+            ) from exc
         return target
 
     def _convert_into(self, target: Path, manifest: Path, source_digest: str) -> None:

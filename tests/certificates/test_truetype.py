@@ -122,3 +122,12 @@ def test_a_killed_conversion_leaves_nothing_behind_for_long(source: Path, tmp_pa
     (cache / "tmpkilled.tmp").write_bytes(b"half a font")
     TrueTypeCopy(source, 0, Coverage.ALL).path(cache)
     assert not list(cache.glob("*.tmp"))
+
+
+def test_an_unwritable_cache_is_a_font_error_that_says_what_to_do(
+    source: Path, tmp_path: Path
+) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    with pytest.raises(FontsMissingError, match="XDG_CACHE_HOME"):
+        TrueTypeCopy(source, 0, Coverage.ALL).path(blocked / "fonts")
