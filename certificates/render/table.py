@@ -25,24 +25,7 @@ _MAX_EXTRA_PAD = 22.0
 _GUTTER = 8.0  # points between a cell's edge and its text
 # Value sizes tried from largest to smallest until the table fits its box. Few fields are
 # set large, as the holder's name on a printed certificate is.
-_VALUE_SIZES = (
-    16.0,
-    15.0,
-    14.0,
-    13.0,
-    12.5,
-    12.0,
-    11.5,
-    11.0,
-    10.5,
-    10.0,
-    9.5,
-    9.0,
-    8.5,
-    8.0,
-    7.5,
-    7.0,
-)
+_VALUE_SIZES = (16.0, 15.0, 14.0, 13.0, *(half / 2 for half in range(25, 13, -1)))  # to 7.0
 # Long free text may be set smaller than the other values, but not much smaller while the
 # others could shrink instead.
 _FLEX_MIN_RATIO = 0.78
@@ -86,7 +69,7 @@ class FieldTable:
         top: float,
         bottom: float,
     ) -> float:
-        """Draw the table from `top` down, never below `bottom`; returns where it ends."""
+        """Draw the table between `top` and `bottom`, centred if shorter; returns its bottom."""
         # The issue date, where the data declares it, is printed once: by the seal.
         names = [n for n in cert_type.field_names if n in data and n != cert_type.issue_date_field]
         rows = [self._row(cert_type, name, data) for name in names]
