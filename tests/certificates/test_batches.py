@@ -107,11 +107,11 @@ def _csv(n: int, bad: frozenset[int] = frozenset(), *, tag: str = "") -> bytes:
 
 
 def test_partial_failure_issues_the_valid_rows_and_reports_the_rest(env: Env) -> None:
-    data = _csv(40, frozenset({3, 17, 40}))
+    data = _csv(200, frozenset({3, 117, 200}))
     submitted = env.batches.submit(HR, "qualification-certificate", data)
     assert (submitted.state, submitted.total, submitted.issued, submitted.failed) == (
         "queued",
-        40,
+        200,
         0,
         3,
     )
@@ -119,22 +119,22 @@ def test_partial_failure_issues_the_valid_rows_and_reports_the_rest(env: Env) ->
     done = env.batches.run(submitted.batch_id)
     assert (done.state, done.issued, done.failed, done.percent, done.done) == (
         "done",
-        37,
+        197,
         3,
         100,
         True,
     )
     rows = env.batches.rows(HR, submitted.batch_id)
-    assert [r.row for r in rows] == list(range(1, 41))
-    assert [r.line for r in rows] == list(range(2, 42))  # the header is line 1
+    assert [r.row for r in rows] == list(range(1, 201))
+    assert [r.line for r in rows] == list(range(2, 202))  # the header is line 1
     failed = [r for r in rows if r.errors]
-    assert [r.row for r in failed] == [3, 17, 40]
+    assert [r.row for r in failed] == [3, 117, 200]
     assert all(r.cert_id is None and r.verify_url is None for r in failed)
     assert {e.field for r in failed for e in r.errors} == {QC.holder_field}
     assert all(e.message_zh and e.message_en for r in failed for e in r.errors)
     issued = [r for r in rows if not r.errors]
     assert all(r.status == "issued" and r.cert_id for r in issued)
-    assert len({r.cert_id for r in issued}) == 37 == env.certificates()
+    assert len({r.cert_id for r in issued}) == 197 == env.certificates()
     txs = set()
     for r in issued:
         assert r.cert_id is not None and r.verify_url is not None
@@ -143,7 +143,7 @@ def test_partial_failure_issues_the_valid_rows_and_reports_the_rest(env: Env) ->
         assert stored is not None and stored.state == "anchored"
         txs.add(stored.anchored_tx)
     # Chunks of 7 rows: one ledger transaction each, never one per row.
-    assert len(txs) == 6
+    assert len(txs) == 29  # 197 rows / 7
     pdfs = list(env.batches.pdfs(HR, submitted.batch_id))
     assert sorted(c for c, _ in pdfs) == sorted(r.cert_id for r in issued)  # type: ignore[type-var]
     assert all(pdf.startswith(b"%PDF") for _, pdf in pdfs)
