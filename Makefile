@@ -13,9 +13,9 @@ DEMO_HOST ?= 127.0.0.1
 DEMO_PORT ?= 8000
 DEMO_BASE_URL ?=
 
-.PHONY: install system-deps python-deps node-deps test test-fabric lint unit demo bench bench-lookup bench-ltv clean
+.PHONY: install system-deps python-deps node-deps fonts test test-fabric lint unit demo bench bench-lookup bench-ltv clean
 
-install: system-deps python-deps node-deps
+install: system-deps python-deps node-deps fonts
 
 system-deps:
 	@missing=""; for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -40,6 +40,11 @@ node_modules/.package-lock.json: package-lock.json
 	@touch $@
 
 node-deps: node_modules/.package-lock.json
+
+# The certificates' Song faces, converted once to TrueType outlines into the cache (about a
+# minute, certificates/render/truetype.py), so no server start or first certificate waits.
+fonts: system-deps python-deps
+	$(PY) -m certificates.render >/dev/null
 
 lint: python-deps
 	$(BIN)/ruff check .
