@@ -46,6 +46,7 @@ from certificates import (
     types_catalogue,
 )
 from verify_api.http.auth import ClientAuth
+from verify_api.http.headers import SecurityHeadersMiddleware
 from verify_api.http.ids import canonical_id
 from verify_api.http.limits import BodyLimitMiddleware
 from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
@@ -183,6 +184,8 @@ def create_app(
         limit_loopback=limits.limit_loopback,
         identify=auth.identify,
     )
+    # Outermost: every answer, the limits' and the fast paths' included (verify_api.http.headers).
+    app.add_middleware(SecurityHeadersMiddleware)
 
     # -- public ------------------------------------------------------------------------------
 
