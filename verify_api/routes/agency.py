@@ -14,24 +14,21 @@ shared console session store, a CSRF token on every form.
 # No `from __future__ import annotations`: FastAPI resolves route signatures at definition.
 import csv
 import functools
-import hashlib
 import io
 import json
 import re
 import secrets
 import zipfile
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certificates import BatchService, CertificateError, Principal, StatusChange
 from certificates.agencies import AGENCIES
@@ -47,8 +44,17 @@ from certificates.types import CERTIFICATE_TYPES, CertificateDataError, Certific
 from certificates.types.errors import FieldError
 from certificates.verification.report import Message
 from verify_api.http.auth import ClientAuth, peer_certificate_fingerprint
+from verify_api.http.console import (
+    SIGNED_OUT,
+    Console,
+    api_refusal,
+    console_headers,
+    console_lang,
+    static_answer,
+    static_url,
+)
 from verify_api.http.ids import canonical_id
-from verify_api.http.sessions import Session, SessionStore, same_secret
+from verify_api.http.sessions import Session, SessionStore
 from verify_api.runtime import Runtime
 from verify_api.web.agency_form import form_fields
 from verify_api.web.agency_text import AUDIT_WORDS
@@ -68,15 +74,8 @@ CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    # Every page shows the agency's holders' data, or follows from a signed-in session.
-    "Cache-Control": "no-store",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
+# no-store: every page shows the agency's holders' data, or follows from a signed-in session.
+_HEADERS = console_headers(CSP, "camera=(), microphone=(), geolocation=()")
 _CHANGES = {
     "revoke": StatusChange.REVOKE,
     "suspend": StatusChange.SUSPEND,
@@ -95,20 +94,13 @@ _CSRF_REFUSED = Message(
     "This form has expired or was not sent from this console's page; reopen the page and "
     "try again.",
 )
-_SIGNED_OUT = Message(
-    "您尚未登录，或登录已超时，请重新登录。",
-    "You are not signed in, or your session timed out; please sign in again.",
-)
+_SIGNED_OUT = SIGNED_OUT
 _NOT_ISSUER = Message(
     "此凭证不是签发机构（issuer）的客户端凭证，不能使用签发控制台。"
     "柜台核验人员请使用柜台核验页面（/counter）；市民的二维码不是登录凭证。",
     "This credential is not an agency's issuer client credential, so it cannot use the "
     "issuing console. Counter clerks use the counter desk (/counter); a citizen's QR code is "
     "not a sign-in credential.",
-)
-_NO_TOKEN = Message("请输入客户端令牌。", "Please enter the client token.")
-_NO_CERTIFICATE = Message(
-    "此连接没有出示客户端证书。", "This connection presented no client certificate."
 )
 _BAD_FORM = Message(
     "无法读取提交的表单，请返回控制台重新提交。",
@@ -135,11 +127,7 @@ _NO_KEYS = Message(
     "data; please ask the system administrator.",
 )
 _NO_BATCH = Message("没有这个批次，或它不属于本机构。", "No such batch, or not your agency's.")
-_LANGS = ("zh", "en")
-
-
-def _lang(value: object) -> str:
-    return value if isinstance(value, str) and value in _LANGS else "zh"
+_lang = console_lang
 
 
 def _html(body: str, status: int = 200) -> HTMLResponse:
@@ -147,7 +135,7 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
 
 
 def _asset_url(name: str, data: bytes) -> str:
-    return f"{_PATH}/static/{name}?v={hashlib.sha256(data).hexdigest()[:16]}"
+    return static_url(_PATH, name, data)
 
 
 def _switch(request: Request, lang: str, path: str | None = None) -> str:
@@ -162,23 +150,6 @@ def _switch(request: Request, lang: str, path: str | None = None) -> str:
 
 def _day(value: str) -> date | None:
     return date.fromisoformat(value.strip()) if value.strip() else None
-
-
-async def _refusal(request: Request, exc: Exception) -> tuple[int, Message]:
-    """The API's own answer to ``exc`` (status and zh/en message), from the app's error
-    handlers, as the counter desk does: the console says what the API would."""
-    handlers: dict[Any, Callable[[Request, Exception], Awaitable[Response]]]
-    handlers = request.app.exception_handlers
-    for cls in type(exc).__mro__:
-        handler = handlers.get(cls)
-        if handler is not None:
-            response = await handler(request, exc)
-            try:
-                message = json.loads(bytes(response.body))["detail"]["message"]
-                return response.status_code, Message(str(message["zh"]), str(message["en"]))
-            except (ValueError, KeyError, TypeError):
-                break
-    return 500, Message("服务器内部错误。", "Internal server error.")
 
 
 @dataclass
@@ -211,29 +182,15 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
 
     # -- sessions ------------------------------------------------------------------------
 
-    def _active_client(session: Session) -> Principal | None:
-        """The session's client as the registry has it now: revoked, or no longer an
-        issuer, since sign-in ends its sessions at its next request."""
-        info = next((c for c in rt.clients.list(session.agency) if c.id == session.client_id), None)
-        if info is None or info.revoked_at is not None or "issuer" not in info.roles:
-            sessions.end_client(session.client_id)
-            return None
-        return Principal(info.id, info.agency, frozenset(info.roles))
-
-    def signed_in(request: Request) -> _Signed | None:
-        session = sessions.get(request.cookies.get(AGENCY_COOKIE))
-        if session is None:
-            return None
-        if session.fingerprint is not None and (
-            peer_certificate_fingerprint(request.scope) != session.fingerprint
-        ):
-            return None
-        who = _active_client(session)
-        if who is None:
-            return None
+    def signed_as(signed: tuple[Session, Principal]) -> _Signed:
+        session, who = signed
         agency = AGENCIES.get(who.agency)
         names = (agency.name_zh, agency.name_en) if agency else (who.agency, who.agency)
         return _Signed(session, who, Officer(session.name, names[0], session.csrf))
+
+    def signed_in(request: Request) -> _Signed | None:
+        signed = console.signed_in(request)
+        return signed_as(signed) if signed is not None else None
 
     def officer_for(signed: _Signed, lang: str) -> Officer:
         agency = AGENCIES.get(signed.who.agency)
@@ -282,11 +239,10 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             back=back_url,
         )
 
-    def sign_in_answer(
-        request: Request, lang: str, *, error: Message | None = None, status: int = 200
+    def sign_in_page(
+        request: Request, lang: str, presign: str, error: Message | None, status: int
     ) -> HTMLResponse:
-        presign = secrets.token_urlsafe(32)
-        response = page(
+        return page(
             request,
             "agency/sign_in.html",
             lang,
@@ -297,45 +253,45 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             messages=[error] if error else [],
             certificate=peer_certificate_fingerprint(request.scope) is not None,
         )
-        response.set_cookie(
-            PRESIGN_COOKIE,
-            presign,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path=_PATH,
-        )
-        return response
 
-    async def read_form(
-        request: Request, *, max_files: int = 0
-    ) -> tuple[dict[str, Any], str] | HTMLResponse:
-        try:
-            form = await request.form(max_files=max_files, max_fields=64)
-        except StarletteHTTPException:
-            lang = _lang(request.query_params.get("lang"))
-            return message(request, lang, None, [_BAD_FORM], 400)
-        fields: dict[str, Any] = dict(form.items())
-        return fields, _lang(fields.get("lang"))
+    def message_page(
+        request: Request,
+        lang: str,
+        signed: tuple[Session, Principal] | None,
+        messages: list[Message],
+        status: int,
+    ) -> HTMLResponse:
+        return message(request, lang, signed_as(signed) if signed else None, messages, status)
+
+    console = Console(
+        store=sessions,
+        clients=rt.clients,
+        role="issuer",
+        check=issuer,
+        cookie=AGENCY_COOKIE,
+        presign=PRESIGN_COOKIE,
+        path=_PATH,
+        headers=_HEADERS,
+        csrf_refused=_CSRF_REFUSED,
+        bad_form=_BAD_FORM,
+        sign_in_page=sign_in_page,
+        message_page=message_page,
+        max_fields=64,
+        max_files=0,
+        role_refused=_NOT_ISSUER,
+    )
+    sign_in_answer = console.sign_in_answer
 
     async def signed_post(
         request: Request, *, max_files: int = 0
     ) -> tuple[dict[str, Any], str, _Signed] | HTMLResponse:
         """A posted form of a signed-in officer whose CSRF token matches, or the page that
         says why not (every console form but sign-in goes through here)."""
-        parsed = await read_form(request, max_files=max_files)
-        if isinstance(parsed, HTMLResponse):
-            return parsed
-        fields, lang = parsed
-        signed = signed_in(request)
-        if signed is None:
-            return sign_in_answer(request, lang, error=_SIGNED_OUT, status=401)
-        if not same_secret(signed.session.csrf, str(fields.get("csrf") or "")):
-            return message(request, lang, signed, [_CSRF_REFUSED], 403)
-        return fields, lang, signed
-
-    def home_url(lang: str) -> str:
-        return f"{_PATH}?lang={lang}" if lang != "zh" else _PATH
+        post = await console.signed_post(request, max_files=max_files)
+        if isinstance(post, HTMLResponse):
+            return post
+        fields, lang, signed = post
+        return fields, lang, signed_as(signed)
 
     # -- sign-in -------------------------------------------------------------------------
 
@@ -349,69 +305,8 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             request, "agency/home.html", lang, signed, section="home", types=own_types(signed.who)
         )
 
-    @router.post(f"{_PATH}/sign-in")
-    async def sign_in(request: Request) -> Response:
-        parsed = await read_form(request)
-        if isinstance(parsed, HTMLResponse):
-            return parsed
-        fields, lang = parsed
-        if not same_secret(request.cookies.get(PRESIGN_COOKIE), str(fields.get("csrf") or "")):
-            return sign_in_answer(request, lang, error=_CSRF_REFUSED, status=403)
-        fingerprint: str | None = None
-        if fields.get("method") == "certificate":
-            fingerprint = peer_certificate_fingerprint(request.scope)
-            if fingerprint is None:
-                return sign_in_answer(request, lang, error=_NO_CERTIFICATE, status=400)
-            authorization = None
-        else:
-            token = str(fields.get("token") or "").strip()
-            if not token:
-                return sign_in_answer(request, lang, error=_NO_TOKEN, status=400)
-            authorization = f"Bearer {token}"
-        try:
-            # The API's own check: lookup by digest, rate limits, audit of every denial.
-            who: Principal = await issuer(request, authorization)
-        except HTTPException as exc:
-            detail: dict[str, Any] = exc.detail if isinstance(exc.detail, dict) else {}
-            if detail.get("code") == "ROLE_REQUIRED":
-                error = _NOT_ISSUER
-            else:
-                msg = detail.get("message", {})
-                error = Message(
-                    str(msg.get("zh", "登录失败。")), str(msg.get("en", "Sign-in failed."))
-                )
-            return sign_in_answer(request, lang, error=error, status=exc.status_code)
-        info = next((c for c in rt.clients.list(who.agency) if c.id == who.client_id), None)
-        raw, _session = sessions.create(
-            client_id=who.client_id,
-            agency=who.agency,
-            roles=who.roles,
-            name=info.name if info else who.client_id,
-            credential="certificate" if fingerprint else "token",
-            fingerprint=fingerprint,
-        )
-        response = RedirectResponse(home_url(lang), 303, headers=_HEADERS)
-        response.set_cookie(
-            AGENCY_COOKIE,
-            raw,
-            httponly=True,
-            samesite="strict",
-            secure=request.url.scheme == "https",
-            path=_PATH,
-        )
-        response.delete_cookie(PRESIGN_COOKIE, path=_PATH)
-        return response
-
-    @router.post(f"{_PATH}/sign-out")
-    async def sign_out(request: Request) -> Response:
-        post = await signed_post(request)
-        if isinstance(post, HTMLResponse):
-            return post
-        _fields, lang, _signed = post
-        sessions.end(request.cookies.get(AGENCY_COOKIE))
-        response = RedirectResponse(home_url(lang), 303, headers=_HEADERS)
-        response.delete_cookie(AGENCY_COOKIE, path=_PATH)
-        return response
+    router.add_api_route(f"{_PATH}/sign-in", console.sign_in, methods=["POST"])
+    router.add_api_route(f"{_PATH}/sign-out", console.sign_out, methods=["POST"])
 
     # -- issue one -----------------------------------------------------------------------
 
@@ -497,7 +392,7 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             refusal = Message(exc.zh, exc.en)
             return issue_form(request, lang, signed, ctype, values, status=422, messages=[refusal])
         except CertificateError as exc:
-            status, refusal = await _refusal(request, exc)
+            status, refusal = await api_refusal(request, exc)
             return issue_form(
                 request, lang, signed, ctype, values, status=status, messages=[refusal]
             )
@@ -744,7 +639,7 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         except CertificateNotFound:
             return message(request, lang, signed, [_NOT_FOUND], 404, f"{_PATH}/certificates")
         except CertificateError as exc:
-            status, refusal = await _refusal(request, exc)
+            status, refusal = await api_refusal(request, exc)
             return certificate_page(request, lang, signed, cid, status=status, messages=[refusal])
         params = {"changed": done.status} | ({"lang": lang} if lang != "zh" else {})
         return RedirectResponse(
@@ -829,7 +724,7 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         except BatchRefusal as exc:  # an unusable file: its words, nothing stored
             return again(Message(exc.zh, exc.en), 422)
         except CertificateError as exc:
-            status, refusal = await _refusal(request, exc)
+            status, refusal = await api_refusal(request, exc)
             return again(refusal, status)
         service.start(progress.batch_id)
         target = f"{_PATH}/batch/{progress.batch_id}" + ("?lang=en" if lang == "en" else "")
@@ -947,21 +842,6 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
 
     @router.get(f"{_PATH}/static/{{name}}")
     def static_file(name: str, v: str = "") -> Response:
-        hit = files.get(name)
-        if hit is None:
-            return Response(
-                "未找到该文件。 / No such file.\n",
-                404,
-                media_type="text/plain; charset=utf-8",
-                headers={"X-Content-Type-Options": "nosniff"},
-            )
-        data, media = hit
-        current = hashlib.sha256(data).hexdigest()[:16]
-        cache = "public, max-age=31536000, immutable" if v == current else "no-cache"
-        return Response(
-            data,
-            media_type=media,
-            headers={"Cache-Control": cache, "X-Content-Type-Options": "nosniff"},
-        )
+        return static_answer(files, name, v)
 
     return router
