@@ -148,6 +148,13 @@ def _switch(request: Request, lang: str, path: str | None = None) -> str:
     return f"{target}?{urlencode(params)}" if params else target
 
 
+def _attachment(body: bytes | str, media_type: str, disposition: str) -> Response:
+    """A file the console hands out, with the console's headers."""
+    return Response(
+        body, media_type=media_type, headers={**_HEADERS, "Content-Disposition": disposition}
+    )
+
+
 def _day(value: str) -> date | None:
     return date.fromisoformat(value.strip()) if value.strip() else None
 
@@ -157,6 +164,18 @@ class _Signed:
     session: Session
     who: Principal
     officer: Officer
+
+
+@dataclass
+class _Change:
+    """A status change posted (either step): ``problem`` says what is missing."""
+
+    lang: str
+    signed: _Signed
+    cid: str
+    action: str
+    reason: str
+    problem: Message | None
 
 
 def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
@@ -567,29 +586,13 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         except CertificateError:
             return message(request, "zh", signed, [_NOT_FOUND], 404, f"{_PATH}/certificates")
         disposition = "attachment" if download else "inline"
-        return Response(
-            stored.pdf,
-            media_type="application/pdf",
-            headers={
-                **_HEADERS,
-                "Content-Disposition": f'{disposition}; filename="{stored.cert_id}.pdf"',
-            },
+        return _attachment(
+            stored.pdf, "application/pdf", f'{disposition}; filename="{stored.cert_id}.pdf"'
         )
 
-    def change_of(
-        fields: dict[str, Any],
-    ) -> tuple[str, str, Message | None]:
-        action = str(fields.get("action") or "")
-        reason = str(fields.get("reason") or "").strip()[:500]
-        if action not in _CHANGES:
-            return action, reason, _BAD_ACTION
-        if not reason:
-            return action, reason, _NO_REASON
-        return action, reason, None
-
-    @router.post(f"{_PATH}/certificates/{{cert_id}}/status")
-    async def change_ask(request: Request, cert_id: str) -> Response:
-        """The first step: what will happen, and a button that does it."""
+    async def change_posted(request: Request, cert_id: str) -> _Change | HTMLResponse:
+        """Both steps' form: a signed-in officer's, for one of the agency's certificates,
+        with the change asked for and its reason (``problem`` says what is missing)."""
         post = await signed_post(request)
         if isinstance(post, HTMLResponse):
             return post
@@ -597,7 +600,19 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         cid = canonical_id(cert_id)
         if cid is None:
             return message(request, lang, signed, [_NOT_FOUND], 404, f"{_PATH}/certificates")
-        action, reason, problem = change_of(fields)
+        action = str(fields.get("action") or "")
+        reason = str(fields.get("reason") or "").strip()[:500]
+        problem = _BAD_ACTION if action not in _CHANGES else _NO_REASON if not reason else None
+        return _Change(lang, signed, cid, action, reason, problem)
+
+    @router.post(f"{_PATH}/certificates/{{cert_id}}/status")
+    async def change_ask(request: Request, cert_id: str) -> Response:
+        """The first step: what will happen, and a button that does it."""
+        change = await change_posted(request, cert_id)
+        if isinstance(change, HTMLResponse):
+            return change
+        lang, signed, cid = change.lang, change.signed, change.cid
+        reason, problem = change.reason, change.problem
         if problem is not None:
             return certificate_page(
                 request,
@@ -616,25 +631,23 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             signed,
             switch_to=_switch(request, lang, f"{_PATH}/certificates/{cid}"),
             cert_id=cid,
-            action=action,
+            action=change.action,
             reason=reason,
         )
 
     @router.post(f"{_PATH}/certificates/{{cert_id}}/status/confirm")
     async def change_do(request: Request, cert_id: str) -> Response:
-        post = await signed_post(request)
-        if isinstance(post, HTMLResponse):
-            return post
-        fields, lang, signed = post
-        cid = canonical_id(cert_id)
-        if cid is None:
-            return message(request, lang, signed, [_NOT_FOUND], 404, f"{_PATH}/certificates")
-        action, reason, problem = change_of(fields)
-        if problem is not None:
-            return certificate_page(request, lang, signed, cid, status=422, messages=[problem])
+        change = await change_posted(request, cert_id)
+        if isinstance(change, HTMLResponse):
+            return change
+        lang, signed, cid = change.lang, change.signed, change.cid
+        if change.problem is not None:
+            return certificate_page(
+                request, lang, signed, cid, status=422, messages=[change.problem]
+            )
         try:
             done = await run_in_threadpool(
-                rt.statuses().change, signed.who, cid, _CHANGES[action], reason
+                rt.statuses().change, signed.who, cid, _CHANGES[change.action], change.reason
             )
         except CertificateNotFound:
             return message(request, lang, signed, [_NOT_FOUND], 404, f"{_PATH}/certificates")
@@ -678,13 +691,8 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         writer.writerow([ctype.example.get(n, "") for n in ctype.field_names])
         # A BOM: spreadsheet programs then open the file as UTF-8.
         body = ("\ufeff" + out.getvalue()).encode("utf-8")
-        return Response(
-            body,
-            media_type="text/csv; charset=utf-8",
-            headers={
-                **_HEADERS,
-                "Content-Disposition": f'attachment; filename="{ctype.code}-template.csv"',
-            },
+        return _attachment(
+            body, "text/csv; charset=utf-8", f'attachment; filename="{ctype.code}-template.csv"'
         )
 
     @router.post(f"{_PATH}/batch")
@@ -817,11 +825,8 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as zf:
             for name, pdf in service.pdfs(signed.who, batch_id):
                 zf.writestr(name if name.endswith(".pdf") else f"{name}.pdf", pdf)
-        return Response(
-            out.getvalue(),
-            media_type="application/zip",
-            headers={**_HEADERS, "Content-Disposition": f'attachment; filename="{batch_id}.zip"'},
-        )
+        disposition = f'attachment; filename="{batch_id}.zip"'
+        return _attachment(out.getvalue(), "application/zip", disposition)
 
     @router.get(f"{_PATH}/batch/{{batch_id}}/results.csv")
     def batch_csv(request: Request, batch_id: str) -> Response:
@@ -829,13 +834,9 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         if isinstance(found, HTMLResponse):
             return found
         signed, service, _p = found
-        return Response(
-            service.manifest_csv(signed.who, batch_id),
-            media_type="text/csv; charset=utf-8",
-            headers={
-                **_HEADERS,
-                "Content-Disposition": f'attachment; filename="{batch_id}-results.csv"',
-            },
+        disposition = f'attachment; filename="{batch_id}-results.csv"'
+        return _attachment(
+            service.manifest_csv(signed.who, batch_id), "text/csv; charset=utf-8", disposition
         )
 
     # -- static --------------------------------------------------------------------------
