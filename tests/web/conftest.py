@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -189,3 +190,24 @@ def sign_in(page: Any, server: Server, token: str, *, lang: str = "zh") -> None:
     page.fill("#token", token)
     page.click("#sign-in button[type=submit]")
     page.wait_for_selector("#desk")
+
+
+def form_csrf(html: str, method: str | None = None) -> str:
+    """The CSRF token of a console page's form (of the sign-in form for ``method``, where
+    the page offers more than one)."""
+    if method is not None:
+        form = re.search(
+            r'<form[^>]*>(?:(?!</form>).)*name="method" value="' + method + r'"', html, re.S
+        )
+        assert form is not None, html
+        html = form.group(0)
+    m = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert m is not None
+    return m.group(1)
+
+
+def console_sign_in(c: httpx.Client, console: str, token: str, **extra: str) -> httpx.Response:
+    """Signs ``c`` in to a console (``/counter`` or ``/agency``) with a client token, as its
+    sign-in form would: the answer, for the caller to check."""
+    csrf = form_csrf(c.get(console).text)
+    return c.post(f"{console}/sign-in", data={"csrf": csrf, "token": token, **extra})

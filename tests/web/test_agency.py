@@ -26,6 +26,8 @@ from .conftest import (
     DESKTOP,
     add_client,
     axe_violations,
+    console_sign_in,
+    form_csrf,
     new_page,
     screenshot_dir,
 )
@@ -101,17 +103,13 @@ def issue_in_browser(
 @pytest.fixture(scope="module")
 def console_session(web_server: Server, officer_token: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=web_server.url, timeout=60, follow_redirects=False) as c:
-        m = re.search(r'name="csrf" value="([^"]+)"', c.get("/agency").text)
-        assert m is not None
-        r = c.post("/agency/sign-in", data={"csrf": m.group(1), "token": officer_token})
+        r = console_sign_in(c, "/agency", officer_token)
         assert r.status_code == 303, r.text
         yield c
 
 
 def session_csrf(c: httpx.Client) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', c.get("/agency").text)
-    assert m is not None
-    return m.group(1)
+    return form_csrf(c.get("/agency").text)
 
 
 # -- sign-in ----------------------------------------------------------------------------
@@ -160,18 +158,14 @@ def test_only_an_issuer_credential_signs_in(
 
 def test_a_verifier_cannot_use_any_console_page(web_server: Server, clerk: dict[str, Any]) -> None:
     with httpx.Client(base_url=web_server.url, timeout=60, follow_redirects=False) as c:
-        m = re.search(r'name="csrf" value="([^"]+)"', c.get("/agency").text)
-        assert m is not None
-        r = c.post("/agency/sign-in", data={"csrf": m.group(1), "token": clerk["token"]})
+        r = console_sign_in(c, "/agency", clerk["token"])
         assert r.status_code == 403
         assert "certledger_agency=" not in r.headers.get("set-cookie", "")
         for path in ("/agency/issue/business-licence", "/agency/certificates", "/agency/batch"):
             page = c.get(path)
             assert page.status_code == 200 and 'id="sign-in"' in page.text, path
         # The verifier's own desk session does not open the console either.
-        desk = re.search(r'name="csrf" value="([^"]+)"', c.get("/counter").text)
-        assert desk is not None
-        r = c.post("/counter/sign-in", data={"csrf": desk.group(1), "token": clerk["token"]})
+        r = console_sign_in(c, "/counter", clerk["token"])
         assert r.status_code == 303
         assert 'id="sign-in"' in c.get("/agency/certificates").text
 
@@ -186,9 +180,7 @@ def test_session_cookie_and_headers(web_server: Server, officer_token: str) -> N
         assert first.headers["x-content-type-options"] == "nosniff"
         assert first.headers["cache-control"] == "no-store"
         assert " style=" not in first.text and "<script>" not in first.text
-        m = re.search(r'name="csrf" value="([^"]+)"', first.text)
-        assert m is not None
-        r = c.post("/agency/sign-in", data={"csrf": m.group(1), "token": officer_token})
+        r = c.post("/agency/sign-in", data={"csrf": form_csrf(first.text), "token": officer_token})
         cookie = r.headers["set-cookie"]
         assert "certledger_agency=" in cookie and "HttpOnly" in cookie
         assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
@@ -648,14 +640,7 @@ def test_another_client_cannot_see_the_batch(
 ) -> None:
     other = add_client(web_deployment, "transport", "运输局签发系统", "issuer")
     with httpx.Client(base_url=web_server.url, timeout=60, follow_redirects=False) as c:
-        m = re.search(r'name="csrf" value="([^"]+)"', c.get("/agency").text)
-        assert m is not None
-        assert (
-            c.post(
-                "/agency/sign-in", data={"csrf": m.group(1), "token": other["token"]}
-            ).status_code
-            == 303
-        )
+        assert console_sign_in(c, "/agency", other["token"]).status_code == 303
         assert c.get("/agency/batch/nonexistent-batch").status_code == 404
 
 
@@ -667,19 +652,12 @@ def test_sign_out_and_a_revoked_client_end_the_session(
 ) -> None:
     temp = add_client(web_deployment, AGENCY, "登记科 · 临时", "issuer")
     with httpx.Client(base_url=web_server.url, timeout=60, follow_redirects=False) as c:
-        m = re.search(r'name="csrf" value="([^"]+)"', c.get("/agency").text)
-        assert m is not None
-        assert (
-            c.post("/agency/sign-in", data={"csrf": m.group(1), "token": temp["token"]}).status_code
-            == 303
-        )
+        assert console_sign_in(c, "/agency", temp["token"]).status_code == 303
         assert "登记科 · 临时" in c.get("/agency").text
         r = c.post("/agency/sign-out", data={"csrf": session_csrf(c)})
         assert r.status_code == 303
         assert 'id="sign-in"' in c.get("/agency").text
-        m = re.search(r'name="csrf" value="([^"]+)"', c.get("/agency").text)
-        assert m is not None
-        c.post("/agency/sign-in", data={"csrf": m.group(1), "token": temp["token"]})
+        console_sign_in(c, "/agency", temp["token"])
         assert 'id="sign-in"' not in c.get("/agency").text
         web_deployment.cli("clients", "revoke", temp["id"], check=True)
         assert 'id="sign-in"' in c.get("/agency").text
@@ -701,14 +679,6 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         stop_server(server)
 
 
-def _certificate_form_csrf(html: str) -> str:
-    form = re.search(r'<form[^>]*>(?:(?!</form>).)*name="method" value="certificate"', html, re.S)
-    assert form is not None, html
-    m = re.search(r'name="csrf" value="([^"]+)"', form.group(0))
-    assert m is not None
-    return m.group(1)
-
-
 def test_sign_in_with_the_agencys_client_certificate(tls: Any) -> None:
     officer = tls.add_client("issuer", "运输局签发系统")
     with tls.client_of(officer) as c:
@@ -716,7 +686,7 @@ def test_sign_in_with_the_agencys_client_certificate(tls: Any) -> None:
         assert "使用本机客户端证书登录" in page.text
         r = c.post(
             "/agency/sign-in",
-            data={"csrf": _certificate_form_csrf(page.text), "method": "certificate"},
+            data={"csrf": form_csrf(page.text, "certificate"), "method": "certificate"},
         )
         assert r.status_code == 303, r.text
         cookie = next(h for h in r.headers.get_list("set-cookie") if "certledger_agency=" in h)
@@ -735,7 +705,7 @@ def test_sign_in_with_the_agencys_client_certificate(tls: Any) -> None:
         page = c.get("/agency")
         r = c.post(
             "/agency/sign-in",
-            data={"csrf": _certificate_form_csrf(page.text), "method": "certificate"},
+            data={"csrf": form_csrf(page.text, "certificate"), "method": "certificate"},
         )
         assert r.status_code == 403
         assert "certledger_agency=" not in r.headers.get("set-cookie", "")

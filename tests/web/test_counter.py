@@ -31,6 +31,8 @@ from .conftest import (
     add_client,
     axe_violations,
     chromium_path,
+    console_sign_in,
+    form_csrf,
     new_page,
     screenshot_dir,
     sign_in,
@@ -66,19 +68,13 @@ def upload(page: Any, pdf: bytes, tmp_path: Path, name: str = "certificate.pdf")
 def desk_session(server: Server, token: str) -> Iterator[httpx.Client]:
     """An HTTP client signed in to the desk (for the checks a browser does not make)."""
     with httpx.Client(base_url=server.url, timeout=60, follow_redirects=False) as c:
-        page = c.get("/counter")
-        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
-        assert csrf is not None
-        data = {"csrf": csrf.group(1), "token": token, "method": "token"}
-        r = c.post("/counter/sign-in", data=data)
+        r = console_sign_in(c, "/counter", token, method="token")
         assert r.status_code == 303, r.text
         yield c
 
 
 def desk_csrf(c: httpx.Client) -> str:
-    m = re.search(r'name="csrf" value="([^"]+)"', c.get("/counter").text)
-    assert m is not None
-    return m.group(1)
+    return form_csrf(c.get("/counter").text)
 
 
 # -- sign-in ------------------------------------------------------------------------------

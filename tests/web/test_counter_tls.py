@@ -15,7 +15,7 @@ import pytest
 from tests.e2e.conftest import free_port, make_deployment, stop_server
 from tests.e2e.test_mtls import TlsWorld, start_tls_server
 
-from .conftest import add_client
+from .conftest import add_client, form_csrf
 
 pytestmark = pytest.mark.e2e
 
@@ -33,14 +33,7 @@ def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsWorld]:
         stop_server(server)
 
 
-def _csrf(html: str, method: str) -> str:
-    form = re.search(
-        r'<form[^>]*>(?:(?!</form>).)*name="method" value="' + method + r'"', html, re.S
-    )
-    assert form is not None, html
-    m = re.search(r'name="csrf" value="([^"]+)"', form.group(0))
-    assert m is not None
-    return m.group(1)
+_csrf = form_csrf
 
 
 def _session_cookie(r: httpx.Response) -> str:
