@@ -9,6 +9,7 @@ pinned in package.json / package-lock.json).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -206,8 +207,36 @@ def form_csrf(html: str, method: str | None = None) -> str:
     return m.group(1)
 
 
+def tls_world(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Any]:
+    """A deployment served over mutual TLS, with its client-certificate world (the body of
+    the consoles' module-scoped ``tls`` fixtures)."""
+    from tests.e2e.conftest import free_port
+    from tests.e2e.test_mtls import TlsWorld, start_tls_server
+
+    root = tmp_path_factory.mktemp(name)
+    dep = make_deployment(root / "home", free_port())
+    catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
+    permit = dict(next(t for t in catalogue if t["code"] == "road-transport-permit")["example"])
+    server = start_tls_server(dep)
+    try:
+        yield TlsWorld(server, root / "client-certs", permit)
+    finally:
+        stop_server(server)
+
+
 def console_sign_in(c: httpx.Client, console: str, token: str, **extra: str) -> httpx.Response:
     """Signs ``c`` in to a console (``/counter`` or ``/agency``) with a client token, as its
     sign-in form would: the answer, for the caller to check."""
     csrf = form_csrf(c.get(console).text)
     return c.post(f"{console}/sign-in", data={"csrf": csrf, "token": token, **extra})
+
+
+@contextlib.contextmanager
+def console_client(
+    server: Server, console: str, token: str, **extra: str
+) -> Iterator[httpx.Client]:
+    """An HTTP client signed in to a console (for the checks a browser does not make)."""
+    with httpx.Client(base_url=server.url, timeout=60, follow_redirects=False) as c:
+        r = console_sign_in(c, console, token, **extra)
+        assert r.status_code == 303, r.text
+        yield c

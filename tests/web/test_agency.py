@@ -26,10 +26,12 @@ from .conftest import (
     DESKTOP,
     add_client,
     axe_violations,
+    console_client,
     console_sign_in,
     form_csrf,
     new_page,
     screenshot_dir,
+    tls_world,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -102,9 +104,7 @@ def issue_in_browser(
 
 @pytest.fixture(scope="module")
 def console_session(web_server: Server, officer_token: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=web_server.url, timeout=60, follow_redirects=False) as c:
-        r = console_sign_in(c, "/agency", officer_token)
-        assert r.status_code == 303, r.text
+    with console_client(web_server, "/agency", officer_token) as c:
         yield c
 
 
@@ -665,18 +665,7 @@ def test_sign_out_and_a_revoked_client_end_the_session(
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from tests.e2e.conftest import free_port, make_deployment, stop_server
-    from tests.e2e.test_mtls import TlsWorld, start_tls_server
-
-    root = tmp_path_factory.mktemp("agency-tls")
-    dep = make_deployment(root / "home", free_port())
-    catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
-    permit = dict(next(t for t in catalogue if t["code"] == "road-transport-permit")["example"])
-    server = start_tls_server(dep)
-    try:
-        yield TlsWorld(server, root / "client-certs", permit)
-    finally:
-        stop_server(server)
+    yield from tls_world(tmp_path_factory, "agency-tls")
 
 
 def test_sign_in_with_the_agencys_client_certificate(tls: Any) -> None:

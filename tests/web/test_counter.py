@@ -10,7 +10,6 @@ import re
 import sqlite3
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from .conftest import (
     add_client,
     axe_violations,
     chromium_path,
-    console_sign_in,
+    console_client,
     form_csrf,
     new_page,
     screenshot_dir,
@@ -64,13 +63,9 @@ def upload(page: Any, pdf: bytes, tmp_path: Path, name: str = "certificate.pdf")
     page.click("#upload-form button[type=submit]")
 
 
-@contextlib.contextmanager
-def desk_session(server: Server, token: str) -> Iterator[httpx.Client]:
+def desk_session(server: Server, token: str) -> contextlib.AbstractContextManager[httpx.Client]:
     """An HTTP client signed in to the desk (for the checks a browser does not make)."""
-    with httpx.Client(base_url=server.url, timeout=60, follow_redirects=False) as c:
-        r = console_sign_in(c, "/counter", token, method="token")
-        assert r.status_code == 303, r.text
-        yield c
+    return console_client(server, "/counter", token, method="token")
 
 
 def desk_csrf(c: httpx.Client) -> str:

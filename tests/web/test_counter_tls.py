@@ -4,7 +4,6 @@ holds only on a connection presenting that certificate."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -12,25 +11,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.conftest import free_port, make_deployment, stop_server
-from tests.e2e.test_mtls import TlsWorld, start_tls_server
+from tests.e2e.test_mtls import TlsWorld
 
-from .conftest import add_client, form_csrf
+from .conftest import add_client, form_csrf, tls_world
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsWorld]:
-    root = tmp_path_factory.mktemp("desk-tls")
-    dep = make_deployment(root / "home", free_port())
-    catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
-    permit = dict(next(t for t in catalogue if t["code"] == "road-transport-permit")["example"])
-    server = start_tls_server(dep)
-    try:
-        yield TlsWorld(server, root / "client-certs", permit)
-    finally:
-        stop_server(server)
+    yield from tls_world(tmp_path_factory, "desk-tls")
 
 
 _csrf = form_csrf
