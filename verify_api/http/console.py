@@ -8,7 +8,8 @@ Each console keeps only what differs: the role it requires, its cookie names and
 words and its pages (given as two callables that render the sign-in page and a message page).
 """
 
-# No `from __future__ import annotations`: kept like the route modules that use it.
+# No `from __future__ import annotations`: sign_in and sign_out are routes, and FastAPI
+# resolves route signatures at definition.
 import hashlib
 import json
 import secrets

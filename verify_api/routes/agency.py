@@ -6,9 +6,9 @@ confirmation step, and sees who looked it up.
 The handlers parse forms, call the application services (``rt.issuing()``,
 ``rt.statuses()``, :class:`~certificates.issuance.records.AgencyRecords`, the batch service,
 ``rt.register``) and render their values (``verify_api.web.agency_views``, Jinja2); no
-workflow rule lives here. Sign-in, sessions, CSRF and headers work as on the counter desk
-(``verify_api.routes.counter``): the API's own credential check, a server-side session in the
-shared console session store, a CSRF token on every form.
+workflow rule lives here. Sign-in, sessions, CSRF and headers are the counter desk's, from
+the piece both consoles share (``verify_api.http.console``): the API's own credential check, a
+server-side session in the shared console session store, a CSRF token on every form.
 """
 
 # No `from __future__ import annotations`: FastAPI resolves route signatures at definition.

@@ -5,7 +5,8 @@ through the camera, a keyboard-wedge scanner typing the link), all ending in one
 The handlers translate HTTP into calls on the desk service (``certificates.CounterDesk``) and
 render its values (``verify_api.web.counter_views``); no workflow rule lives here. The
 credential is checked by the API's own :class:`ClientAuth` (same lookup, rate limits,
-audit); refusals carry the API's own messages, taken from the app's error handlers.
+audit); refusals carry the API's own messages, taken from the app's error handlers. Sign-in,
+sessions, CSRF checks and headers are the piece both consoles share (``verify_api.http.console``).
 
 Security headers on every desk answer: a strict Content-Security-Policy (no inline script,
 no inline style, no framing), ``Referrer-Policy: no-referrer`` (verification links carry QR
