@@ -68,6 +68,10 @@ _TEMPLATES: dict[str, tuple[str, str]] = {
         "The check character of {en} does not match, which usually means a typing error; "
         "please check it character by character.",
     ),
+    "future-issue-date": (
+        "「{zh}」不能晚于今天，请核对发证日期。",
+        "{en} cannot be later than today; please check the date of issue.",
+    ),
     "date-order": (
         "「{zh}」不能早于「{other_zh}」，请核对两个日期。",
         "{en} cannot be earlier than {other_en}; please check both dates.",

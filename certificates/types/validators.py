@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
 from .codes import licence_number_problem, resident_id_problem, uscc_problem
@@ -28,6 +28,10 @@ from .model import (
 from .registry import get_type
 
 __all__ = ["validate", "validate_for"]
+
+# "Today" for a declared issue date: the issuing agencies' day (UTC+8), so a certificate
+# awarded today there is never refused for being in the future.
+_ISSUER_TZ = timezone(timedelta(hours=8), "UTC+8")
 
 # Characters that print as nothing or change how the surrounding text is displayed: control
 # (Cc), format (Cf: zero-width and bidi marks, which can make printed and stored text
@@ -89,6 +93,7 @@ def validate_for(
             errors.extend(bad.errors)
 
     errors.extend(_order_errors(cert_type, values))
+    errors.extend(_future_issue_date_errors(cert_type, values))
     if errors:
         raise CertificateDataError(cert_type.code, errors)
 
@@ -126,6 +131,18 @@ def _order_errors(cert_type: CertificateType, values: Mapping[str, FieldValue]) 
                 )
             )
     return errors
+
+
+def _future_issue_date_errors(
+    cert_type: CertificateType, values: Mapping[str, FieldValue]
+) -> list[FieldError]:
+    """A declared issue date later than today is refused: the seal would print it as given."""
+    if cert_type.issue_date_field is None:
+        return []
+    declared = values.get(cert_type.issue_date_field)
+    if isinstance(declared, date) and declared > datetime.now(_ISSUER_TZ).date():
+        return [field_error(cert_type.field(cert_type.issue_date_field), "future-issue-date")]
+    return []
 
 
 def _parse(spec: FieldSpec, raw: object, fonts: GlyphCoverage | None) -> FieldValue:

@@ -6,7 +6,7 @@ import json
 import pickle
 import random
 from collections.abc import Set
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -291,6 +291,23 @@ def test_validity_must_not_end_before_it_starts() -> None:
     assert codes == {"valid_until": "date-order"}
     data = validate(RT, example(RT, valid_from="2026-01-01", valid_until="2026-01-01"))
     assert data.valid_until == data.valid_from == date(2026, 1, 1)
+
+
+def test_a_declared_issue_date_in_the_future_is_refused() -> None:
+    # The issue date is printed as declared; a date later than today would be a false one.
+    today = datetime.now(timezone(timedelta(hours=8))).date()
+    assert get_type(QC).issue_date_field == "issue_date"
+    tomorrow = (today + timedelta(days=2)).isoformat()  # later than today in any time zone
+    with pytest.raises(CertificateDataError) as info:
+        validate(QC, example(QC, issue_date=tomorrow))
+    (error,) = info.value.errors
+    assert (error.field, error.code) == ("issue_date", "future-issue-date")
+    assert "发证日期" in error.message_zh and "不能晚于今天" in error.message_zh
+    assert "Date of issue" in error.message_en and "later than today" in error.message_en
+    yesterday = today - timedelta(days=1)
+    assert validate(QC, example(QC, issue_date=yesterday.isoformat()))["issue_date"] == yesterday
+    # A type without a declared issue date keeps its dates as they are (a term may start later).
+    assert get_type(BL).issue_date_field is None
 
 
 def test_business_term_cannot_start_before_establishment() -> None:
