@@ -155,6 +155,9 @@ def create_app(
             loop.start()
         dispatcher.start()
         rt.follow_ledger()  # Fabric: store and caches kept in step from the ledger's events
+        if rt.issuance is not None:
+            # Batches a crashed server left interrupted go on by themselves, not on resubmit.
+            rt.batches().resume_interrupted(rt.agency)
         try:
             yield
         finally:

@@ -279,6 +279,19 @@ class BatchService:
             self._threads[batch_id] = thread
             thread.start()
 
+    def resume_interrupted(self, agency: str | None = None) -> list[str]:
+        """Start (on background threads, as :meth:`start`) every batch that reads
+        ``interrupted``: marked running, its runner gone (a server restarted after a crash
+        calls this at start-up). ``agency``: only that agency's batches (a deployment that acts
+        for one agency). Returns the ids started."""
+        started = []
+        for job in self._jobs.running(agency):
+            if not self._alive(job):
+                log.info("batch %s was interrupted; resuming it", job.id)
+                self.start(job.id)
+                started.append(job.id)
+        return started
+
     def wait(self, batch_id: str, timeout: float | None = None) -> None:
         """Wait for this process's background run of the batch, if there is one."""
         thread = self._threads.get(batch_id)

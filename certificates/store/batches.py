@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import CursorResult, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from certificates.store.database import Store
 
@@ -146,6 +146,14 @@ class BatchStore:
             except IntegrityError:  # the other submit's insert came first
                 return False
         return True
+
+    def running(self, agency: str | None = None) -> list[BatchJobRow]:
+        """The jobs marked running (of ``agency``, or of every agency), oldest first."""
+        with self._store.session() as s:
+            query = select(BatchJobRow).where(BatchJobRow.state == "running")
+            if agency is not None:
+                query = query.where(BatchJobRow.agency == agency)
+            return list(s.exec(query.order_by(col(BatchJobRow.created_at))).all())
 
     def claim(self, batch_id: str, runner: str, expected: str | None, now: float) -> bool:
         """Make ``runner`` the job's runner if its runner is still ``expected`` (compare and

@@ -6,8 +6,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
+import socket
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -247,6 +250,33 @@ def test_interrupted_job_is_reported_and_resumable(env: Env) -> None:
         )
     assert env.batches.progress(HR, p.batch_id).state == "interrupted"
     assert env.batches.run(p.batch_id).issued == 3
+
+
+def test_interrupted_jobs_are_resumed_by_themselves(env: Env) -> None:
+    gone = env.batches.submit(HR, "qualification-certificate", _csv(3, tag="甲"))
+    live = env.batches.submit(HR, "qualification-certificate", _csv(2, tag="乙"))
+    queued = env.batches.submit(HR, "qualification-certificate", _csv(2, tag="丙"))
+    with sqlite3.connect(env.db) as db:
+        # One left by a process that died while running it, one run by a live process now.
+        db.execute(
+            "UPDATE batch_jobs SET state='running', runner='elsewhere:999999999:x', "
+            "heartbeat=0 WHERE id=?",
+            (gone.batch_id,),
+        )
+        db.execute(
+            "UPDATE batch_jobs SET state='running', runner=?, heartbeat=? WHERE id=?",
+            (f"{socket.gethostname()}:{os.getpid()}:other", time.time(), live.batch_id),
+        )
+    assert env.batches.resume_interrupted("transport") == []  # another agency's deployment
+    assert env.batches.progress(HR, gone.batch_id).state == "interrupted"
+    assert env.batches.resume_interrupted("human-resources") == [gone.batch_id]
+    env.batches.wait(gone.batch_id, 30)
+    assert env.batches.progress(HR, gone.batch_id).done
+    assert env.batches.progress(HR, gone.batch_id).issued == 3
+    assert env.batches.progress(HR, live.batch_id).state == "running"  # not taken over
+    assert env.batches.progress(HR, queued.batch_id).state == "queued"  # not interrupted
+    assert env.batches.resume_interrupted() == []  # nothing left interrupted
+    assert env.certificates() == 3
 
 
 def test_batch_key_identity_and_conflict(env: Env) -> None:

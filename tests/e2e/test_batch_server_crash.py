@@ -1,7 +1,8 @@
 """The HTTP batch survives its server: `kill -9` of `certledger serve` (and its worker
-processes) while a batch runs, a restart on the same data directory, and the same file
-submitted again. The batch is reported interrupted, then resumes where it stopped: every row
-issued and anchored exactly once, the ZIP holding exactly those PDFs."""
+processes) while a batch runs, and a restart on the same data directory. The restarted server
+resumes the interrupted batch by itself where it stopped; the same file submitted again
+afterwards is the same batch. Every row issued and anchored exactly once, the ZIP holding
+exactly those PDFs."""
 
 from __future__ import annotations
 
@@ -66,10 +67,11 @@ def test_kill_9_of_the_server_mid_batch_then_resubmit(
     try:
         with server.client() as c:
             p = c.get(url, headers=dep.auth(MR)).json()
-            assert p["state"] == "interrupted" and p["issued"] == stored
+            # The restarted server took the interrupted batch up by itself, where it stopped.
+            assert p["state"] in ("running", "done") and p["issued"] >= stored
+            _wait_done(c, server, url)  # finished without the file being submitted again
             again = _submit(c, server, content)
             assert again.status_code == 202 and again.json()["links"]["self"] == url
-            _wait_done(c, server, url)
             final = c.get(url, headers=dep.auth(MR)).json()
             assert (final["issued"], final["failed"], final["state"]) == (ROWS, 0, "done")
             rows = c.get(f"{url}/rows", headers=dep.auth(MR)).json()["rows"]
