@@ -8,9 +8,12 @@ agency console all call :class:`BatchService`.
 * **Partial failure.** Every row is validated at submission; an invalid row is reported with
   its field errors (data row and file line), the valid rows are issued.
 * **Durability.** Rows go through :meth:`IssuanceService.issue_chunk_as` a chunk at a time
-  (render → seal → store pending → anchor: the one pipeline). Each row's link to its
-  certificate is written in the transaction that stores the certificate, so a crash loses at
-  most the chunk in flight, and a resumed run issues only rows without a certificate.
+  (render → seal → store pending: the one pipeline). Each row's link to its certificate is
+  written in the transaction that stores the certificate, so a crash loses at most the chunk
+  in flight, and a resumed run issues only rows without a certificate. The stored chunks are
+  anchored together, one ledger transaction per :data:`ANCHOR_ROWS` rows and at the end (on
+  Fabric every transaction waits for a commit); what a crash left pending is anchored when
+  the batch is resumed.
 * **Liveness.** A job says who runs it (host, process, nonce) and when that runner last gave a
   sign of life; a job marked running whose runner is gone (its process dead, or silent for
   :data:`STALE_AFTER` seconds) is ``interrupted``, and ``run`` takes it over.
@@ -36,7 +39,7 @@ from sqlmodel import Session
 from certificates.audit import AuditEvent, AuditLog
 from certificates.issuance.batch_csv import read_batch_csv
 from certificates.issuance.refusals import BatchBusy, BatchKeyConflict, BatchNotFound, BatchRefusal
-from certificates.issuance.service import IssuanceService, Issued
+from certificates.issuance.service import ANCHOR_CHUNK, IssuanceService, Issued
 from certificates.sharing.clients import Principal
 from certificates.store.batches import BatchItem, BatchJobRow, BatchStore, LinkLost
 from certificates.store.database import Store
@@ -46,7 +49,8 @@ __all__ = ["BatchProgress", "BatchRowResult", "BatchService"]
 
 log = logging.getLogger("certledger.batches")
 
-CHUNK = 20  # rows per store transaction and anchoring: what a crash can cost at most
+CHUNK = 20  # rows per store transaction: what a crash can cost at most
+ANCHOR_ROWS = ANCHOR_CHUNK  # stored rows anchored together (one ledger transaction)
 STALE_AFTER = 120.0  # seconds without a heartbeat after which a runner elsewhere is gone
 MAX_KEY_LENGTH = 200
 
@@ -133,12 +137,14 @@ class BatchService:
         store: Store,
         audit: AuditLog | None = None,
         chunk: int = CHUNK,
+        anchor_rows: int = ANCHOR_ROWS,
     ) -> None:
         self._issuance = issuance
         self._store = store
         self._jobs = BatchStore(store)
         self._audit = audit
         self._chunk = max(1, chunk)
+        self._anchor_rows = max(1, anchor_rows)
         self._runner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._lock = threading.Lock()
         self._threads: dict[str, threading.Thread] = {}
@@ -327,6 +333,7 @@ class BatchService:
         who = Principal(job.client_id, job.agency, frozenset({"issuer"}))
         # What a crashed run stored but did not anchor goes to the ledger first (idempotent).
         self._issuance.anchor_pending()
+        unanchored = 0
         while items := self._jobs.waiting(job.id, self._chunk):
             values: list[ValidatedData] = []
             keep: list[BatchItem] = []
@@ -345,7 +352,9 @@ class BatchService:
 
             if values:
                 try:
-                    done = self._issuance.issue_chunk_as(who, ctype, values, alongside=link)
+                    done = self._issuance.issue_chunk_as(
+                        who, ctype, values, alongside=link, anchor=False
+                    )
                 except LinkLost:
                     # Another runner stored some of these rows first; this chunk was rolled
                     # back whole, and the next look at the waiting rows skips theirs.
@@ -362,7 +371,13 @@ class BatchService:
                             for n, i in sorted(done, key=lambda pair: pair[0])
                         ]
                     )
+                unanchored += len(done)
+                if unanchored >= self._anchor_rows:
+                    self._issuance.anchor_pending()
+                    unanchored = 0
             self._jobs.beat(job.id, self._runner, time.time())
+        if unanchored:
+            self._issuance.anchor_pending()
 
     def _alive(self, job: BatchJobRow) -> bool:
         """Whether the job's runner is still at work (see the module's note on liveness)."""

@@ -185,15 +185,18 @@ class IssuanceService:
         values: Sequence[ValidatedData],
         *,
         alongside: Alongside,
+        anchor: bool = True,
     ) -> list[tuple[int, Issued]]:
         """Issue already validated ``values`` for ``who`` in one store transaction, one
         anchoring and one audit record each; ``alongside`` is called inside that transaction
         with (index into ``values``, certificate) pairs (what must be stored with the
         certificates or not at all). Returns those pairs, anchored where the ledger took them.
+        ``anchor=False``: they are left pending, for a caller that anchors many chunks at once
+        with :meth:`anchor_pending` (one ledger transaction for many store transactions).
         """
         indexed: list[tuple[int, Issued]] = []
         issued = self._issue_validated(
-            who.agency, ctype, values, alongside=alongside, indexed=indexed
+            who.agency, ctype, values, alongside=alongside, indexed=indexed, anchor=anchor
         )
         self._issued_by(who, issued)
         by_id = {i.cert_id: i for i in issued}
@@ -284,6 +287,7 @@ class IssuanceService:
         progress: Callable[[int], None] | None = None,
         alongside: Alongside | None = None,
         indexed: list[tuple[int, Issued]] | None = None,
+        anchor: bool = True,
     ) -> list[Issued]:
         info = agency_info(agency)
         now = self._clock()
@@ -341,7 +345,7 @@ class IssuanceService:
                 indexed.extend(stored)
             if self.after_store is not None:
                 self.after_store(rows)
-            receipts = self._anchor_rows(rows)
+            receipts = self._anchor_rows(rows) if anchor else {}
             for p, row in zip(chunk, rows, strict=True):
                 r = receipts.get(row.id)
                 issued.append(

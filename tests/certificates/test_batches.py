@@ -74,8 +74,16 @@ class Env:
         )
         self.batches = self.service()
 
-    def service(self, chunk: int = 7) -> BatchService:
-        return BatchService(issuance=self.issuance, store=self.store, audit=self.audit, chunk=chunk)
+    def service(self, chunk: int = 7, anchor_rows: int | None = None) -> BatchService:
+        # Anchored chunk by chunk unless told otherwise (the counts below assume it; anchoring
+        # many chunks together is test_stored_chunks_are_anchored_together).
+        return BatchService(
+            issuance=self.issuance,
+            store=self.store,
+            audit=self.audit,
+            chunk=chunk,
+            anchor_rows=chunk if anchor_rows is None else anchor_rows,
+        )
 
     def certificates(self) -> int:
         with sqlite3.connect(self.db) as db:
@@ -277,6 +285,47 @@ def test_interrupted_jobs_are_resumed_by_themselves(env: Env) -> None:
     assert env.batches.progress(HR, queued.batch_id).state == "queued"  # not interrupted
     assert env.batches.resume_interrupted() == []  # nothing left interrupted
     assert env.certificates() == 3
+
+
+def test_stored_chunks_are_anchored_together(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Rows are stored 7 at a time (a crash costs at most 7), but anchored 14 at a time and
+    # the rest at the end: 3 ledger transactions for 30 rows, not 5.
+    sizes: list[int] = []
+    anchor = env.ledger.anchor
+
+    def counted(agency: str, entries: list[object]) -> object:
+        sizes.append(len(entries))
+        return anchor(agency, entries)
+
+    monkeypatch.setattr(env.ledger, "anchor", counted)
+    batches = env.service(chunk=7, anchor_rows=14)
+    p = batches.submit(HR, "qualification-certificate", _csv(30))
+    assert batches.run(p.batch_id).issued == 30
+    assert sizes == [14, 14, 2]
+    assert env.store.count_pending() == 0
+
+    # A power cut after the third chunk is stored: its rows are linked and stored, the first
+    # 14 anchored, the third chunk's 7 pending; the resumed run anchors them first, once.
+    sizes.clear()
+    crashed = {"chunks": 0}
+
+    def power_cut(_rows: object) -> None:
+        crashed["chunks"] += 1
+        if crashed["chunks"] == 3:
+            raise KeyboardInterrupt
+
+    q = batches.submit(HR, "qualification-certificate", _csv(30, tag="乙"))
+    monkeypatch.setattr(IssuanceService, "after_store", staticmethod(power_cut))
+    with pytest.raises(KeyboardInterrupt):
+        batches.run(q.batch_id)
+    monkeypatch.setattr(IssuanceService, "after_store", None)
+    assert sizes == [14] and env.store.count_pending() == 7
+    assert env.service(chunk=7, anchor_rows=14).run(q.batch_id).issued == 30
+    assert sizes == [14, 7, 9]  # the pending chunk first, then the 9 rows left
+    assert env.certificates() == 60 and env.store.count_pending() == 0
+    for r in batches.rows(HR, q.batch_id):
+        assert r.cert_id is not None
+        assert [h.status for h in env.ledger.inner.history(r.cert_id)] == ["active"]
 
 
 def test_batch_key_identity_and_conflict(env: Env) -> None:
