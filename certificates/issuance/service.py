@@ -314,6 +314,20 @@ class IssuanceService:
                 )
             )
         by_id = {j.cert_id: j for j in jobs}
+
+        def issued_as(p: Produced, receipt: AnchorReceipt | None) -> Issued:
+            return Issued(
+                cert_id=p.cert_id,
+                cert_type=ctype.code,
+                agency=agency,
+                verify_url=by_id[p.cert_id].verify_url,
+                sealed_digest=p.sealed_digest,
+                anchored=receipt is not None,
+                tx_id=receipt.tx_id if receipt else None,
+                block=receipt.block_number if receipt else None,
+                pdf=p.pdf,
+            )
+
         issued: list[Issued] = []
         produced_iter = self._producer.produce(jobs)
         while chunk := list(islice(produced_iter, ANCHOR_CHUNK)):
@@ -321,23 +335,7 @@ class IssuanceService:
                 self._row(by_id[p.cert_id], data_by_id[p.cert_id], ctype, p, tokens[p.cert_id], now)
                 for p in chunk
             ]
-            stored = [
-                (
-                    index_of[p.cert_id],
-                    Issued(
-                        cert_id=p.cert_id,
-                        cert_type=ctype.code,
-                        agency=agency,
-                        verify_url=by_id[p.cert_id].verify_url,
-                        sealed_digest=p.sealed_digest,
-                        anchored=False,
-                        tx_id=None,
-                        block=None,
-                        pdf=p.pdf,
-                    ),
-                )
-                for p in chunk
-            ]
+            stored = [(index_of[p.cert_id], issued_as(p, None)) for p in chunk]
             self._store.add_pending(
                 rows, alongside=None if alongside is None else _bound(alongside, stored)
             )
@@ -346,21 +344,7 @@ class IssuanceService:
             if self.after_store is not None:
                 self.after_store(rows)
             receipts = self._anchor_rows(rows) if anchor else {}
-            for p, row in zip(chunk, rows, strict=True):
-                r = receipts.get(row.id)
-                issued.append(
-                    Issued(
-                        cert_id=row.id,
-                        cert_type=ctype.code,
-                        agency=agency,
-                        verify_url=by_id[row.id].verify_url,
-                        sealed_digest=p.sealed_digest,
-                        anchored=r is not None,
-                        tx_id=r.tx_id if r else None,
-                        block=r.block_number if r else None,
-                        pdf=p.pdf,
-                    )
-                )
+            issued.extend(issued_as(p, receipts.get(p.cert_id)) for p in chunk)
             if progress:
                 progress(len(chunk))
         return issued
