@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from certificates.agencies import AGENCIES
 from certificates.audit import AuditLog
 from certificates.holder_key import HolderKey
 from certificates.issuance.batches import BatchRowResult, BatchService
@@ -31,9 +30,7 @@ from certificates.sharing.clients import Principal
 from certificates.store.cipher import FieldCipher
 from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES
-from ledger import AgencyRecord, EmbeddedLedger
-from tests.certificates.test_issuance import FakeProducer, FlakyLedger
-from tests.ledger.ledger_helpers import make_node
+from tests.certificates.test_issuance import FakeProducer, FlakyLedger, registered_ledger
 
 QC = CERTIFICATE_TYPES["qualification-certificate"]
 HR = Principal("hr-system", "human-resources", frozenset({"issuer"}))
@@ -42,23 +39,7 @@ TRANSPORT = Principal("transport-system", "transport", frozenset({"issuer"}))
 
 class Env:
     def __init__(self, tmp: Path) -> None:
-        key, cert = make_node("test ledger node")
-        registry = [
-            AgencyRecord(
-                a.code,
-                a.msp_id,
-                a.name_zh,
-                a.name_en,
-                tuple(t.code for t in CERTIFICATE_TYPES.values() if t.agency == a.code),
-                ("aa" * 32,),
-            )
-            for a in AGENCIES.values()
-        ]
-        self.ledger = FlakyLedger(
-            EmbeddedLedger.create(
-                tmp / "ledger.db", node_key=key, node_cert=cert, registry=registry
-            )
-        )
+        self.ledger = FlakyLedger(registered_ledger(tmp / "ledger.db"))
         self.db = tmp / "certificates.db"
         self.store = Store.open(self.db, create=True)
         self.store.use_cipher(FieldCipher(b"d" * 32))

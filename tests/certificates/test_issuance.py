@@ -59,8 +59,8 @@ class FlakyLedger:
         return getattr(self.inner, name)
 
 
-@pytest.fixture()
-def env(tmp_path: Path) -> Iterator[tuple[IssuanceService, Store, FlakyLedger, FakeProducer, Path]]:
+def registered_ledger(path: Path) -> EmbeddedLedger:
+    """An embedded ledger whose registry holds every agency with its types (one seal each)."""
     key, cert = make_node("test ledger node")
     registry = [
         AgencyRecord(
@@ -73,10 +73,13 @@ def env(tmp_path: Path) -> Iterator[tuple[IssuanceService, Store, FlakyLedger, F
         )
         for a in AGENCIES.values()
     ]
+    return EmbeddedLedger.create(path, node_key=key, node_cert=cert, registry=registry)
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> Iterator[tuple[IssuanceService, Store, FlakyLedger, FakeProducer, Path]]:
     ledger_path = tmp_path / "ledger.db"
-    ledger = FlakyLedger(
-        EmbeddedLedger.create(ledger_path, node_key=key, node_cert=cert, registry=registry)
-    )
+    ledger = FlakyLedger(registered_ledger(ledger_path))
     store = Store.open(tmp_path / "certificates.db", create=True)
     store.use_cipher(FieldCipher(b"d" * 32))  # personal data is only ever stored encrypted
     producer = FakeProducer()
