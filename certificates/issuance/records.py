@@ -30,6 +30,7 @@ from sqlalchemy import text
 
 from certificates.audit import AuditEntry, AuditEvent, AuditLog
 from certificates.errors import CertificateNotFound
+from certificates.issuance.register import foreign_refusal
 from certificates.sharing.clients import Principal
 from certificates.store import Store
 from certificates.store.database import PENDING
@@ -232,17 +233,7 @@ class AgencyRecords:
         row = self._store.get(cert_id)
         if row is None or row.agency != who.agency:
             if row is not None:
-                self._audit.record(
-                    AuditEvent(
-                        "agency-view",
-                        "denied",
-                        who.client_id,
-                        who.agency,
-                        row.id,
-                        row.cert_type,
-                        reason="FOREIGN_CERTIFICATE",
-                    )
-                )
+                self._audit.record(foreign_refusal("agency-view", who, row))
             raise CertificateNotFound
         ctype = CERTIFICATE_TYPES[row.cert_type]
         data: dict[str, Any] = json.loads(self._store.reveal_data(row.id, row.data_json))

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from certificates.audit import AuditEvent, AuditLog
 from certificates.errors import CertificateError, CertificateNotFound
 from certificates.sharing.clients import Principal
-from certificates.store import Store
+from certificates.store import CertificateRow, Store
 
-__all__ = ["ForeignCertificate", "Register", "StoredPdf"]
+__all__ = ["ForeignCertificate", "Register", "StoredPdf", "foreign_refusal"]
 
 
 class ForeignCertificate(CertificateError):
@@ -21,6 +21,19 @@ class ForeignCertificate(CertificateError):
 
     def __init__(self) -> None:
         super().__init__(self.en)
+
+
+def foreign_refusal(action: str, who: Principal, row: CertificateRow) -> AuditEvent:
+    """The audit record of ``who`` refused ``action`` on another agency's certificate."""
+    return AuditEvent(
+        action,
+        "denied",
+        who.client_id,
+        who.agency,
+        row.id,
+        row.cert_type,
+        reason="FOREIGN_CERTIFICATE",
+    )
 
 
 @dataclass(frozen=True, repr=False)
@@ -43,16 +56,6 @@ class Register:
         if row is None:
             raise CertificateNotFound
         if row.agency != who.agency:
-            self._audit.record(
-                AuditEvent(
-                    "download",
-                    "denied",
-                    who.client_id,
-                    who.agency,
-                    row.id,
-                    row.cert_type,
-                    reason="FOREIGN_CERTIFICATE",
-                )
-            )
+            self._audit.record(foreign_refusal("download", who, row))
             raise ForeignCertificate
         return StoredPdf(row.id, row.pdf)
