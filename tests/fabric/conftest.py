@@ -9,6 +9,7 @@ because a network is absent.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -29,6 +30,7 @@ from signing import load_certificate
 from tests.e2e.conftest import (  # noqa: F401 (issued: a fixture used here too)
     Deployment,
     Server,
+    free_port,
     issued,
     make_deployment,
     start_server,
@@ -179,6 +181,20 @@ def fabric_server(fabric_deployment: Deployment, fabric_net: FabricNet) -> Itera
     """The real HTTP service on the Fabric backend, holding every agency's identity."""
     env = dict(fabric_net.env(), CERTLEDGER_MAX_UPLOAD_BYTES=str(2 * 1024 * 1024))
     srv = start_server(fabric_deployment, env)
+    try:
+        yield srv
+    finally:
+        stop_server(srv)
+
+
+@contextlib.contextmanager
+def agency_server(dep: Deployment, env: dict[str, str]) -> Iterator[Server]:
+    """`certledger serve` for one agency (``env``: its Fabric identity), on a port and base URL
+    of its own, beside the package's server on the same data directory."""
+    url = f"http://127.0.0.1:{free_port()}"
+    srv = start_server(
+        Deployment(dep.home, dict(dep.env, CERTLEDGER_BASE_URL=url), dep.tokens, url), env
+    )
     try:
         yield srv
     finally:

@@ -20,9 +20,9 @@ import network
 from ledger import AgencyRecord
 from network import _addorg
 from network._network import _run as network_run
-from tests.e2e.conftest import Deployment, Server, example, free_port, start_server, stop_server
+from tests.e2e.conftest import Deployment, Server, example
 
-from .conftest import FabricNet, eventually
+from .conftest import FabricNet, agency_server, eventually
 
 OBSERVER = AgencyRecord("audit-office", "AuditOfficeMSP", "审计局", "Audit Office", (), ())
 FOUNDERS = ("market-regulation", "human-resources")
@@ -110,18 +110,8 @@ def transport_server(
 ) -> Iterator[Server]:
     if NEWCOMER not in [o.code for o in three_net.layout.load().agencies]:
         network.add_agency(three_net.root, _transport(registry))
-    url = f"http://127.0.0.1:{free_port()}"
-    dep = Deployment(
-        fabric_deployment.home,
-        dict(fabric_deployment.env, CERTLEDGER_BASE_URL=url),
-        fabric_deployment.tokens,
-        url,
-    )
-    srv = start_server(dep, three_net.env(NEWCOMER))
-    try:
+    with agency_server(fabric_deployment, three_net.env(NEWCOMER)) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 def test_fourth_agency_issues_and_the_other_three_read_it_on_their_peers(

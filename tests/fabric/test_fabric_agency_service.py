@@ -7,25 +7,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Deployment, Server, example, free_port, start_server, stop_server
+from tests.e2e.conftest import Deployment, Server, example
 
-from .conftest import FabricNet
+from .conftest import FabricNet, agency_server
 
 
 @pytest.fixture(scope="module")
 def transport_server(fabric_deployment: Deployment, fabric_net: FabricNet) -> Iterator[Server]:
-    url = f"http://127.0.0.1:{free_port()}"
-    dep = Deployment(
-        fabric_deployment.home,
-        dict(fabric_deployment.env, CERTLEDGER_BASE_URL=url),
-        fabric_deployment.tokens,
-        url,
-    )
-    srv = start_server(dep, fabric_net.env("transport"))
-    try:
+    with agency_server(fabric_deployment, fabric_net.env("transport")) as srv:
         yield srv
-    finally:
-        stop_server(srv)
 
 
 def test_agency_service_issues_and_verifies_on_its_own_peer(
