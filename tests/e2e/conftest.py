@@ -65,8 +65,10 @@ class Deployment:
         check: bool = False,
         extra_env: dict[str, str] | None = None,
         program: Sequence[str] = CLI,
+        more: Sequence[str] = (),
     ) -> subprocess.CompletedProcess[str]:
-        """`certledger issue --json` of a road transport permit (agency transport)."""
+        """`certledger issue --json` of a road transport permit (agency transport), then
+        ``more`` arguments."""
         return self.cli(
             "issue",
             "--agency",
@@ -78,6 +80,7 @@ class Deployment:
             "--out",
             str(out),
             "--json",
+            *more,
             check=check,
             extra_env=extra_env,
             program=program,
@@ -182,6 +185,30 @@ def example(catalogue: list[dict[str, Any]], code: str) -> dict[str, Any]:
 def field_of_kind(catalogue: list[dict[str, Any]], code: str, kind: str) -> str:
     t = next(t for t in catalogue if t["code"] == code)
     return str(next(f["name"] for f in t["fields"] if f["kind"] == kind))
+
+
+def licence_name_field(catalogue: list[dict[str, Any]]) -> str:
+    """The business licence's name field (labelled "Name"): what batch tests vary per row."""
+    fields = next(t for t in catalogue if t["code"] == "business-licence")["fields"]
+    return str(next(f["name"] for f in fields if f["label_en"].lower() == "name"))
+
+
+def issue_batch_args(csv_file: Path, out_dir: Path, *more: str, workers: int = 1) -> list[str]:
+    """`certledger issue-batch` of business licences by market-regulation, then ``more``."""
+    return [
+        "issue-batch",
+        "--agency",
+        "market-regulation",
+        "--type",
+        "business-licence",
+        "--csv",
+        str(csv_file),
+        "--out-dir",
+        str(out_dir),
+        "--workers",
+        str(workers),
+        *more,
+    ]
 
 
 @pytest.fixture()

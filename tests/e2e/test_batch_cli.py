@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Deployment, example, make_deployment
+from .conftest import Deployment, example, issue_batch_args, licence_name_field, make_deployment
 
 pytestmark = pytest.mark.e2e
 
@@ -20,32 +20,14 @@ def dep(tmp_path_factory: pytest.TempPathFactory) -> Deployment:
     return make_deployment(tmp_path_factory.mktemp("batch-cli") / "home")
 
 
-def _name(catalogue: list[dict[str, Any]]) -> str:
-    fields = next(t for t in catalogue if t["code"] == "business-licence")["fields"]
-    return str(next(f["name"] for f in fields if f["label_en"].lower() == "name"))
-
-
 def _batch(dep: Deployment, csv_file: Path, out_dir: Path, *more: str) -> Any:
-    return dep.cli(
-        "issue-batch",
-        "--agency",
-        "market-regulation",
-        "--type",
-        "business-licence",
-        "--csv",
-        str(csv_file),
-        "--out-dir",
-        str(out_dir),
-        "--workers",
-        "1",
-        *more,
-    )
+    return dep.cli(*issue_batch_args(csv_file, out_dir, *more))
 
 
 def test_bad_rows_refused_whole_or_skipped(
     dep: Deployment, catalogue: list[dict[str, Any]], tmp_path: Path
 ) -> None:
-    data, name = example(catalogue, "business-licence"), _name(catalogue)
+    data, name = example(catalogue, "business-licence"), licence_name_field(catalogue)
     csv_file = tmp_path / "b.csv"
     with csv_file.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(data))
@@ -96,20 +78,7 @@ def test_issue_with_an_idempotency_key(
     data.write_text(json.dumps(example(catalogue, "road-transport-permit")), "utf-8")
 
     def issue(key: str, out: str) -> Any:
-        return dep.cli(
-            "issue",
-            "--agency",
-            "transport",
-            "--type",
-            "road-transport-permit",
-            "--data",
-            str(data),
-            "--out",
-            str(tmp_path / out),
-            "--json",
-            "--idempotency-key",
-            key,
-        )
+        return dep.issue_permit(data, tmp_path / out, more=("--idempotency-key", key))
 
     first, again = issue("permit-2026-1", "a.pdf"), issue("permit-2026-1", "b.pdf")
     assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr

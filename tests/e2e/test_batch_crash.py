@@ -20,7 +20,16 @@ from typing import Any
 
 import pytest
 
-from .conftest import CLI, CRASHING_CLI, ROOT, Deployment, example, make_deployment
+from .conftest import (
+    CLI,
+    CRASHING_CLI,
+    ROOT,
+    Deployment,
+    example,
+    issue_batch_args,
+    licence_name_field,
+    make_deployment,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -29,9 +38,7 @@ CHUNK = 20  # the batch service's rows per transaction (certificates.issuance.ba
 
 
 def _batch_csv(catalogue: list[dict[str, Any]], path: Path, tag: str) -> None:
-    data = example(catalogue, "business-licence")
-    fields = next(t for t in catalogue if t["code"] == "business-licence")["fields"]
-    name = next(f["name"] for f in fields if f["label_en"].lower() == "name")
+    data, name = example(catalogue, "business-licence"), licence_name_field(catalogue)
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(data))
         w.writeheader()
@@ -40,20 +47,7 @@ def _batch_csv(catalogue: list[dict[str, Any]], path: Path, tag: str) -> None:
 
 
 def _args(csv_file: Path, out_dir: Path, workers: int = 2) -> list[str]:
-    return [
-        "issue-batch",
-        "--agency",
-        "market-regulation",
-        "--type",
-        "business-licence",
-        "--csv",
-        str(csv_file),
-        "--out-dir",
-        str(out_dir),
-        "--workers",
-        str(workers),
-        "--json",
-    ]
+    return issue_batch_args(csv_file, out_dir, "--json", workers=workers)
 
 
 def _store_ids(dep: Deployment) -> list[str]:

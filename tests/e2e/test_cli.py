@@ -13,7 +13,15 @@ import pytest
 
 from tests.tamper import append_visible_content
 
-from .conftest import CLI, CRASHING_CLI, Deployment, example, make_deployment
+from .conftest import (
+    CLI,
+    CRASHING_CLI,
+    Deployment,
+    example,
+    issue_batch_args,
+    licence_name_field,
+    make_deployment,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -156,11 +164,7 @@ def test_issue_batch_from_csv(
     import csv
 
     data = example(catalogue, "business-licence")
-    name_field = next(
-        f["name"]
-        for f in next(t for t in catalogue if t["code"] == "business-licence")["fields"]
-        if f["label_en"].lower() == "name"
-    )
+    name_field = licence_name_field(catalogue)
     csv_file = tmp_path / "batch.csv"
     with csv_file.open("w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(data))
@@ -168,20 +172,7 @@ def test_issue_batch_from_csv(
         for n in range(12):
             w.writerow({**data, name_field: f"{data[name_field]}第{n}分公司"})
     out_dir = tmp_path / "out"
-    r = cli_dep.cli(
-        "issue-batch",
-        "--agency",
-        "market-regulation",
-        "--type",
-        "business-licence",
-        "--csv",
-        str(csv_file),
-        "--out-dir",
-        str(out_dir),
-        "--workers",
-        "2",
-        "--json",
-    )
+    r = cli_dep.cli(*issue_batch_args(csv_file, out_dir, "--json", workers=2))
     assert r.returncode == 0, r.stderr
     results = json.loads(r.stdout)
     assert len(results) == 12 and all(x["status"] == "active" for x in results)
