@@ -193,8 +193,11 @@ def licence_name_field(catalogue: list[dict[str, Any]]) -> str:
     return str(next(f["name"] for f in fields if f["label_en"].lower() == "name"))
 
 
-def issue_batch_args(csv_file: Path, out_dir: Path, *more: str, workers: int = 1) -> list[str]:
-    """`certledger issue-batch` of business licences by market-regulation, then ``more``."""
+def issue_batch_args(
+    csv_file: Path, out_dir: Path, *more: str, workers: int | None = 1
+) -> list[str]:
+    """`certledger issue-batch` of business licences by market-regulation, then ``more``
+    (``workers=None``: the command's default)."""
     return [
         "issue-batch",
         "--agency",
@@ -205,8 +208,7 @@ def issue_batch_args(csv_file: Path, out_dir: Path, *more: str, workers: int = 1
         str(csv_file),
         "--out-dir",
         str(out_dir),
-        "--workers",
-        str(workers),
+        *(() if workers is None else ("--workers", str(workers))),
         *more,
     ]
 

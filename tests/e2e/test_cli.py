@@ -192,17 +192,7 @@ def test_issue_batch_from_csv(
     with csv_file.open("a", newline="", encoding="utf-8") as fh:
         csv.DictWriter(fh, fieldnames=list(data)).writerow({**data, name_field: ""})
     before = len(list(out_dir.glob("*.pdf")))
-    bad = cli_dep.cli(
-        "issue-batch",
-        "--agency",
-        "market-regulation",
-        "--type",
-        "business-licence",
-        "--csv",
-        str(csv_file),
-        "--out-dir",
-        str(out_dir),
-    )
+    bad = cli_dep.cli(*issue_batch_args(csv_file, out_dir, workers=None))
     assert bad.returncode >= 3
     assert "row 13" in bad.stderr and name_field in bad.stderr
     assert len(list(out_dir.glob("*.pdf"))) == before
