@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
-DEBIAN_PACKAGES := fonts-wqy-zenhei fonts-noto-cjk fonts-hanazono fonts-dejavu-core poppler-utils openssl libnss3-tools wrk chromium softhsm2 icc-profiles-free openjdk-17-jdk-headless maven espeak-ng nodejs
+DEBIAN_PACKAGES := fonts-wqy-zenhei fonts-noto-cjk fonts-hanazono fonts-dejavu-core poppler-utils openssl libnss3-tools wrk chromium softhsm2 icc-profiles-free openjdk-17-jdk-headless maven espeak-ng nodejs postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_HOME ?= demo-home
 # Where the demo listens, and what its QR codes carry (e.g. DEMO_BASE_URL=https://192.168.1.20:8443

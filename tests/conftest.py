@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import datetime
+import itertools
+import os
+from collections.abc import Iterator
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
+
+from tests.postgres import PostgresServer
 
 
 def _sign_one_ocsp_response() -> None:
@@ -59,3 +65,23 @@ def _load_the_application_layer() -> None:
 
 
 _load_the_application_layer()
+
+
+# -- PostgreSQL: one real server for the session, a fresh database per test ---------------------
+
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    server = PostgresServer.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of an empty database of its own on the session's server."""
+    return postgres_server.create_database(f"t{os.getpid()}_{next(_databases)}")

@@ -58,10 +58,16 @@ def offline_dir_refusal(home: Home, offline_dir: Path) -> str | None:
 
 
 def init_home(
-    home: Home, passphrase: Secret, *, base_url: str, offline_dir: Path | None = None
+    home: Home,
+    passphrase: Secret,
+    *,
+    base_url: str,
+    offline_dir: Path | None = None,
+    database_url: str | None = None,
 ) -> list[AgencyCredential]:
     """Create the deployment in ``home``; the root CA key goes to ``offline_dir`` (default
-    :attr:`Home.offline_root`), outside it."""
+    :attr:`Home.offline_root`), outside it. ``database_url``: a PostgreSQL database for the
+    store (empty, made by its operator), instead of a SQLite file in ``home``."""
     if home.exists() or home.pki.exists() or home.ledger.exists():
         raise ConfigurationError(
             f"{home.root} already holds a certledger deployment; choose another --home"
@@ -70,6 +76,8 @@ def init_home(
     refusal = offline_dir_refusal(home, offline)
     if refusal is not None:
         raise ConfigurationError(refusal)
+    if database_url is not None:
+        _require_empty(database_url)
     home.root.mkdir(parents=True, exist_ok=True)
     home.root.chmod(0o700)
     identities = [AgencyIdentity(a.code, a.name_zh, a.name_en) for a in AGENCIES.values()]
@@ -97,7 +105,7 @@ def init_home(
     )
     ledger.close()
     HolderKey.create(home.holder_key, passphrase)
-    store = Store.open(home.database, create=True)
+    store = Store.open(home.database, create=True, url=database_url)
     store.use_cipher(FieldCipher.open_or_create(home.data_key, passphrase))
     creds = []
     try:
@@ -111,3 +119,17 @@ def init_home(
         store.close()
     home.settings_file.write_text(Settings(base_url=base_url.rstrip("/")).to_json(), "utf-8")
     return creds
+
+
+def _require_empty(database_url: str) -> None:
+    """Refuse a database that already holds a deployment's clients, before anything is made:
+    a second set of agency systems in it would give two deployments one store."""
+    store = Store.open(Path("unused"), url=database_url)
+    try:
+        if ClientRegistry(store).list():
+            raise ConfigurationError(
+                f"the database {store.database.label} already holds a certledger deployment; "
+                "give an empty database"
+            )
+    finally:
+        store.close()

@@ -58,7 +58,7 @@ from signing.sandbox import SandboxLimits, SealCheckSandbox
 from signing.token_signer import open_token_signer
 from verify_api.settings import LEDGER_BACKENDS, ServiceSettings
 
-__all__ = ["Runtime", "build_local_producer", "open_runtime"]
+__all__ = ["Runtime", "build_local_producer", "open_runtime", "open_store"]
 
 
 @dataclass
@@ -254,7 +254,7 @@ def open_runtime(
             f"unknown ledger backend {settings.ledger_backend!r} in settings.json; "
             "use embedded or fabric"
         )
-    store = Store.open(home.database)
+    store = open_store(home, config)
     trust_roots = load_trust_roots(home.trust_roots)
     pki: Pki | None = None
     if passphrase is not None:
@@ -399,3 +399,10 @@ def open_runtime(
             issuance=rt.issuance,
         )
     return rt
+
+
+def open_store(home: Home, config: ServiceSettings, *, create: bool = False) -> Store:
+    """The deployment's store: PostgreSQL when the settings name a database URL (several API
+    hosts of one agency share it), else the SQLite file in the data directory."""
+    url = config.database_url.reveal() if config.database_url is not None else None
+    return Store.open(home.database, create=create, url=url)

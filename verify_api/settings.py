@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from certificates import ConfigurationError
 from certificates.notifications.callbacks import ALLOW_ENV as WEBHOOK_ALLOW_ENV
+from certificates.store.engine import DATABASE_URL_ENV, Database
 from signing import SealLevel, Secret
 from signing.hsm import HSM_PIN_ENV
 from verify_api.http.audit_writer import SOCKET_ENV
@@ -52,6 +53,9 @@ class ServiceSettings:
     seal_level: SealLevel | None = None
     ledger_backend: str | None = None
     fabric_profile: str | None = None
+    # PostgreSQL for the shared state of several API hosts; None: the data directory's SQLite
+    # file. A secret: the URL may hold the database password.
+    database_url: Secret | None = field(default=None, compare=False)
     base_url: str | None = None
     max_upload_bytes: int | None = None
     # Worker processes that check uploads in the sandbox; None: one per core.
@@ -103,6 +107,9 @@ class ServiceSettings:
                 raise ConfigurationError(f"{VERIFY_WORKERS_ENV} must be a whole number, 1 to 64")
             verify_workers = int(raw)
         base_url = text(BASE_URL_ENV)
+        database_url = secret(DATABASE_URL_ENV)
+        if database_url is not None:
+            Database.postgres(database_url.reveal())  # a bad URL fails here, not at first use
         return cls(
             passphrase=secret(PASSPHRASE_ENV),
             hsm_pin=secret(HSM_PIN_ENV),
@@ -110,6 +117,7 @@ class ServiceSettings:
             seal_level=level,
             ledger_backend=backend,
             fabric_profile=text(FABRIC_PROFILE_ENV),
+            database_url=database_url,
             base_url=base_url.rstrip("/") if base_url else None,
             max_upload_bytes=max_upload,
             verify_workers=verify_workers,
@@ -126,12 +134,14 @@ class ServiceSettings:
 
     def for_workers(self) -> ServiceSettings:
         """These settings without the secrets: what is pickled into a server's workers."""
-        return self.replace(passphrase=None, hsm_pin=None)
+        return self.replace(passphrase=None, hsm_pin=None, database_url=None)
 
     def with_secrets_from(self, env: Mapping[str, str] | None = None) -> ServiceSettings:
         """In a worker: the secrets taken from the environment it inherited."""
         fresh = ServiceSettings.from_env(env)
-        return self.replace(passphrase=fresh.passphrase, hsm_pin=fresh.hsm_pin)
+        return self.replace(
+            passphrase=fresh.passphrase, hsm_pin=fresh.hsm_pin, database_url=fresh.database_url
+        )
 
 
 def _limits(env: Mapping[str, str]) -> RateLimits:

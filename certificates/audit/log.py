@@ -153,9 +153,10 @@ _SELECT_HEAD = "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
 _ROWS_PER_INSERT = 64
 
 
-@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
-def _insert_rows(n: int) -> str:
-    row = "(" + ", ".join(["?"] * len(_COLUMN_NAMES)) + ")"
+@functools.lru_cache(maxsize=2 * _ROWS_PER_INSERT)
+def _insert_rows(n: int, mark: str = "?") -> str:
+    """``mark``: the driver's placeholder (sqlite3's ``?``, psycopg's ``%s``)."""
+    row = "(" + ", ".join([mark] * len(_COLUMN_NAMES)) + ")"
     return f"INSERT INTO audit_log ({_COLUMNS}) VALUES " + ", ".join([row] * n)  # noqa: S608
 
 
@@ -388,8 +389,8 @@ class AuditLog:
             raise AuditUnavailable("the audit log cannot be written; nothing was recorded") from exc
 
     def _write_batch(self, events: list[AuditEvent]) -> list[AuditEntry]:
-        # One writer at a time in this process; other processes are kept apart by SQLite's
-        # write lock and the primary key on seq.
+        # One writer at a time in this process; other processes (and, on PostgreSQL, other
+        # hosts) are kept apart by the database's locks and the primary key on seq.
         with self._write_lock:
             for attempt in range(_RETRIES):
                 try:
@@ -437,15 +438,18 @@ class AuditLog:
             )
             out.append(AuditEntry(seq, at, event, prev, digest))
             prev = digest
+        postgres = self.store.dialect == "postgresql"
+        mark = "%s" if postgres else "?"
         if len(events) <= _ROWS_PER_INSERT:
-            cur.execute(_insert_rows(len(events)), params)
+            cur.execute(_insert_rows(len(events), mark), params)
         else:  # several statements: one explicit transaction, still all or nothing
             width = len(_COLUMN_NAMES)
-            cur.execute("BEGIN IMMEDIATE")
+            # SQLite: take the write lock at once, so the batch cannot deadlock half-way.
+            cur.execute("BEGIN" if postgres else "BEGIN IMMEDIATE")
             try:
                 for start in range(0, len(events), _ROWS_PER_INSERT):
                     n = min(_ROWS_PER_INSERT, len(events) - start)
-                    cur.execute(_insert_rows(n), params[start * width : (start + n) * width])
+                    cur.execute(_insert_rows(n, mark), params[start * width : (start + n) * width])
                 cur.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(Exception):

@@ -8,7 +8,6 @@ twice.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -17,12 +16,15 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from sqlmodel import Field, Session, SQLModel, col, create_engine, select
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from certificates.errors import ConfigurationError
 from certificates.store.cipher import FieldCipher, is_sealed
+from certificates.store.engine import Database
+from certificates.store.migrations import migrate
 
 __all__ = [
     "AuditMeta",
@@ -160,6 +162,15 @@ class SealCheck(SQLModel, table=True):
     payload: str
 
 
+class StoreMeta(SQLModel, table=True):
+    """Markers of one-time work done on the store (e.g. ``encrypted_at_rest``)."""
+
+    __tablename__ = "store_meta"
+
+    name: str = Field(primary_key=True)
+    value: str | None = None
+
+
 class SerialCounter(SQLModel, table=True):
     __tablename__ = "serials"
 
@@ -186,14 +197,6 @@ class PublicView:
     anchored_at: datetime | None
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=30000")
-    cur.close()
-
-
 def _row_with(row: CertificateRow, *, data_json: str, pdf: bytes) -> CertificateRow:
     """A new, unattached row like ``row`` with these values (``model_copy`` of a table model
     shares its ORM state, and the insert wrote the original's values)."""
@@ -218,12 +221,15 @@ _WEBHOOK_KEY = "webhook_subscriptions.secret:%s"
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
-        self._engine: Engine = create_engine(
-            f"sqlite:///{path}", connect_args={"check_same_thread": False, "timeout": 30}
-        )
-        event.listen(self._engine, "connect", _sqlite_pragmas)
+    def __init__(self, database: Database) -> None:
+        self.database = database
+        self._engine: Engine = database.engine()
         self._cipher: FieldCipher | None = None
+
+    @property
+    def dialect(self) -> str:
+        """``sqlite`` or ``postgresql``: for the few statements the two engines spell apart."""
+        return self._engine.dialect.name
 
     # -- personal data at rest (certificates.store.cipher) -----------------------------------
 
@@ -293,9 +299,6 @@ class Store:
         there is nothing to do: one indexed look at a marker."""
         cipher = self._require_cipher()
         with self._engine.begin() as conn:
-            conn.execute(
-                text("CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT)")
-            )
             done = conn.execute(
                 text("SELECT value FROM store_meta WHERE name = 'encrypted_at_rest'")
             ).first()
@@ -307,10 +310,10 @@ class Store:
                 rows = conn.execute(
                     text(
                         "SELECT id, data_json, pdf FROM certificates WHERE "
-                        "substr(data_json, 1, 5) != 'enc1:' OR substr(pdf, 1, 4) != X'434C4531' "
+                        "substr(data_json, 1, 5) != 'enc1:' OR substr(pdf, 1, 4) != :magic "
                         "LIMIT :n"
                     ),
-                    {"n": batch},
+                    {"n": batch, "magic": b"CLE1"},
                 ).all()
                 for cid, data_json, pdf in rows:
                     conn.execute(
@@ -346,13 +349,14 @@ class Store:
             count += len(subs)
             conn.execute(
                 text(
-                    "INSERT OR REPLACE INTO store_meta(name, value) "
-                    "VALUES ('encrypted_at_rest', '1')"
+                    "INSERT INTO store_meta(name, value) VALUES ('encrypted_at_rest', '1') "
+                    "ON CONFLICT(name) DO UPDATE SET value = '1'"
                 )
             )
-        if count:
+        if count and self.dialect == "sqlite":
             # The clear values still sit in freed pages and in the WAL: rewrite the file and
-            # empty the WAL, once (this is the only time the store ever held them).
+            # empty the WAL, once (this is the only time the store ever held them). A server
+            # database's own VACUUM FULL is its operator's (it locks every table).
             with self._engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT")
                 conn.exec_driver_sql("VACUUM")
@@ -360,16 +364,27 @@ class Store:
         return count
 
     @classmethod
-    def open(cls, path: Path, *, create: bool = False) -> Store:
-        if not create and not path.is_file():
-            raise ConfigurationError(f"certificate database {path.name} is missing")
-        if create and not path.exists():
-            # Owner only, before SQLite creates it with the umask's mode: the database holds
-            # the certificates' personal data (and SQLite gives its -wal and -shm files the
-            # database file's permissions).
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        store = cls(path)
-        SQLModel.metadata.create_all(store._engine)
+    def open(cls, path: Path, *, create: bool = False, url: str | None = None) -> Store:
+        """The store in the SQLite file at ``path``, or in the PostgreSQL database at ``url``
+        when one is given; brought to the newest schema (certificates.store.migrations).
+
+        :raises ConfigurationError: no store there (a SQLite file is made only with
+            ``create``), or the database cannot be reached.
+        """
+        database = Database.choose(path, url)
+        if not database.exists():
+            if not create:
+                raise ConfigurationError(f"certificate database {database.label} is missing")
+            database.prepare()
+        store = cls(database)
+        try:
+            migrate(store._engine, lock_file=database.sqlite_path)
+        except OperationalError as exc:
+            store.close()
+            # The driver's message names the host and the reason, never the password.
+            raise ConfigurationError(
+                f"cannot open the certificate database {database.label}: {_first_line(exc.orig)}"
+            ) from None
         return store
 
     def close(self) -> None:
@@ -389,7 +404,10 @@ class Store:
         fairy.detach()
         conn: Any = fairy.dbapi_connection
         assert conn is not None
-        conn.isolation_level = None
+        if self.dialect == "postgresql":
+            conn.autocommit = True
+        else:
+            conn.isolation_level = None
         return conn
 
     @property
@@ -408,7 +426,7 @@ class Store:
         """
         stmt = text(
             "INSERT INTO serials(scope, last) VALUES (:scope, 1) "
-            "ON CONFLICT(scope) DO UPDATE SET last = last + 1 RETURNING last"
+            "ON CONFLICT(scope) DO UPDATE SET last = serials.last + 1 RETURNING last"
         )
         with self._engine.begin() as conn:
             value = conn.execute(stmt, {"scope": scope}).scalar_one()
@@ -537,7 +555,7 @@ class Store:
             agency=row[2],
             subject=row[3],
             issued_at=_dt(row[4]),
-            valid_until=date.fromisoformat(row[5]) if row[5] else None,
+            valid_until=_day(row[5]) if row[5] else None,
             state=row[6],
             status=row[7],
             status_reason=row[8],
@@ -568,6 +586,15 @@ class Store:
                 ),
                 {"id": cert_id, "at": time.time(), "p": payload},
             )
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).strip().splitlines()[0] if error is not None and str(error).strip() else ""
+
+
+def _day(value: Any) -> date:
+    # PostgreSQL returns a date; SQLite the text it stored.
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def _dt(value: Any) -> datetime:

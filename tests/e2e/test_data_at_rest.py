@@ -86,9 +86,11 @@ def test_a_store_from_before_is_encrypted_on_the_next_start(tmp_path: Path) -> N
     dep = make_deployment(tmp_path / "home")
     home = Home(dep.home)
     # What an older version wrote: a row in clear (inserted directly, as it did), and no
-    # marker that the store was ever encrypted.
+    # marker that the store was ever encrypted (and, being older than the migrations, no
+    # record of a schema version either).
     conn = sqlite3.connect(home.database)
     conn.execute("DROP TABLE IF EXISTS store_meta")
+    conn.execute("DROP TABLE IF EXISTS alembic_version")
     conn.execute(
         "INSERT INTO certificates (id, cert_type, agency, state, status, subject, holder_digest, "
         "data_json, token_digest, sealed_digest, pdf, issued_at, valid_from) VALUES "

@@ -99,10 +99,10 @@ def writer(
 
     from certificates import AuditLog, ConfigurationError
     from certificates.audit.writer import AuditWriterService
-    from certificates.store.database import Store
+    from verify_api.runtime import open_store
 
     try:
-        store = Store.open(common.home().database)
+        store = open_store(common.home(), common.settings())
     except ConfigurationError as exc:
         common.fail(str(exc), common.EXIT_CONFIG)
     audit = AuditLog(store)

@@ -104,7 +104,8 @@ def init(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Create the PKI, the ledger, the database and one bearer token per agency. The root CA
-    key is written to a separate offline directory, not into the data directory."""
+    key is written to a separate offline directory, not into the data directory. With
+    CERTLEDGER_DATABASE_URL set, the database is that (empty) PostgreSQL database."""
     from signing.pki import ROOT_KEY
     from verify_api.bootstrap import init_home
 
@@ -112,7 +113,14 @@ def init(
     passphrase = common.require_passphrase()
     offline = (offline_dir or home.offline_root).expanduser().absolute()
     try:
-        creds = init_home(home, passphrase, base_url=base_url, offline_dir=offline)
+        url = common.settings().database_url
+        creds = init_home(
+            home,
+            passphrase,
+            base_url=base_url,
+            offline_dir=offline,
+            database_url=url.reveal() if url is not None else None,
+        )
     except (ConfigurationError, SigningError, LedgerError) as exc:
         common.fail(str(exc), common.EXIT_CONFIG)
     samples: list[dict[str, str]] = []
