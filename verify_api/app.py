@@ -45,12 +45,19 @@ from certificates import (
     anchor_audit_head,
     types_catalogue,
 )
+from certificates.store.engine import UNAVAILABLE_ERRORS
+from certificates.store.rate_buckets import StoreBuckets
 from verify_api.http.auth import ClientAuth
 from verify_api.http.headers import SecurityHeadersMiddleware
 from verify_api.http.ids import canonical_id
 from verify_api.http.limits import BodyLimitMiddleware
-from verify_api.http.ratelimit import PublicRateLimitMiddleware, RateLimiter, RateLimits
+from verify_api.http.ratelimit import Buckets, PublicRateLimitMiddleware, RateLimiter, RateLimits
 from verify_api.http.shared_limits import SharedBuckets
+from verify_api.http.unavailable import RETRY_AFTER as STORE_UNAVAILABLE_RETRY
+from verify_api.http.unavailable import (
+    STORE_UNAVAILABLE_BODY,
+    StoreUnavailableMiddleware,
+)
 from verify_api.routes.agency import agency_router
 from verify_api.routes.batches import batches_router, refusal_response
 from verify_api.routes.citizen import citizen_router
@@ -114,10 +121,11 @@ def create_app(
     background_anchoring: bool = True,
     limits: RateLimits | None = None,
     webhooks: WebhookDispatcher | None = None,
-    shared_limits: SharedBuckets | None = None,
+    shared_limits: Buckets | None = None,
 ) -> FastAPI:
     """The application. ``shared_limits``: the server's rate-limit table when it runs several
-    workers (the buckets then hold for the whole server, not per worker)."""
+    workers, or the store's when several hosts share a PostgreSQL store (the buckets then hold
+    for the whole server or all hosts, not per worker)."""
     limits = limits or rt.config.limits
     # The server's own delivery thread and callback policy (read when the app is made).
     dispatcher = webhooks or WebhookDispatcher(
@@ -187,6 +195,8 @@ def create_app(
         limit_loopback=limits.limit_loopback,
         identify=auth.identify,
     )
+    # A database outage anywhere inside (the limits and fast paths included) is a 503.
+    app.add_middleware(StoreUnavailableMiddleware)
     # Outermost: every answer, the limits' and the fast paths' included (verify_api.http.headers).
     app.add_middleware(SecurityHeadersMiddleware)
 
@@ -386,6 +396,20 @@ _REFUSAL_STATUS = {
 
 
 def _install_error_handlers(app: FastAPI) -> None:
+    async def _store_unavailable(_r: Request, exc: Exception) -> Response:
+        # As StoreUnavailableMiddleware answers outside the routes; here too for the consoles,
+        # which show what the API would say (verify_api.http.console.api_refusal).
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return Response(
+            STORE_UNAVAILABLE_BODY,
+            status_code=503,
+            media_type="application/json",
+            headers=STORE_UNAVAILABLE_RETRY,
+        )
+
+    for unavailable in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, _store_unavailable)
+
     @app.exception_handler(CertificateDataError)
     async def _data(_r: Request, exc: CertificateDataError) -> Response:
         return _error(
@@ -550,6 +574,7 @@ def _required_body_fields(request: Request) -> list[str]:
 
 def create_app_from_settings(home: Home, settings: ServiceSettings) -> FastAPI:
     """One server process's app: opens the runtime with ``settings`` and serves it."""
+    shared: Buckets | None
     try:
         shared = SharedBuckets(Path(settings.rate_table)) if settings.rate_table else None
     except (OSError, ValueError) as exc:
@@ -557,6 +582,10 @@ def create_app_from_settings(home: Home, settings: ServiceSettings) -> FastAPI:
         # (checked first, so a refused start leaves no runtime open).
         raise ConfigurationError(f"cannot open the shared rate-limit table: {exc}") from None
     rt = open_runtime(home, passphrase=settings.passphrase, config=settings)
+    if rt.store.dialect == "postgresql":
+        # Hosts sharing the store share its buckets: a limit of N a minute admits N in all,
+        # not N per host. The workers' table would hold for this host only.
+        shared = StoreBuckets(rt.store)
     app = create_app(rt, limits=settings.limits, shared_limits=shared)
     # Everything built so far (the framework, the models, the keys) lives as long as the
     # worker. Frozen out of the collector, it is not traversed again by every full

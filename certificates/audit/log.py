@@ -397,6 +397,11 @@ class AuditLog:
                     return self._append(events)
                 except self.store.retryable_errors:  # locked, or another process appended
                     self._head = None
+                    # ... or the server went away (a PostgreSQL restart): a closed connection
+                    # never recovers, so the next attempt opens a new one. Kept, it would
+                    # refuse every later batch until this process restarted.
+                    if getattr(self._conn, "closed", False):
+                        self._conn = None
                     time.sleep(0.001 * (attempt + 1))
         raise AuditUnavailable("the audit log is busy; the action was not recorded")
 

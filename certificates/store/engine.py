@@ -18,18 +18,25 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import create_engine
 
 from certificates.errors import ConfigurationError
 
-__all__ = ["DATABASE_URL_ENV", "Database"]
+__all__ = ["DATABASE_URL_ENV", "UNAVAILABLE_ERRORS", "Database"]
 
 DATABASE_URL_ENV = "CERTLEDGER_DATABASE_URL"
 
 # A request waits this long for a connection or a lock before it is refused as unavailable
 # (503), instead of queueing without bound behind a database that has stopped answering.
 _WAIT_SECONDS = 30
+
+
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+"""What a store call raises when the database cannot answer now (the server restarting or
+gone, a connection cut, a lock or pool wait over the limit): the edges answer 503 and ask for
+a retry. The transaction in flight is rolled back by the database, so nothing is half-written."""
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -90,10 +90,15 @@ class Deployment:
         return {"Authorization": f"Bearer {self.tokens[agency]}"}
 
 
-def make_deployment(root: Path, port: int | None = None) -> Deployment:
+def make_deployment(
+    root: Path, port: int | None = None, *, extra_env: dict[str, str] | None = None
+) -> Deployment:
+    """`certledger init` of a new deployment; ``extra_env`` stays in its environment (e.g. a
+    PostgreSQL store's URL)."""
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = dict(os.environ, CERTLEDGER_HOME=str(root), CERTLEDGER_PASSPHRASE=PASSPHRASE)
+    env.update(extra_env or {})
     env.pop("CERTLEDGER_BASE_URL", None)
     proc = subprocess.run(
         [*CLI, "init", "--json", "--base-url", base_url],

@@ -11,6 +11,8 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
+import certificates.store.batches
+import certificates.store.rate_buckets  # noqa: F401  (every table's model in the metadata)
 from certificates.errors import ConfigurationError
 from certificates.store.cipher import FieldCipher
 from certificates.store.database import CertificateRow, Store

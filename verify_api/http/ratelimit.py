@@ -1,8 +1,10 @@
 """Abuse limits: token buckets per client (authenticated calls) and per IP (public calls).
 
 In one process the buckets live in memory; a server with several workers shares them through
-``verify_api.http.shared_limits`` so the rate holds for the whole server, not per worker. Over the
-limit the answer is 429 with ``Retry-After``.
+``verify_api.http.shared_limits`` so the rate holds for the whole server, not per worker, and
+hosts sharing a PostgreSQL store share the store's buckets
+(``certificates.store.rate_buckets``) so it holds for every host of the agency. Over the limit
+the answer is 429 with ``Retry-After``.
 
 Loopback peers are exempt from the per-IP limit by default: behind a local reverse proxy every
 request comes from 127.0.0.1, so a per-IP limit there would throttle everyone as one caller;
@@ -25,15 +27,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from verify_api.http.asgi import send_json
-from verify_api.http.shared_limits import SharedBuckets
 
 __all__ = [
     "IP_CHARGED",
+    "Buckets",
     "PublicRateLimitMiddleware",
     "RateLimiter",
     "RateLimits",
@@ -57,16 +60,31 @@ class RateLimits:
     limit_loopback: bool = False
 
 
+class Buckets(Protocol):
+    """Token buckets several processes take from: the server's memory-mapped table, or the
+    store's table that several hosts share."""
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a take waits on I/O (a database round trip), so is kept off the event loop."""
+        ...
+
+    def take(self, key: str, rate: float, burst: float) -> float:
+        """One token from ``key``'s bucket: 0.0 when allowed, else seconds until one is."""
+        ...
+
+
 class RateLimiter:
     """Token buckets by key, bounded in memory (least recently used keys are dropped), or
-    taken from ``shared`` (the server's table, under ``namespace``) when given."""
+    taken from ``shared`` (the server's or the hosts' buckets, under ``namespace``) when
+    given."""
 
     def __init__(
         self,
         rate: float,
         burst: float,
         *,
-        shared: SharedBuckets | None = None,
+        shared: Buckets | None = None,
         namespace: str = "",
     ) -> None:
         self._rate = rate
@@ -79,6 +97,10 @@ class RateLimiter:
     @property
     def enabled(self) -> bool:
         return self._rate > 0
+
+    @property
+    def blocking(self) -> bool:
+        return self._shared is not None and self._shared.blocking
 
     def hit(self, key: str) -> float:
         """Take one token; 0.0 when allowed, else seconds until a token is available."""
@@ -166,12 +188,21 @@ class PublicRateLimitMiddleware:
         if not self.limit_loopback and is_loopback(host):
             await self.app(scope, receive, send)
             return
-        wait = self.identify(scope) if self.identify is not None else None
-        if wait is None:
-            wait = self.limiter.hit(host)
-            scope[IP_CHARGED] = True
+        if self.limiter.blocking:
+            # The hosts' buckets are a database round trip: off the loop, so a slow or
+            # restarting database holds up this request only (its errors become 503 outside).
+            wait = await run_in_threadpool(self._charge, scope, host)
+        else:
+            wait = self._charge(scope, host)
         if wait > 0:
             body, headers = too_many(wait)
             await send_json(send, 429, body, headers)
             return
         await self.app(scope, receive, send)
+
+    def _charge(self, scope: Scope, host: str) -> float:
+        wait = self.identify(scope) if self.identify is not None else None
+        if wait is None:
+            wait = self.limiter.hit(host)
+            scope[IP_CHARGED] = True
+        return wait

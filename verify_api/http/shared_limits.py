@@ -40,6 +40,8 @@ _DEFAULT_SLOTS = 1 << 16  # 2 MiB
 class SharedBuckets:
     """One server's token buckets, shared by its worker processes (see the module text)."""
 
+    blocking = False  # a take is a few memory operations under a lock
+
     def __init__(self, path: Path) -> None:
         fd = os.open(path, os.O_RDWR)
         try:
