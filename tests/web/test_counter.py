@@ -143,8 +143,8 @@ def test_session_cookie_and_sign_out(web_server: Server, clerk: dict[str, Any]) 
         assert r.status_code == 200 and 'id="desk"' in r.text
         raw = cookie.value
         # The server keeps only the session id's digest.
-        db = web_server.deployment.home / "console-sessions.sqlite"
-        rows = sqlite3.connect(db).execute("SELECT * FROM console_session").fetchall()
+        db = web_server.deployment.home / "certificates.db"  # the store: sessions are rows
+        rows = sqlite3.connect(db).execute("SELECT * FROM console_sessions").fetchall()
         assert rows and all(raw not in json.dumps(row) for row in rows)
         assert clerk["token"] not in db.read_bytes().decode("latin-1")
         csrf = desk_csrf(c)

@@ -1,5 +1,6 @@
-"""Browser sessions of the consoles (the counter desk): server-side, in one SQLite file in the
-data directory, so that every worker of a server sees the same sessions.
+"""Browser sessions of the consoles (the counter desk, the agency console): server-side, in the
+store (``certificates.store.console_sessions``), so that every worker and every host of an
+agency sees the same sessions.
 
 Security decisions, stated once:
 
@@ -17,37 +18,20 @@ Security decisions, stated once:
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
 import secrets
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from certificates.store.console_sessions import ConsoleSessionRow, ConsoleSessions
+from certificates.store.database import Store
 
 __all__ = ["IDLE_TIMEOUT", "LIFETIME", "Session", "SessionStore", "same_secret"]
 
 IDLE_TIMEOUT = 15 * 60.0  # seconds: a desk left alone signs itself out
 LIFETIME = 10 * 3600.0  # seconds: one working day at most, then sign in again
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS console_session (
-    id_digest TEXT PRIMARY KEY,
-    client_id TEXT NOT NULL,
-    agency TEXT NOT NULL,
-    roles TEXT NOT NULL,
-    name TEXT NOT NULL,
-    credential TEXT NOT NULL,
-    fingerprint TEXT,
-    csrf TEXT NOT NULL,
-    created REAL NOT NULL,
-    last_seen REAL NOT NULL
-)
-"""
 
 
 def _digest(raw: str) -> str:
@@ -79,34 +63,16 @@ class Session:
 class SessionStore:
     def __init__(
         self,
-        path: Path,
+        store: Store,
         *,
         idle: float = IDLE_TIMEOUT,
         lifetime: float = LIFETIME,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._path = path
+        self._rows = ConsoleSessions(store)
         self.idle = idle
         self.lifetime = lifetime
         self._clock = clock
-        self._lock = threading.Lock()
-        self._ready = False
-
-    @contextlib.contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
-        conn = sqlite3.connect(self._path, timeout=10, isolation_level=None)
-        try:
-            if not self._ready:
-                with self._lock:
-                    conn.execute("PRAGMA journal_mode=WAL")
-                    conn.execute(_SCHEMA)
-                    # Only the service's user reads the sessions (digests, CSRF tokens).
-                    with contextlib.suppress(OSError):
-                        os.chmod(self._path, 0o600)
-                    self._ready = True
-            yield conn
-        finally:
-            conn.close()
 
     def create(
         self,
@@ -132,26 +98,21 @@ class SessionStore:
             created=now,
             last_seen=now,
         )
-        with self._db() as db:
-            db.execute(
-                "DELETE FROM console_session WHERE last_seen < ? OR created < ?",
-                (now - self.idle, now - self.lifetime),
-            )
-            db.execute(
-                "INSERT INTO console_session VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    _digest(raw),
-                    client_id,
-                    agency,
-                    ",".join(sorted(roles)),
-                    name,
-                    credential,
-                    fingerprint,
-                    session.csrf,
-                    now,
-                    now,
-                ),
-            )
+        self._rows.add(
+            ConsoleSessionRow(
+                id_digest=_digest(raw),
+                client_id=client_id,
+                agency=agency,
+                roles=",".join(sorted(roles)),
+                name=name,
+                credential=credential,
+                fingerprint=fingerprint,
+                csrf=session.csrf,
+                created=now,
+                last_seen=now,
+            ),
+            sweep_before=(now - self.idle, now - self.lifetime),
+        )
         return raw, session
 
     def get(self, raw: str | None) -> Session | None:
@@ -160,36 +121,28 @@ class SessionStore:
             return None
         key = _digest(raw)
         now = self._clock()
-        with self._db() as db:
-            row = db.execute(
-                "SELECT client_id, agency, roles, name, credential, fingerprint, csrf, created, "
-                "last_seen FROM console_session WHERE id_digest = ?",
-                (key,),
-            ).fetchone()
-            if row is None:
-                return None
-            if row[8] < now - self.idle or row[7] < now - self.lifetime:
-                db.execute("DELETE FROM console_session WHERE id_digest = ?", (key,))
-                return None
-            db.execute("UPDATE console_session SET last_seen = ? WHERE id_digest = ?", (now, key))
+        row = self._rows.touch(key, now)
+        if row is None:
+            return None
+        if row.last_seen < now - self.idle or row.created < now - self.lifetime:
+            self._rows.remove(key)
+            return None
         return Session(
-            client_id=row[0],
-            agency=row[1],
-            roles=frozenset(r for r in str(row[2]).split(",") if r),
-            name=row[3],
-            credential=row[4],
-            fingerprint=row[5],
-            csrf=row[6],
-            created=row[7],
+            client_id=row.client_id,
+            agency=row.agency,
+            roles=frozenset(r for r in row.roles.split(",") if r),
+            name=row.name,
+            credential=row.credential,
+            fingerprint=row.fingerprint,
+            csrf=row.csrf,
+            created=row.created,
             last_seen=now,
         )
 
     def end(self, raw: str | None) -> None:
         if raw:
-            with self._db() as db:
-                db.execute("DELETE FROM console_session WHERE id_digest = ?", (_digest(raw),))
+            self._rows.remove(_digest(raw))
 
     def end_client(self, client_id: str) -> None:
         """Every session of ``client_id`` (its client was revoked or lost the role)."""
-        with self._db() as db:
-            db.execute("DELETE FROM console_session WHERE client_id = ?", (client_id,))
+        self._rows.remove_client(client_id)

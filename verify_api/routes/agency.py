@@ -185,7 +185,7 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         css=_asset_url("agency.css", files["agency.css"][0]),
         js=_asset_url("agency.js", files["agency.js"][0]),
     )
-    sessions = SessionStore(rt.home.root / "console-sessions.sqlite")
+    sessions = SessionStore(rt.store)
     records = AgencyRecords(store=rt.store, audit=rt.audit)
     issuer = auth.require("issuer")
 

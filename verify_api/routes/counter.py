@@ -140,7 +140,7 @@ def counter_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     static = _load_static()
     assets = static.assets
-    sessions = SessionStore(rt.home.root / "console-sessions.sqlite")
+    sessions = SessionStore(rt.store)
     desk = CounterDesk(public=rt.public, sharing=rt.sharing, audit=rt.audit)
     verifier = auth.require("verifier")
     base_url = rt.settings.base_url.rstrip("/")
