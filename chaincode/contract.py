@@ -60,6 +60,7 @@ __all__ = [
 REGISTRY_KEY = "registry"
 SEAL_KEY_PREFIX = "sealkey/"
 CERT_KEY_PREFIX = "cert/"
+UNIQUE_KEY_PREFIX = "unique/"
 # Field holding the registry revision: genesis writes 1, each amendment will add 1.
 _REGISTRY_REVISION = "revision"
 
@@ -67,6 +68,12 @@ _REGISTRY_REVISION = "revision"
 def cert_key(cert_id: str) -> str:
     """State key of a certificate. Ids cannot contain '/', so keys cannot collide."""
     return CERT_KEY_PREFIX + cert_id
+
+
+def unique_key(cert_type: str, digest: str) -> str:
+    """State key of a uniqueness key: its value is the id of the last certificate anchored
+    under it (active unless that certificate has been revoked since)."""
+    return f"{UNIQUE_KEY_PREFIX}{cert_type}/{digest}"
 
 
 # --- registry ---------------------------------------------------------------------------
@@ -219,7 +226,12 @@ async def anchor_batch(stub: Stub, entries: Sequence[AnchorEntry]) -> list[Ancho
     3. an id already anchored by this agency with exactly the same entry is an idempotent
        retry: outcome ``already-anchored``, nothing written;
     4. an id anchored with another digest (``DIGEST_CONFLICT``), other metadata
-       (``ENTRY_CONFLICT``) or by another agency (``NOT_ISSUER``) is refused.
+       (``ENTRY_CONFLICT``) or by another agency (``NOT_ISSUER``) is refused;
+    5. an entry with a ``unique_key`` is refused (``ALREADY_ISSUED``) while another
+       certificate of its type anchored under that key is not revoked, unless it is a
+       re-issue naming that very certificate in ``supersedes``: then the superseded one is
+       revoked by this transaction ("superseded by <id>"), both changes in the history.
+       ``supersedes`` naming anything else is ``SUPERSEDE_CONFLICT``.
     Any refusal refuses the whole batch, naming the entry; nothing is written.
     """
     batch = check_tuple("entries", entries, MAX_BATCH)
@@ -248,6 +260,8 @@ async def anchor_batch(stub: Stub, entries: Sequence[AnchorEntry]) -> list[Ancho
     format_timestamp(now)  # refuses a naive platform timestamp before anything else
     outcomes: list[AnchorOutcome] = []
     new_states: list[CertificateState] = []
+    unique_writes: list[tuple[str, str]] = []
+    superseded: list[CertificateState] = []
     for entry in typed:
         cid = entry.cert_id
         if entry.cert_type not in allowed:
@@ -261,6 +275,28 @@ async def anchor_batch(stub: Stub, entries: Sequence[AnchorEntry]) -> list[Ancho
         if raw:
             outcomes.append(_retry_outcome(agency.code, entry, CertificateState.from_bytes(raw)))
             continue
+        if entry.unique_key is not None:
+            key = unique_key(entry.cert_type, entry.unique_key)
+            if key in (k for k, _ in unique_writes):
+                # Reads do not see this transaction's writes: two in one batch would both pass.
+                raise ContractError(
+                    ErrorCode.ALREADY_ISSUED,
+                    f"{cid}: another certificate in this batch has the same uniqueness key",
+                    cert_id=cid,
+                )
+            replaced = await _check_unique(stub, agency.code, entry, key)
+            if replaced is not None:
+                superseded.append(
+                    dataclasses.replace(
+                        replaced,
+                        status=CertStatus.REVOKED,
+                        reason=f"superseded by {cid}",
+                        version=replaced.version + 1,
+                        updated_tx=tx_id,
+                        updated_at=now,
+                    )
+                )
+            unique_writes.append((key, cid))
         new_states.append(CertificateState.anchored(agency.code, entry, tx_id, now))
         outcomes.append(AnchorOutcome(cid, "anchored", tx_id))
 
@@ -268,10 +304,59 @@ async def anchor_batch(stub: Stub, entries: Sequence[AnchorEntry]) -> list[Ancho
     # because the platform discards the write set of a failed transaction.
     for state in new_states:
         await stub.put_state(cert_key(state.cert_id), state.to_bytes())
+    for key, cid in unique_writes:
+        await stub.put_state(key, cid.encode())
+    for state in superseded:
+        await stub.put_state(cert_key(state.cert_id), state.to_bytes())
     if new_states:
-        event = {"agency": agency.code, "cert_ids": [s.cert_id for s in new_states]}
+        event: dict[str, Any] = {
+            "agency": agency.code,
+            "cert_ids": [s.cert_id for s in new_states],
+        }
+        if superseded:  # one event per transaction: the revocations ride on this one
+            event["superseded"] = [s.cert_id for s in superseded]
         stub.set_event("anchored", canonical_json(event))
     return outcomes
+
+
+async def _check_unique(
+    stub: Stub, agency: str, entry: AnchorEntry, key: str
+) -> CertificateState | None:
+    """Rule 5 of :func:`anchor_batch` for one new entry: the certificate it supersedes, if it
+    is a re-issue; refuses a second active certificate under the key."""
+    cid = entry.cert_id
+    active: CertificateState | None = None
+    holder = await stub.get_state(key)
+    if holder:
+        raw = await stub.get_state(cert_key(holder.decode()))
+        if raw:
+            current = CertificateState.from_bytes(raw)
+            if current.status is not CertStatus.REVOKED:
+                active = current
+    if entry.supersedes is None:
+        if active is not None:
+            raise ContractError(
+                ErrorCode.ALREADY_ISSUED,
+                f"{cid}: {active.cert_id} is the active {entry.cert_type} for the same key; "
+                "re-issue it to replace it",
+                cert_id=cid,
+            )
+        return None
+    if active is None or active.cert_id != entry.supersedes:
+        raise ContractError(
+            ErrorCode.SUPERSEDE_CONFLICT,
+            f"{cid}: supersedes {entry.supersedes}, which is not the active {entry.cert_type} "
+            f"for its key (the active one: {active.cert_id if active else 'none'})",
+            cert_id=cid,
+        )
+    if active.agency != agency:
+        raise ContractError(
+            ErrorCode.NOT_ISSUER,
+            f"{cid}: {active.cert_id} was issued by agency {active.agency}; only it may "
+            "re-issue it",
+            cert_id=cid,
+        )
+    return active
 
 
 def _retry_outcome(agency: str, entry: AnchorEntry, current: CertificateState) -> AnchorOutcome:

@@ -52,6 +52,11 @@ class ErrorCode(StrEnum):
     """The caller was not a registered agency when the proposal was made."""
     ALREADY_APPROVED = "ALREADY_APPROVED"
     """This agency has already approved the proposal (an agency approves once)."""
+    ALREADY_ISSUED = "ALREADY_ISSUED"
+    """Another certificate of the type with the same uniqueness key is active (its id is the
+    error's ``cert_id``); only an explicit re-issue, superseding it, may follow it."""
+    SUPERSEDE_CONFLICT = "SUPERSEDE_CONFLICT"
+    """A re-issue names a certificate that is not the active one for its uniqueness key."""
 
 
 class ContractError(Exception):

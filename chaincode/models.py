@@ -84,8 +84,10 @@ def is_cert_id(value: object) -> bool:
     return True
 
 
-def _load_object(what: str, raw: bytes | dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
-    """Decode (if needed) and check that exactly ``keys`` are present."""
+def _load_object(
+    what: str, raw: bytes | dict[str, Any], keys: frozenset[str] | None
+) -> dict[str, Any]:
+    """Decode (if needed) and check that exactly ``keys`` are present (any, for ``None``)."""
     if isinstance(raw, bytes | bytearray):
         try:
             raw = json.loads(raw)
@@ -93,7 +95,7 @@ def _load_object(what: str, raw: bytes | dict[str, Any], keys: frozenset[str]) -
             raise ContractError(ErrorCode.BAD_ARGUMENT, f"{what}: not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise ContractError(ErrorCode.BAD_ARGUMENT, f"{what}: must be a JSON object")
-    if raw.keys() != keys:
+    if keys is not None and raw.keys() != keys:
         missing = sorted(keys - raw.keys())
         extra = sorted(raw.keys() - keys)
         raise ContractError(
@@ -197,16 +199,39 @@ class AnchorEntry:
     """First day of validity, ISO ``YYYY-MM-DD``."""
     valid_until: str | None
     """Last day of validity, ISO ``YYYY-MM-DD``; ``None`` when it does not expire."""
+    unique_key: str | None = None
+    """Keyed digest (lowercase hex, 32 bytes) of what may be active only once per type, e.g. a
+    business licence's credit code; ``None`` for a type without such a rule."""
+    supersedes: str | None = None
+    """A re-issue: the id of the certificate this one replaces (revoked by the same
+    transaction); it must be the active certificate for ``unique_key``."""
 
+    # Always present; the optional keys appear only when set, so an entry without them
+    # serialises exactly as entries did before they existed.
     _KEYS = frozenset(
         {"cert_id", "digest", "holder_digest", "cert_type", "valid_from", "valid_until"}
     )
+    _OPTIONAL = frozenset({"unique_key", "supersedes"})
 
     def __post_init__(self) -> None:
         cid = check_id("cert_id", self.cert_id, MAX_ID_LEN)
         check_hex64(f"{cid}: digest", self.digest, cid)
         check_hex64(f"{cid}: holder_digest", self.holder_digest, cid)
         check_id(f"{cid}: cert_type", self.cert_type, _MAX_CODE_LEN, cid)
+        if self.unique_key is not None:
+            check_hex64(f"{cid}: unique_key", self.unique_key, cid)
+        if self.supersedes is not None:
+            check_id(f"{cid}: supersedes", self.supersedes, MAX_ID_LEN, cid)
+            if self.unique_key is None:
+                raise ContractError(
+                    ErrorCode.BAD_ARGUMENT,
+                    f"{cid}: a re-issue needs the unique_key it is re-issued under",
+                    cert_id=cid,
+                )
+            if self.supersedes == cid:
+                raise ContractError(
+                    ErrorCode.BAD_ARGUMENT, f"{cid}: cannot supersede itself", cert_id=cid
+                )
         start = date_from_iso(f"{cid}: valid_from", self.valid_from, cid)
         if self.valid_until is not None:
             end = date_from_iso(f"{cid}: valid_until", self.valid_until, cid)
@@ -218,7 +243,7 @@ class AnchorEntry:
                 )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "cert_id": self.cert_id,
             "digest": self.digest,
             "holder_digest": self.holder_digest,
@@ -226,10 +251,18 @@ class AnchorEntry:
             "valid_from": self.valid_from,
             "valid_until": self.valid_until,
         }
+        if self.unique_key is not None:
+            out["unique_key"] = self.unique_key
+        if self.supersedes is not None:
+            out["supersedes"] = self.supersedes
+        return out
 
     @classmethod
     def from_dict(cls, raw: bytes | dict[str, Any]) -> AnchorEntry:
-        return cls(**_load_object("anchor entry", raw, cls._KEYS))
+        if isinstance(raw, bytes | bytearray):
+            raw = _load_object("anchor entry", raw, None)
+        keys = cls._KEYS | (cls._OPTIONAL & raw.keys()) if isinstance(raw, dict) else cls._KEYS
+        return cls(**_load_object("anchor entry", raw, keys))
 
 
 @dataclass(frozen=True, slots=True)
