@@ -68,6 +68,16 @@ class HolderKey:
         first, then the retired keys' (during a rotation's transition)."""
         return (self.digest(identifier), *(_digest(k, identifier) for k in self._retired))
 
+    def unique_digest(self, cert_type: str, values: tuple[str, ...]) -> str:
+        """The keyed digest of a certificate's uniqueness key (its type's ``unique_by``
+        values), under the current key: what the store's claims and the ledger hold."""
+        return _digest(self._key, _unique_text(cert_type, values))
+
+    def unique_digests(self, cert_type: str, values: tuple[str, ...]) -> tuple[str, ...]:
+        """As :meth:`digests`: the current key's first, then the retired keys'."""
+        text = _unique_text(cert_type, values)
+        return (_digest(self._key, text), *(_digest(k, text) for k in self._retired))
+
     @property
     def retired_count(self) -> int:
         return len(self._retired)
@@ -84,6 +94,12 @@ class HolderKey:
             load_wrapped(path, passphrase, _MAGIC, "holder key"),
             tuple(load_wrapped(r, passphrase, _MAGIC, "retired holder key") for r in retired),
         )
+
+
+def _unique_text(cert_type: str, values: tuple[str, ...]) -> str:
+    # Its own domain (a prefix no holder identifier has), so a uniqueness digest never equals
+    # a holder digest; the unit separator cannot occur in validated one-line values.
+    return "\x1funique\x1f" + "\x1f".join((cert_type, *values))
 
 
 def _digest(key: bytes, identifier: str) -> str:

@@ -10,7 +10,6 @@ from chaincode.contract import (
     REGISTRY_KEY,
     anchor_batch,
     cert_key,
-    unique_key,
     get_certificate,
     get_history,
     get_registry,
@@ -18,6 +17,7 @@ from chaincode.contract import (
     reinstate,
     revoke,
     suspend,
+    unique_key,
 )
 from chaincode.errors import ContractError, ErrorCode
 from chaincode.governance import (
@@ -86,7 +86,6 @@ __all__ = [
     "approve_registry_change",
     "canonical_json",
     "cert_key",
-    "unique_key",
     "create_agreement",
     "format_timestamp",
     "get_audit_head",
@@ -105,4 +104,5 @@ __all__ = [
     "revoke",
     "revoke_agreement",
     "suspend",
+    "unique_key",
 ]

@@ -353,6 +353,8 @@ class ChainEvent:
     cert_ids: tuple[str, ...] = ()
     status: str | None = None
     agency: str | None = None
+    # An anchoring's re-issues: the certificates it superseded (revoked by that transaction).
+    superseded: tuple[str, ...] = ()
 
     @property
     def checkpoint(self) -> EventCheckpoint:

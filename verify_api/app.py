@@ -32,6 +32,7 @@ from certificates import (
     DocumentRefused,
     ForeignCertificate,
     Home,
+    Issued,
     LedgerUnavailableError,
     NotIssuer,
     Principal,
@@ -93,6 +94,13 @@ class IssueRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: str = Field(description="certificate type code, e.g. business-licence")
     data: dict[str, Any] = Field(description="field values; see GET /api/v1/types")
+
+
+class ReissueRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    data: dict[str, Any] = Field(
+        description="the corrected field values; the type's uniqueness fields stay the same"
+    )
 
 
 class StatusChangeRequest(BaseModel):
@@ -269,25 +277,47 @@ def create_app(
             issued = rt.issuing().issue_as(
                 who, body.type, body.data, idempotency_key=idempotency_key
             )
-        except BatchRefusal as exc:  # a malformed key, or a key used for another request
+        except BatchRefusal as exc:  # an active one in the way, or a key reused or malformed
             return refusal_response(exc)
-        return _json(
-            {
-                "id": issued.cert_id,
-                "type": issued.cert_type,
-                "issuer": issued.agency,
-                "verify_url": issued.verify_url,
-                "pdf_url": f"/api/v1/certificates/{issued.cert_id}/pdf",
-                "sealed_digest": issued.sealed_digest,
-                "status": "active" if issued.anchored else "pending",
-                "ledger": {
-                    "backend": rt.ledger.backend,
-                    "block": issued.block,
-                    "tx_id": issued.tx_id,
-                },
+        return _json(issued_body(issued), 201)
+
+    def issued_body(issued: Issued, **more: str) -> dict[str, Any]:
+        return {
+            "id": issued.cert_id,
+            "type": issued.cert_type,
+            "issuer": issued.agency,
+            "verify_url": issued.verify_url,
+            "pdf_url": f"/api/v1/certificates/{issued.cert_id}/pdf",
+            "sealed_digest": issued.sealed_digest,
+            "status": "active" if issued.anchored else "pending",
+            "ledger": {
+                "backend": rt.ledger.backend,
+                "block": issued.block,
+                "tx_id": issued.tx_id,
             },
-            201,
-        )
+            **more,
+        }
+
+    @app.post(
+        "/api/v1/certificates/{cert_id}/reissue",
+        tags=["agencies"],
+        status_code=201,
+        response_model=IssuedBody,
+        responses=ERROR_RESPONSES,
+    )
+    def reissue(
+        cert_id: str, body: ReissueRequest, who: Annotated[Principal, Depends(issuer)]
+    ) -> Response:
+        """A corrected certificate: the next version of ``cert_id``, which it supersedes (the
+        old version is revoked on the ledger, "superseded by" the new one)."""
+        cid = canonical_id(cert_id)
+        if cid is None:
+            return _error(404, *_NOT_FOUND)
+        try:
+            issued = rt.issuing().reissue_as(who, cid, body.data)
+        except BatchRefusal as exc:
+            return refusal_response(exc)
+        return _json(issued_body(issued, supersedes=cid), 201)
 
     @app.get(
         "/api/v1/certificates/{cert_id}/pdf",

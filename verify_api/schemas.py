@@ -49,6 +49,7 @@ class ErrorDetail(BaseModel):
     code: str
     message: Bilingual
     errors: list[FieldErrorBody] | None = None
+    existing_id: str | None = None  # ALREADY_ISSUED: the active certificate in the way
 
 
 class ErrorBody(_Body):
@@ -117,6 +118,7 @@ class IssuedBody(_Body):
     sealed_digest: str
     status: Literal["active", "pending"]
     ledger: IssuedLedgerBody
+    supersedes: str | None = None  # a re-issue: the version it replaced
 
 
 class CheckBody(_Body):

@@ -39,11 +39,22 @@ from sqlmodel import Session
 from certificates.audit import AuditEvent, AuditLog
 from certificates.issuance.batch_csv import read_batch_csv
 from certificates.issuance.refusals import BatchBusy, BatchKeyConflict, BatchNotFound, BatchRefusal
-from certificates.issuance.service import ANCHOR_CHUNK, IssuanceService, Issued
+from certificates.issuance.service import (
+    ANCHOR_CHUNK,
+    BatchValidationError,
+    IssuanceService,
+    Issued,
+)
 from certificates.sharing.clients import Principal
 from certificates.store.batches import BatchItem, BatchJobRow, BatchStore, LinkLost
 from certificates.store.database import Store
-from certificates.types import CERTIFICATE_TYPES, CertificateDataError, FieldError, ValidatedData
+from certificates.types import (
+    CERTIFICATE_TYPES,
+    CertificateDataError,
+    CertificateType,
+    FieldError,
+    ValidatedData,
+)
 
 __all__ = ["BatchProgress", "BatchRowResult", "BatchService"]
 
@@ -178,14 +189,20 @@ class BatchService:
             prepared: list[tuple[int, int, dict[str, str] | None, list[dict[str, str]] | None]]
             prepared = []
             invalid = 0
-            for r in rows:
+            valid: list[tuple[int, ValidatedData]] = []
+            for n, r in enumerate(rows):
                 try:
-                    self._issuance.validate(ctype, r.values)
+                    valid.append((n, self._issuance.validate(ctype, r.values)))
                 except CertificateDataError as exc:
                     invalid += 1
                     prepared.append((r.row, r.line, None, [e.as_json() for e in exc.errors]))
                 else:
                     prepared.append((r.row, r.line, r.values, None))
+            # Rows whose certificate is active already, or repeated in the file, are refused
+            # up front like invalid data (issuing them would be refused in any case).
+            for n, error in self._unique_errors(ctype, valid, [r.row for r in rows]).items():
+                invalid += 1
+                prepared[n] = (rows[n].row, rows[n].line, None, [error.as_json()])
             job = BatchJobRow(
                 id=batch_id,
                 agency=who.agency,
@@ -221,13 +238,29 @@ class BatchService:
 
         :raises BatchFileError: the file is not a usable CSV."""
         ctype = self._issuance.allowed_for(who, cert_type)
-        bad = []
-        for r in read_batch_csv(csv_bytes):
+        bad: dict[int, BatchRowResult] = {}
+        rows = read_batch_csv(csv_bytes)
+        valid: list[tuple[int, ValidatedData]] = []
+        for n, r in enumerate(rows):
             try:
-                self._issuance.validate(ctype, r.values)
+                valid.append((n, self._issuance.validate(ctype, r.values)))
             except CertificateDataError as exc:
-                bad.append(BatchRowResult(r.row, r.line, None, None, tuple(exc.errors)))
-        return bad
+                bad[n] = BatchRowResult(r.row, r.line, None, None, tuple(exc.errors))
+        for n, error in self._unique_errors(ctype, valid, [r.row for r in rows]).items():
+            bad[n] = BatchRowResult(rows[n].row, rows[n].line, None, None, (error,))
+        return [bad[n] for n in sorted(bad)]
+
+    def _unique_errors(
+        self,
+        ctype: CertificateType,
+        valid: Sequence[tuple[int, ValidatedData]],
+        row_numbers: Sequence[int],
+    ) -> dict[int, FieldError]:
+        """Index into the file's rows -> why the row cannot be issued under the uniqueness
+        rule (an active certificate, or an earlier row, has its key)."""
+        conflicts = self._issuance.uniqueness.conflicts(ctype, [v for _, v in valid])
+        rows_of = [row_numbers[n] for n, _ in valid]
+        return {valid[i][0]: c.field_error(ctype, rows_of) for i, c in conflicts.items()}
 
     @staticmethod
     def _derived_key(cert_type: str, csv_bytes: bytes) -> str:
@@ -343,6 +376,14 @@ class BatchService:
                     keep.append(item)
                 except CertificateDataError as exc:  # valid at submission, not now (fonts)
                     self._jobs.refuse(job.id, item.row, [e.as_json() for e in exc.errors])
+            # Issued elsewhere since submission (another batch, another host): refused.
+            conflicts = self._issuance.uniqueness.conflicts(ctype, values)
+            for i, conflict in conflicts.items():
+                error = conflict.field_error(ctype, [k.row for k in keep])
+                self._jobs.refuse(job.id, keep[i].row, [error.as_json()])
+            if conflicts:
+                values = [v for i, v in enumerate(values) if i not in conflicts]
+                keep = [k for i, k in enumerate(keep) if i not in conflicts]
 
             def link(
                 s: Session, stored: Sequence[tuple[int, Issued]], keep_: list[BatchItem] = keep
@@ -358,6 +399,10 @@ class BatchService:
                 except LinkLost:
                     # Another runner stored some of these rows first; this chunk was rolled
                     # back whole, and the next look at the waiting rows skips theirs.
+                    continue
+                except (BatchValidationError, BatchRefusal):
+                    # Another host took one of these keys since the check above: the chunk
+                    # was rolled back whole, and the next look refuses that row.
                     continue
                 if on_rows is not None:
                     on_rows(

@@ -19,7 +19,7 @@ from typing import Protocol
 from sqlmodel import Session
 
 from certificates.issuance.issued import Alongside, Issued
-from certificates.issuance.refusals import IdempotencyRefused
+from certificates.issuance.refusals import BatchRefusal, IdempotencyRefused
 from certificates.sharing.clients import Principal
 from certificates.store.batches import BatchStore, LinkLost
 from certificates.types import CertificateType, ValidatedData
@@ -106,6 +106,13 @@ class IdempotentIssuance:
             # Another request with this key stored its certificate first: answer that one.
             earlier = self._earlier(who, kd, rd)
             if earlier is None:  # pragma: no cover - the key's row is never deleted
+                raise
+            return earlier
+        except BatchRefusal:
+            # Refused as a duplicate (ALREADY_ISSUED, or the race for its key lost): if the
+            # certificate in the way is this very request's, sent again, answer it.
+            earlier = self._earlier(who, kd, rd)
+            if earlier is None:
                 raise
             return earlier
 

@@ -18,11 +18,12 @@ __all__ = [
 class BatchRefusal(CertificateError):
     """A batch or keyed request refused; ``code``, :attr:`zh` and :attr:`en` say why."""
 
-    def __init__(self, code: str, zh: str, en: str) -> None:
+    def __init__(self, code: str, zh: str, en: str, **extra: str) -> None:
         super().__init__(en)
         self.code = code
         self.zh = zh
         self.en = en
+        self.extra = extra  # more of the answer, e.g. the id of the certificate in the way
 
 
 class BatchFileError(BatchRefusal):

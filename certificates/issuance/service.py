@@ -31,10 +31,13 @@ from certificates.ids import CertificateId, new_verification_token, token_digest
 from certificates.issuance.idempotency import IdempotentIssuance
 from certificates.issuance.issued import Alongside, Issued
 from certificates.issuance.production import Produced, ProduceJob, Producer
+from certificates.issuance.refusals import BatchRefusal
+from certificates.issuance.uniqueness import AlreadyIssued, ReissueRefused, Uniqueness
 from certificates.masking import mask_name
 from certificates.sharing.clients import Principal
 from certificates.store.batches import BatchStore
-from certificates.store.database import PENDING, CertificateRow, Store
+from certificates.store.database import ANCHORED, PENDING, CertificateRow, Store
+from certificates.store.unique_claims import Claim, UniqueClaims, UniqueConflict
 from certificates.types import (
     CERTIFICATE_TYPES,
     CertificateDataError,
@@ -52,6 +55,8 @@ __all__ = ["Alongside", "BatchRowError", "BatchValidationError", "IssuanceServic
 log = logging.getLogger("certledger.issuance")
 
 ANCHOR_CHUNK = 500
+# Refusals that no retry can change: the entry leaves the anchoring queue.
+_FINAL_REFUSALS = frozenset({"ALREADY_ISSUED", "SUPERSEDE_CONFLICT"})
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,12 @@ class IssuanceService:
         # One anchoring pass at a time in this process; the ledger itself serialises processes.
         self._anchor_lock = threading.Lock()
         self._idempotent = IdempotentIssuance(self, BatchStore(store))
+        self._unique = Uniqueness(store, holder_key)
+
+    @property
+    def uniqueness(self) -> Uniqueness:
+        """The one-active-certificate-per-key check (batches refuse rows with it)."""
+        return self._unique
 
     def stored(self, cert_id: str, token: str) -> Issued | None:
         """A certificate issued before, as the store has it now (anchored since, or still
@@ -163,6 +174,50 @@ class IssuanceService:
             return self._idempotent.issue(who, ctype, data, idempotency_key)
         validated = validate_for(ctype, data, fonts=self._fonts)  # CertificateDataError -> 422
         return self._issued_by(who, self._issue_validated(who.agency, ctype, [validated]))[0]
+
+    def reissue_as(self, who: Principal, cert_id: str, data: Mapping[str, object]) -> Issued:
+        """Re-issue ``cert_id`` for ``who``'s agency with corrected ``data``: the next version
+        of the same certificate number, which supersedes it on the ledger (the old version is
+        revoked, "superseded by <new id>", both in the history). Only the current, anchored
+        version of a certificate with a uniqueness rule, by its own agency; the corrected data
+        keeps the uniqueness key (another key is another certificate: issue it)."""
+        old = self._store.get(cert_id)
+        if old is None or old.agency != who.agency:
+            # Another agency's certificate answers as a missing one: ids are not probed.
+            raise ReissueRefused("NOT_FOUND", "未找到该证照。", "No certificate with this id.")
+        ctype = self._allowed_for(who, old.cert_type)
+        if old.status == "revoked" or old.state != ANCHORED or old.unique_digest is None:
+            raise ReissueRefused(*_not_reissuable(old))
+        validated = validate_for(ctype, data, fonts=self._fonts)  # CertificateDataError -> 422
+        if self._unique.holder(ctype, validated) != old.id:
+            raise ReissueRefused(
+                "KEY_CHANGED",
+                "补发的证照须保持"
+                + "、".join(ctype.field(n).label_zh for n in ctype.unique_by)
+                + f"不变，且 {old.id} 须为现行版本；内容不同的证照请另行签发。",
+                "A re-issue keeps the "
+                + ", ".join(ctype.field(n).label_en.lower() for n in ctype.unique_by)
+                + f", and {old.id} must be the current version; issue a new certificate for "
+                "other data.",
+            )
+        new_id = str(CertificateId.parse(old.id).next_version())
+        issued = self._issue_validated(who.agency, ctype, [validated], reissue=(old.id, new_id))
+        for listener in self._listeners:
+            listener()
+        self._record(
+            [
+                AuditEvent(
+                    "reissue",
+                    "ok",
+                    who.client_id,
+                    who.agency,
+                    issued[0].cert_id,
+                    ctype.code,
+                    reason=f"supersedes {old.id}",
+                )
+            ]
+        )
+        return issued[0]
 
     def allowed_for(self, who: Principal, cert_type: str) -> CertificateType:
         """The type, if ``who``'s agency may issue it; a refusal is audited as ``denied``."""
@@ -288,7 +343,11 @@ class IssuanceService:
         alongside: Alongside | None = None,
         indexed: list[tuple[int, Issued]] | None = None,
         anchor: bool = True,
+        reissue: tuple[str, str] | None = None,
     ) -> list[Issued]:
+        """``reissue``: (the superseded certificate's id, the new version's id), for one value."""
+        if reissue is None:
+            self._refuse_conflicts(ctype, values)
         info = agency_info(agency)
         now = self._clock()
         jobs: list[ProduceJob] = []
@@ -296,7 +355,7 @@ class IssuanceService:
         data_by_id: dict[str, ValidatedData] = {}
         index_of: dict[str, int] = {}
         for n, v in enumerate(values):
-            cid = self._new_id(ctype, agency, now.year)
+            cid = reissue[1] if reissue is not None else self._new_id(ctype, agency, now.year)
             token = new_verification_token()
             tokens[cid] = token
             data_by_id[cid] = v
@@ -330,15 +389,45 @@ class IssuanceService:
 
         issued: list[Issued] = []
         produced_iter = self._producer.produce(jobs)
+        supersedes = reissue[0] if reissue is not None else None
         while chunk := list(islice(produced_iter, ANCHOR_CHUNK)):
             rows = [
-                self._row(by_id[p.cert_id], data_by_id[p.cert_id], ctype, p, tokens[p.cert_id], now)
+                self._row(
+                    by_id[p.cert_id],
+                    data_by_id[p.cert_id],
+                    ctype,
+                    p,
+                    tokens[p.cert_id],
+                    now,
+                    supersedes=supersedes,
+                )
                 for p in chunk
             ]
             stored = [(index_of[p.cert_id], issued_as(p, None)) for p in chunk]
-            self._store.add_pending(
-                rows, alongside=None if alongside is None else _bound(alongside, stored)
-            )
+            claims = [
+                Claim(ctype.code, r.unique_digest, r.id, supersedes)
+                for r in rows
+                if r.unique_digest is not None
+            ]
+            try:
+                self._store.add_pending(rows, alongside=_with_claims(claims, alongside, stored))
+            except UniqueConflict:
+                # Another host issued (or re-issued) for one of these keys since the check
+                # above: nothing of this chunk was stored. Say what is in the way.
+                if supersedes is not None:
+                    raise ReissueRefused(
+                        "NOT_CURRENT",
+                        f"{supersedes} 已不是该证照的现行版本（已被吊销或已补发），未签发新版本。",
+                        f"{supersedes} is no longer the current version (revoked or re-issued "
+                        "meanwhile); no new version was issued.",
+                    ) from None
+                self._refuse_conflicts(ctype, [data_by_id[r.id] for r in rows])
+                raise BatchRefusal(
+                    "ISSUE_RACE",
+                    "同一证照此刻正在另一处签发，未签发；请稍后重试。",
+                    "The same certificate is being issued elsewhere at this moment; nothing "
+                    "was issued. Try again shortly.",
+                ) from None
             if indexed is not None:
                 indexed.extend(stored)
             if self.after_store is not None:
@@ -348,6 +437,18 @@ class IssuanceService:
             if progress:
                 progress(len(chunk))
         return issued
+
+    def _refuse_conflicts(self, ctype: CertificateType, values: Sequence[ValidatedData]) -> None:
+        """Refuse ``values`` if any cannot be issued now: one value with :class:`AlreadyIssued`,
+        several with every conflicting row (all-or-nothing, as for invalid data)."""
+        conflicts = self._unique.conflicts(ctype, values)
+        if not conflicts:
+            return
+        if len(values) == 1 and conflicts[0].existing_id is not None:
+            raise AlreadyIssued(ctype, conflicts[0].existing_id)
+        raise BatchValidationError(
+            [BatchRowError(n + 1, (c.field_error(ctype),)) for n, c in sorted(conflicts.items())]
+        )
 
     def _new_id(self, ctype: CertificateType, agency: str, year: int) -> str:
         scope = f"{ctype.id_prefix}/{agency}/{year}"
@@ -362,6 +463,8 @@ class IssuanceService:
         p: Produced,
         token: str,
         now: datetime,
+        *,
+        supersedes: str | None = None,
     ) -> CertificateRow:
         # Public pages show a company's name, but only a masked name for a natural person.
         subject = mask_name(data.holder_name) if ctype.holder_is_person else data.title
@@ -379,6 +482,8 @@ class IssuanceService:
             issued_at=now.astimezone(UTC),
             valid_from=data.valid_from,
             valid_until=data.valid_until,
+            unique_digest=self._unique.digest(ctype, data),
+            supersedes=supersedes,
         )
 
     # -- anchoring -----------------------------------------------------------------------------
@@ -394,7 +499,7 @@ class IssuanceService:
                 for start in range(0, len(group), ANCHOR_CHUNK):
                     part = group[start : start + ANCHOR_CHUNK]
                     try:
-                        receipts = self._ledger.anchor(agency, [_entry(r) for r in part])
+                        receipts = self._anchor_part(agency, part)
                     except LedgerUnavailable as exc:
                         log.warning(
                             "ledger unavailable, %d certificate(s) stay pending: %s", len(part), exc
@@ -421,7 +526,32 @@ class IssuanceService:
                         ]
                     )
                     out.update({r.cert_id: r for r in receipts})
+                    self._superseded(part, receipts)
         return out
+
+    def _anchor_part(self, agency: str, part: list[CertificateRow]) -> list[AnchorReceipt]:
+        """Anchor ``part``; an entry the contract refuses for good under the uniqueness rule
+        leaves the queue (state ``refused``) and the rest is anchored without it, so one
+        such certificate never holds up the others."""
+        while True:
+            try:
+                return self._ledger.anchor(agency, [_entry(r) for r in part])
+            except LedgerRefused as exc:
+                if exc.code not in _FINAL_REFUSALS or exc.cert_id is None:
+                    raise
+                log.error("the ledger refused %s for good: %s", exc.cert_id, exc.code)
+                self._store.mark_refused(exc.cert_id)
+                part = [r for r in part if r.id != exc.cert_id]
+                if not part:
+                    return []
+
+    def _superseded(self, part: Sequence[CertificateRow], receipts: list[AnchorReceipt]) -> None:
+        """The store mirrors what the anchoring of a re-issue did on the ledger: the
+        superseded certificate is revoked."""
+        anchored = {r.cert_id for r in receipts}
+        for row in part:
+            if row.supersedes is not None and row.id in anchored:
+                self._store.set_status(row.supersedes, "revoked", f"superseded by {row.id}")
 
     def anchor_pending(self, limit: int = 5000) -> int:
         """Anchors certificates left pending (after a crash or a ledger outage). Returns count."""
@@ -431,8 +561,39 @@ class IssuanceService:
         return len(self._anchor_rows(rows))
 
 
-def _bound(alongside: Alongside, stored: Sequence[tuple[int, Issued]]) -> Callable[[Session], None]:
-    return lambda session: alongside(session, stored)
+def _not_reissuable(row: CertificateRow) -> tuple[str, str, str]:
+    if row.status == "revoked":
+        return (
+            "REVOKED",
+            f"{row.id} 已被吊销，吊销是终局的，不能补发；请签发新证照。",
+            f"{row.id} is revoked, which is final: it cannot be re-issued. Issue a new one.",
+        )
+    if row.state != ANCHORED:
+        return (
+            "NOT_ANCHORED",
+            f"{row.id} 尚未记入账本，请稍后再补发。",
+            f"{row.id} is not on the ledger yet; re-issue it in a moment.",
+        )
+    return (
+        "NO_UNIQUENESS_KEY",
+        f"{row.id} 签发于唯一性规则实施之前，不能补发；请吊销后签发新证照。",
+        f"{row.id} was issued before uniqueness rules and cannot be re-issued; revoke it "
+        "and issue a new one.",
+    )
+
+
+def _with_claims(
+    claims: Sequence[Claim], alongside: Alongside | None, stored: Sequence[tuple[int, Issued]]
+) -> Callable[[Session], None]:
+    """What is stored with a chunk of certificates or not at all: their uniqueness claims,
+    then the caller's ``alongside``."""
+
+    def write(session: Session) -> None:
+        UniqueClaims.take(session, claims)
+        if alongside is not None:
+            alongside(session, stored)
+
+    return write
 
 
 def _entry(row: CertificateRow) -> AnchorEntry:
@@ -444,4 +605,6 @@ def _entry(row: CertificateRow) -> AnchorEntry:
         cert_type=row.cert_type,
         valid_from=row.valid_from.isoformat(),
         valid_until=row.valid_until.isoformat() if row.valid_until else None,
+        unique_key=row.unique_digest,
+        supersedes=row.supersedes,
     )

@@ -62,12 +62,13 @@ def rekey_store(
             conn = s.connection()
             batch = conn.execute(
                 text(
-                    "SELECT id, cert_type, holder_digest, data_json FROM certificates "
+                    "SELECT id, cert_type, holder_digest, data_json, unique_digest "
+                    "FROM certificates "
                     "WHERE id > :last ORDER BY id LIMIT :n"
                 ),
                 {"last": last, "n": _BATCH},
             ).all()
-            for cert_id, cert_type, digest, data_json in batch:
+            for cert_id, cert_type, digest, data_json, unique in batch:
                 ctype = CERTIFICATE_TYPES.get(cert_type)
                 if ctype is None:
                     continue  # a type this version does not know: left as it is
@@ -79,6 +80,18 @@ def rekey_store(
                         {"d": fresh, "id": cert_id},
                     )
                     rekeyed += 1
+                if unique is not None and ctype.unique_by:
+                    # The uniqueness key too, in the certificate and in its claim (if it
+                    # holds one), so the one-active rule still finds it once the retired
+                    # keys are gone. (Its ledger entry keeps the digest it was anchored with.)
+                    key = tuple(str(data[n]) for n in ctype.unique_by)
+                    fresh_unique = holder_key.unique_digest(ctype.code, key)
+                    if fresh_unique != unique:
+                        for statement in (
+                            "UPDATE certificates SET unique_digest = :d WHERE id = :id",
+                            "UPDATE unique_claims SET digest = :d WHERE cert_id = :id",
+                        ):
+                            conn.execute(text(statement), {"d": fresh_unique, "id": cert_id})
             s.commit()
         rows += len(batch)
         if len(batch) < _BATCH:

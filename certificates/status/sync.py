@@ -89,10 +89,12 @@ class LedgerSync:
             is recorded, so the event is applied again after reconnecting.
         """
         if event.kind in _CERT_EVENTS:
+            changed = event.superseded  # re-issues revoke what they supersede
             if event.kind is not EventKind.ANCHORED:
-                for cert_id in event.cert_ids:
-                    self._refresh(cert_id)
-            for cert_id in event.cert_ids:
+                changed = event.cert_ids
+            for cert_id in changed:
+                self._refresh(cert_id)
+            for cert_id in (*event.cert_ids, *event.superseded):
                 for listener in self._listeners:
                     listener(cert_id)
         elif event.kind is EventKind.REGISTRY_CHANGED and self._on_registry is not None:

@@ -65,6 +65,10 @@ class CertificateRow(SQLModel, table=True):
     anchored_block: int | None = None
     anchored_at: datetime | None = None
     proof_json: str | None = None
+    # The keyed digest of the type's unique_by values (certificates.store.unique_claims), and
+    # for a re-issue the certificate it supersedes: both go to the ledger with the entry.
+    unique_digest: str | None = None
+    supersedes: str | None = None
 
     def __repr__(self) -> str:
         # Never show data_json or the PDF in reprs (they hold personal data).
@@ -529,12 +533,26 @@ class Store:
                 {"pdf": sealed, "id": cert_id},
             )
 
+    def mark_refused(self, cert_id: str) -> None:
+        """A pending certificate the ledger refused for good leaves the anchoring queue (its
+        uniqueness claim with it); it stays stored, so nothing is lost, and never verifies."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                text("UPDATE certificates SET state = 'refused' WHERE id = :id AND state = :p"),
+                {"id": cert_id, "p": PENDING},
+            )
+            conn.execute(text("DELETE FROM unique_claims WHERE cert_id = :id"), {"id": cert_id})
+
     def set_status(self, cert_id: str, status: str, reason: str | None) -> None:
         with self._engine.begin() as conn:
             conn.execute(
                 text("UPDATE certificates SET status = :st, status_reason = :r WHERE id = :id"),
                 {"st": status, "r": reason, "id": cert_id},
             )
+            if status == "revoked":
+                # Revocation is final: the certificate's uniqueness key is free for a new one
+                # (certificates.store.unique_claims), in the same transaction.
+                conn.execute(text("DELETE FROM unique_claims WHERE cert_id = :id"), {"id": cert_id})
 
     def public_view(self, cert_id: str) -> PublicView | None:
         """One indexed read with no ORM object building: this sits behind the QR status page."""

@@ -108,6 +108,10 @@ class CertificateType:
     # the declared date is then the issue date, printed by the seal and not repeated in
     # the field table, so a certificate never shows two different issue dates.
     issue_date_field: str | None = None
+    # The fields that make a certificate unique among the active ones of its type: a second
+    # certificate with the same values is refused while the first is active (not revoked),
+    # unless it is an explicit re-issue of the first. Empty: no such rule.
+    unique_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         # Catch a mistyped type definition at import time rather than at the first issuance.
@@ -120,6 +124,7 @@ class CertificateType:
         refs += [self.valid_until_field] if self.valid_until_field else []
         refs += [name for pair in self.date_order for name in pair]
         refs += [self.issue_date_field] if self.issue_date_field else []
+        refs += list(self.unique_by)
         unknown = sorted(set(refs) - set(names))
         if unknown:
             raise ValueError(f"{self.code}: references unknown fields {unknown}")
@@ -137,6 +142,8 @@ class CertificateType:
             raise ValueError(f"{self.code}: valid_from_field must be a date field")
         if not self.field(self.valid_from_field).required:
             raise ValueError(f"{self.code}: valid_from_field must be required")
+        if any(not self.field(name).required for name in self.unique_by):
+            raise ValueError(f"{self.code}: unique_by fields must be required")
         if self.issue_date_field:
             spec = self.field(self.issue_date_field)
             if spec.kind is not FieldKind.DATE or not spec.required:
@@ -146,6 +153,12 @@ class CertificateType:
             raise ValueError(f"{self.code}: valid_until_field must be a date or until-date field")
         # Read-only, and unlike MappingProxyType picklable into worker processes.
         object.__setattr__(self, "example", FrozenValues(self.example))
+
+    def unique_values(self, values: Mapping[str, FieldValue]) -> tuple[str, ...] | None:
+        """The values of ``unique_by`` (validated, normalised), or None without the rule."""
+        if not self.unique_by:
+            return None
+        return tuple(str(values[name]) for name in self.unique_by)
 
     def field(self, name: str) -> FieldSpec:
         for spec in self.fields:

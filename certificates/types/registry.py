@@ -63,6 +63,8 @@ _BUSINESS_LICENCE = CertificateType(
     ),
     holder_field="credit_code",
     holder_name_field="name",
+    # One active business licence per unified social credit code.
+    unique_by=("credit_code",),
     holder_is_person=False,
     title_field="name",
     valid_from_field="valid_from",
@@ -112,6 +114,8 @@ _QUALIFICATION_CERTIFICATE = CertificateType(
     ),
     holder_field="id_number",
     holder_name_field="holder_name",
+    # One active certificate per holder and qualification (occupation at a level).
+    unique_by=("id_number", "occupation", "level"),
     holder_is_person=True,
     title_field="holder_name",
     valid_from_field="issue_date",
@@ -146,6 +150,8 @@ _ROAD_TRANSPORT_PERMIT = CertificateType(
     ),
     holder_field="credit_code",
     holder_name_field="operator",
+    # One active permit per licence number.
+    unique_by=("licence_number",),
     holder_is_person=False,
     title_field="operator",
     valid_from_field="valid_from",
@@ -207,6 +213,7 @@ def types_catalogue() -> list[dict[str, object]]:
                 "valid_from_field": t.valid_from_field,
                 "valid_until_field": t.valid_until_field,
                 "issue_date_field": t.issue_date_field,
+                "unique_by": list(t.unique_by),
                 "fields": [f.as_json() for f in t.fields],
                 "example": dict(t.example),
             }

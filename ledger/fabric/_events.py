@@ -49,6 +49,7 @@ def typed_event(block: int, index: int, tx_id: str, name: str, payload: bytes) -
             name,
             ids,
             agency=agency if isinstance(agency, str) else None,
+            superseded=_ids(body.get("superseded")),
         )
     if name in _STATUS_EVENTS and isinstance(body.get("cert_id"), str):
         status = body.get("status")

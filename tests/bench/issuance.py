@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from certificates.types import CERTIFICATE_TYPES
+from tests.distinct import distinct
 from verify_api.runtime import open_runtime
 from verify_api.settings import ServiceSettings
 
@@ -41,7 +42,7 @@ def example_rows(count: int) -> list[dict[str, str]]:
     ctype = CERTIFICATE_TYPES[TYPE_CODE]
     rows = []
     for _ in range(count):
-        row = dict(ctype.example)
+        row = distinct(ctype.code, ctype.example)
         row[ctype.holder_name_field] = f"北京示例科技第{next(_serial):06d}号有限公司"
         rows.append(row)
     return rows

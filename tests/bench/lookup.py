@@ -30,6 +30,8 @@ from typing import Any
 
 import httpx
 
+from tests.distinct import distinct
+
 PASSPHRASE = "bench passphrase, not a secret"
 TARGET_COST = 0.30
 
@@ -219,7 +221,7 @@ def run(
         from certificates.types import CERTIFICATE_TYPES
         from certificates.types.codes import uscc_check_char
 
-        example = dict(CERTIFICATE_TYPES["business-licence"].example)
+        example = distinct("business-licence", CERTIFICATE_TYPES["business-licence"].example)
         ids, holders = [], []
         with httpx.Client(base_url=base, timeout=120) as c:
             for n in range(certificates):

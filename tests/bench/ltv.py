@@ -30,6 +30,7 @@ from certificates.home import Home
 from certificates.types import CERTIFICATE_TYPES
 from signing import Secret, check_seal, load_trust_roots
 from tests.bench.deployment import SEAL_LEVEL_ENV
+from tests.distinct import distinct
 from verify_api.bootstrap import init_home
 from verify_api.runtime import open_runtime
 from verify_api.settings import ServiceSettings
@@ -47,7 +48,7 @@ def _rows(count: int) -> list[dict[str, Any]]:
     ctype = CERTIFICATE_TYPES[TYPE_CODE]
     rows = []
     for _ in range(count):
-        row = dict(ctype.example)
+        row = distinct(ctype.code, ctype.example)
         row[ctype.holder_name_field] = f"北京长期验证科技第{next(_serial):06d}号有限公司"
         rows.append(row)
     return rows

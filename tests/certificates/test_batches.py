@@ -26,11 +26,13 @@ from certificates.issuance.refusals import (
     IdempotencyRefused,
 )
 from certificates.issuance.service import IssuanceService
+from certificates.issuance.uniqueness import AlreadyIssued
 from certificates.sharing.clients import Principal
 from certificates.store.cipher import FieldCipher
 from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES
 from tests.certificates.test_issuance import FakeProducer, FlakyLedger, registered_ledger
+from tests.distinct import distinct, stable_number
 
 QC = CERTIFICATE_TYPES["qualification-certificate"]
 HR = Principal("hr-system", "human-resources", frozenset({"issuer"}))
@@ -90,7 +92,8 @@ def _csv(n: int, bad: frozenset[int] = frozenset(), *, tag: str = "") -> bytes:
     w = csv.DictWriter(buf, fieldnames=list(QC.example))
     w.writeheader()
     for row in range(1, n + 1):
-        data = dict(QC.example)
+        # The same file for the same arguments (a file is a batch's identity).
+        data = distinct(QC.code, QC.example, n=stable_number(f"{tag}/{row}"))
         data[QC.holder_name_field] = f"王{tag}{row}"
         if row in bad:
             data[QC.holder_field] = "11010119900307001X"
@@ -377,9 +380,11 @@ def test_file_bounds(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_row_data_is_encrypted_and_forgotten_once_issued(env: Env) -> None:
-    p = env.batches.submit(HR, "qualification-certificate", _csv(3, tag="欧阳"))
+    content = _csv(3, tag="欧阳")
+    ids = [r[QC.holder_field] for r in csv.DictReader(io.StringIO(content.decode()))]
+    p = env.batches.submit(HR, "qualification-certificate", content)
     raw = env.db.read_bytes() + (env.db.with_name("certificates.db-wal").read_bytes())
-    assert "欧阳".encode() not in raw and QC.example[QC.holder_field].encode() not in raw
+    assert "欧阳".encode() not in raw and not any(i.encode() in raw for i in ids)
     env.batches.run(p.batch_id)
     with sqlite3.connect(env.db) as db:
         assert db.execute("SELECT count(*) FROM batch_rows WHERE data != ''").fetchone()[0] == 0
@@ -407,7 +412,7 @@ def test_audit_records_submit_and_finish(env: Env) -> None:
 
 
 def test_same_key_same_request_returns_the_same_certificate(env: Env) -> None:
-    data = dict(QC.example)
+    data = distinct(QC.code, QC.example)
     first = env.issuance.issue_as(HR, "qualification-certificate", data, idempotency_key="req-1")
     again = env.issuance.issue_as(HR, "qualification-certificate", data, idempotency_key="req-1")
     assert (again.cert_id, again.verify_url, again.sealed_digest, again.pdf) == (
@@ -418,13 +423,16 @@ def test_same_key_same_request_returns_the_same_certificate(env: Env) -> None:
     )
     assert again.anchored and again.tx_id == first.tx_id
     assert env.certificates() == 1
-    # Another agency's same key is its own; no key: a new certificate each time.
-    env.issuance.issue_as(HR, "qualification-certificate", data)
+    # Without the key the same data is a second certificate for one holder: refused.
+    with pytest.raises(AlreadyIssued) as dup:
+        env.issuance.issue_as(HR, "qualification-certificate", data)
+    assert dup.value.existing_id == first.cert_id
+    env.issuance.issue_as(HR, "qualification-certificate", distinct(QC.code, QC.example))
     assert env.certificates() == 2
 
 
 def test_same_key_other_request_is_refused(env: Env) -> None:
-    data = dict(QC.example)
+    data = distinct(QC.code, QC.example)
     env.issuance.issue_as(HR, "qualification-certificate", data, idempotency_key="req-2")
     changed = {**data, QC.holder_name_field: "李四"}
     with pytest.raises(IdempotencyRefused) as err:
@@ -437,7 +445,7 @@ def test_same_key_other_request_is_refused(env: Env) -> None:
 
 
 def test_racing_requests_with_one_key_store_one_certificate(env: Env) -> None:
-    data = dict(QC.example)
+    data = distinct(QC.code, QC.example)
     barrier = threading.Barrier(4)
     results: list[str] = []
 

@@ -25,6 +25,7 @@ from certificates.store.cipher import FieldCipher
 from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError
 from ledger import AgencyRecord, EmbeddedLedger, LedgerUnavailable
+from tests.distinct import distinct
 from tests.ledger.ledger_helpers import make_node
 
 
@@ -96,7 +97,9 @@ def env(tmp_path: Path) -> Iterator[tuple[IssuanceService, Store, FlakyLedger, F
 
 
 def _qc(name: str = "李四") -> dict[str, str]:
-    data = dict(CERTIFICATE_TYPES["qualification-certificate"].example)
+    data = distinct(
+        "qualification-certificate", CERTIFICATE_TYPES["qualification-certificate"].example
+    )
     data[CERTIFICATE_TYPES["qualification-certificate"].holder_name_field] = name
     return data
 

@@ -16,6 +16,7 @@ from certificates.issuance.records import PAGE_SIZE, AgencyRecords, SearchQuery
 from certificates.notifications.notifier import Silent
 from certificates.status import StatusChange, StatusService
 from tests.certificates.test_batches import HR, QC, TRANSPORT, Env
+from tests.distinct import distinct
 
 
 @pytest.fixture()
@@ -26,7 +27,7 @@ def env(tmp_path: Path) -> Iterator[Env]:
 
 
 def _issue(env: Env, name: str) -> str:
-    data = dict(QC.example)
+    data = distinct(QC.code, QC.example)
     data[QC.holder_name_field] = name
     return env.issuance.issue_as(HR, QC.code, data).cert_id
 

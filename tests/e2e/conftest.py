@@ -18,6 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.distinct import distinct
+
 PASSPHRASE = "e2e test passphrase, not a secret"
 CLI = [sys.executable, "-m", "verify_api"]
 # The same command line, killed right after storing sealed certificates (tests/crash_cli.py).
@@ -184,7 +186,9 @@ def catalogue(deployment: Deployment) -> list[dict[str, Any]]:
 
 
 def example(catalogue: list[dict[str, Any]], code: str) -> dict[str, Any]:
-    return dict(next(t for t in catalogue if t["code"] == code)["example"])
+    """The type's example data, with uniqueness fields no earlier call had (tests/distinct.py):
+    each call is another holder's certificate, so issuing it twice is not a duplicate."""
+    return distinct(code, next(t for t in catalogue if t["code"] == code)["example"])
 
 
 def field_of_kind(catalogue: list[dict[str, Any]], code: str, kind: str) -> str:

@@ -22,6 +22,7 @@ from certificates.home import Home
 from certificates.sharing.clients import ClientRegistry
 from certificates.types import CERTIFICATE_TYPES
 from signing import Secret
+from tests.distinct import distinct
 from verify_api.app import create_app
 from verify_api.bootstrap import init_home
 from verify_api.http.ratelimit import RateLimits
@@ -79,7 +80,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     certs: dict[str, dict[str, Any]] = {}
     with TestClient(app) as client:
         for code, ctype in CERTIFICATE_TYPES.items():
-            data = dict(ctype.example)
+            data = distinct(ctype.code, ctype.example)
             r = client.post(
                 "/api/v1/certificates",
                 json={"type": code, "data": data},

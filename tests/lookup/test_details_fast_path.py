@@ -23,6 +23,7 @@ from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES
 from certificates.types.codes import uscc_check_char
 from ledger.interface import Agreement
+from tests.distinct import distinct
 from verify_api.app import create_app
 from verify_api.http.ratelimit import RateLimits
 from verify_api.routes.fast_paths import LookupFastPath
@@ -151,7 +152,7 @@ def test_every_answer_is_audited_before_it_is_sent(world: World) -> None:
 
 
 def test_a_revocation_here_shows_in_details_at_once(world: World) -> None:
-    data = dict(CERTIFICATE_TYPES[CTYPE].example)
+    data = distinct(CTYPE, CERTIFICATE_TYPES[CTYPE].example)
     issuer = world.auth("market-regulation", "issuer")
     r = world.client.post(
         "/api/v1/certificates", json={"type": CTYPE, "data": data}, headers=issuer

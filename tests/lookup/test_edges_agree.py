@@ -17,6 +17,7 @@ from certificates.notifications.dispatcher import WebhookDispatcher
 from certificates.notifications.subscriptions import Subscriptions
 from certificates.types import CERTIFICATE_TYPES
 from tests.certificates.test_types import make_uscc
+from tests.distinct import distinct
 from verify_api.app import create_app
 from verify_api.cli.main import app as cli_app
 
@@ -70,7 +71,7 @@ def _cli(world: World, *args: str) -> Any:
 def fresh_permit_data() -> dict[str, Any]:
     """The example permit for another operator: its own holder, so that lookups by the
     shared world's holders still find exactly their own certificates."""
-    data = dict(CERTIFICATE_TYPES["road-transport-permit"].example)
+    data = distinct("road-transport-permit", CERTIFICATE_TYPES["road-transport-permit"].example)
     data["credit_code"] = make_uscc(random.Random())
     return data
 

@@ -13,6 +13,7 @@ import pytest
 from certificates.types import CERTIFICATE_TYPES
 from certificates.verification.public import STATUS_TTL, PublicService
 from tests.certificates.test_types import make_uscc
+from tests.distinct import distinct
 from verify_api.app import create_app
 
 from .conftest import NO_LIMITS, TestClient, World
@@ -48,7 +49,7 @@ def served(world: World) -> Iterator[tuple[TestClient, PublicService, Clock]]:
 def fresh_permit_data() -> dict[str, Any]:
     """The example permit for another operator: its own holder, so that lookups by the
     shared world's holders still find exactly their own certificates."""
-    data = dict(CERTIFICATE_TYPES["road-transport-permit"].example)
+    data = distinct("road-transport-permit", CERTIFICATE_TYPES["road-transport-permit"].example)
     data["credit_code"] = make_uscc(random.Random())
     return data
 

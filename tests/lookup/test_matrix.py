@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from certificates.types import CERTIFICATE_TYPES
+from tests.distinct import distinct
 
 from .conftest import World
 
@@ -27,7 +28,7 @@ UNTIL = (datetime.now(UTC).date() + timedelta(days=3)).isoformat()
 def _issue(world: World) -> str:
     r = world.client.post(
         "/api/v1/certificates",
-        json={"type": CTYPE, "data": dict(CERTIFICATE_TYPES[CTYPE].example)},
+        json={"type": CTYPE, "data": distinct(CTYPE, CERTIFICATE_TYPES[CTYPE].example)},
         headers=world.auth(OWNER, "issuer"),
     )
     assert r.status_code == 201, r.text
@@ -83,7 +84,7 @@ ENDPOINTS: dict[str, Call] = {
     "issue": (
         "POST",
         lambda w: "/api/v1/certificates",
-        lambda w: {"type": CTYPE, "data": dict(CERTIFICATE_TYPES[CTYPE].example)},
+        lambda w: {"type": CTYPE, "data": distinct(CTYPE, CERTIFICATE_TYPES[CTYPE].example)},
     ),
     "pdf": ("GET", lambda w: f"/api/v1/certificates/{_cid(w)}/pdf", lambda w: None),
     "revoke": (

@@ -18,6 +18,7 @@ from certificates.notifications.subscriptions import (
     verify_signature,
 )
 from certificates.types import CERTIFICATE_TYPES
+from tests.distinct import distinct
 from verify_api.app import create_app
 
 from .conftest import NO_LIMITS, SECRETS, TestClient, World
@@ -101,7 +102,9 @@ def test_foreign_lookup_and_status_change_are_delivered_signed_with_retries(
             issuer_sub = r.json()["id"]
             SECRETS.append(issuer_secret)
             # A fresh permit, shared with human-resources, which looks it up.
-            data = dict(CERTIFICATE_TYPES["road-transport-permit"].example)
+            data = distinct(
+                "road-transport-permit", CERTIFICATE_TYPES["road-transport-permit"].example
+            )
             r = c.post(
                 "/api/v1/certificates",
                 json={"type": "road-transport-permit", "data": data},

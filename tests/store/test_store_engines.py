@@ -11,8 +11,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import SQLModel
 
+# Every table's model in the metadata:
 import certificates.store.batches
-import certificates.store.rate_buckets  # noqa: F401  (every table's model in the metadata)
+import certificates.store.console_sessions
+import certificates.store.rate_buckets
+import certificates.store.unique_claims  # noqa: F401
 from certificates.errors import ConfigurationError
 from certificates.store.cipher import FieldCipher
 from certificates.store.database import CertificateRow, Store

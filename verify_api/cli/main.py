@@ -12,7 +12,7 @@ import signal
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -44,6 +44,9 @@ from verify_api.cli.network import network_app
 from verify_api.cli.registry import registry_app
 from verify_api.cli.seal import ltv_app, seal_app
 from verify_api.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from certificates import Issued
 
 app = typer.Typer(
     help="Electronic certificates sealed with agency seals and anchored on a ledger.",
@@ -220,9 +223,43 @@ def issue(
         common.fail(str(exc), common.EXIT_BAD_INPUT)
     finally:
         rt.close()
+    _write_issued(issued, out, as_json)
+
+
+@app.command()
+def reissue(
+    certificate: Annotated[str, typer.Argument(help="id of the certificate to correct")],
+    agency: Annotated[str, typer.Option(help="issuing agency code")],
+    data: Annotated[Path, typer.Option(help="JSON file with the corrected field values")],
+    out: Annotated[Path, typer.Option(help="where to write the new version's sealed PDF")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Re-issue a certificate with corrected data: the next version of the same number, which
+    supersedes it (the old version is revoked on the ledger, "superseded by" the new one)."""
+    cid = common.parse_id(certificate)
+    values = _read_json(data)
+    rt = common.runtime(keys=True)
+    try:
+        issued = rt.issuing().reissue_as(Principal.operator(agency), cid, values)
+    except CertificateDataError as exc:
+        typer.secho(
+            "error: the certificate data is invalid; nothing was issued", err=True, fg="red"
+        )
+        _print_data_errors(exc)
+        raise typer.Exit(common.EXIT_BAD_INPUT) from None
+    except BatchRefusal as exc:
+        common.fail(f"{exc.en} / {exc.zh}", common.EXIT_BAD_INPUT)
+    except CertificateError as exc:
+        common.fail(str(exc), common.EXIT_BAD_INPUT)
+    finally:
+        rt.close()
+    _write_issued(issued, out, as_json, supersedes=cid)
+
+
+def _write_issued(issued: Issued, out: Path, as_json: bool, supersedes: str | None = None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(issued.pdf)
-    result = {
+    result: dict[str, Any] = {
         "id": issued.cert_id,
         "file": str(out),
         "verify_url": issued.verify_url,
@@ -230,10 +267,15 @@ def issue(
         "status": "active" if issued.anchored else "pending",
         "ledger": {"block": issued.block, "tx_id": issued.tx_id},
     }
+    if supersedes is not None:
+        result["supersedes"] = supersedes
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False, indent=2))
     else:
-        typer.echo(f"issued {issued.cert_id} -> {out} ({result['status']})\n{issued.verify_url}")
+        replaced = f", superseding {supersedes}" if supersedes else ""
+        typer.echo(
+            f"issued {issued.cert_id} -> {out} ({result['status']}{replaced})\n{issued.verify_url}"
+        )
 
 
 _LANG_HELP = "language of the report: zh (default) or en"

@@ -36,6 +36,7 @@ _STATUS = {
     "KEY_REUSED": 409,
     "IDEMPOTENCY_KEY_REUSED": 409,
     "BATCH_RUNNING": 409,
+    "KEY_CHANGED": 422,
 }
 
 _ID = r"^[A-Za-z0-9]{1,64}$"
@@ -114,7 +115,8 @@ def _json(body: Any, status: int = 200) -> Response:
 
 def refusal_response(exc: BatchRefusal) -> Response:
     """A refusal in the API's error body (code, message zh/en), never cached."""
-    body = {"detail": {"code": exc.code, "message": Bilingual(zh=exc.zh, en=exc.en).model_dump()}}
+    message = Bilingual(zh=exc.zh, en=exc.en).model_dump()
+    body = {"detail": {"code": exc.code, "message": message, **exc.extra}}
     response = _json(body, _STATUS.get(exc.code, 409))
     response.headers.update(NO_STORE)
     return response
