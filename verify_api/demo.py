@@ -28,7 +28,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-from certificates import AGENCIES, CERTIFICATE_TYPES, Home
+from certificates import AGENCIES, CERTIFICATE_TYPES, Home, Principal
+from certificates.issuance.uniqueness import AlreadyIssued
+from certificates.types.codes import resident_id_check_char, uscc_check_char
 from verify_api.runtime import Runtime
 
 __all__ = ["DemoOptions", "issue_samples", "main", "parse_args", "sample_rows"]
@@ -46,9 +48,12 @@ def sample_rows() -> list[tuple[str, dict[str, Any]]]:
         rows.append((code, dict(ctype.example)))
     qc = CERTIFICATE_TYPES.get("qualification-certificate")
     if qc is not None:
-        for name in ("刘䶮", "王𠇔明"):
+        # Two more people (names with rare characters), each with an identity number of
+        # their own: one person holds one active certificate per qualification.
+        for name, first17 in (("刘䶮", "11010119850612002"), ("王𠇔明", "11010119920115004")):
             data = dict(qc.example)
             data[qc.holder_name_field] = name
+            data[qc.holder_field] = first17 + resident_id_check_char(first17)
             rows.append((qc.code, data))
     return rows
 
@@ -59,7 +64,12 @@ def issue_samples(rt: Runtime, out_dir: Path) -> list[dict[str, str]]:
     result = []
     for code, data in sample_rows():
         agency = CERTIFICATE_TYPES[code].agency
-        issued = rt.issuance.issue(agency, code, data)
+        try:
+            issued = rt.issuance.issue(agency, code, data)
+        except AlreadyIssued as exc:
+            # Issued before, for another base URL: its next version carries this one's link
+            # and supersedes it (the old sample's QR code then says so).
+            issued = rt.issuance.reissue_as(Principal.operator(agency), exc.existing_id, data)
         path = out_dir / f"{issued.cert_id}.pdf"
         path.write_bytes(issued.pdf)
         result.append(
@@ -245,9 +255,16 @@ def _examples(home: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     licence = CERTIFICATE_TYPES["business-licence"]
     request = out / "issue-business-licence.json"
+    # Another company than the sample licence's (which holds the example's credit code): the
+    # first try of this request issues, the second is refused as a duplicate.
+    first17 = "91110108MA01C2K3X"
+    data = {
+        **licence.example,
+        licence.holder_name_field: "北京示例咨询有限公司",
+        licence.holder_field: first17 + uscc_check_char(first17),
+    }
     request.write_text(
-        json.dumps({"type": licence.code, "data": licence.example}, ensure_ascii=False, indent=2)
-        + "\n",
+        json.dumps({"type": licence.code, "data": data}, ensure_ascii=False, indent=2) + "\n",
         "utf-8",
     )
     qc = CERTIFICATE_TYPES["qualification-certificate"]
@@ -255,8 +272,15 @@ def _examples(home: Path) -> tuple[Path, Path]:
     with batch.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=[f.name for f in qc.fields])
         writer.writeheader()
-        for name in ("王小明", "李四", "赵敏"):
-            writer.writerow({**qc.example, qc.holder_name_field: name})
+        # Three people, three identity numbers (one active certificate per person and
+        # qualification: a repeated number would be refused as a duplicate row).
+        for name, first17 in (
+            ("王小明", "11010119900307003"),
+            ("李四", "11010119880521005"),
+            ("赵敏", "11010119950809002"),
+        ):
+            number = first17 + resident_id_check_char(first17)
+            writer.writerow({**qc.example, qc.holder_name_field: name, qc.holder_field: number})
     return request, batch
 
 

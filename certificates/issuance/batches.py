@@ -232,12 +232,19 @@ class BatchService:
             raise BatchKeyConflict()
         return self._progress(existing)
 
-    def check(self, who: Principal, cert_type: str, csv_bytes: bytes) -> list[BatchRowResult]:
+    def check(
+        self, who: Principal, cert_type: str, csv_bytes: bytes, *, batch_key: str | None = None
+    ) -> list[BatchRowResult]:
         """The rows of a file that would be refused, with their field errors; stores nothing
-        (for a caller that issues a file only when every row is valid).
+        (for a caller that issues a file only when every row is valid). Certificates this
+        same batch issued before (it is being resumed) are its own, not in the way.
 
         :raises BatchFileError: the file is not a usable CSV."""
         ctype = self._issuance.allowed_for(who, cert_type)
+        batch_id = self.batch_id_for(who, cert_type, csv_bytes, batch_key=batch_key)
+        own: set[str] = set()
+        if self._jobs.job(batch_id) is not None:
+            own = {r.cert_id for r in self.iter_rows(who, batch_id) if r.cert_id is not None}
         bad: dict[int, BatchRowResult] = {}
         rows = read_batch_csv(csv_bytes)
         valid: list[tuple[int, ValidatedData]] = []
@@ -246,7 +253,7 @@ class BatchService:
                 valid.append((n, self._issuance.validate(ctype, r.values)))
             except CertificateDataError as exc:
                 bad[n] = BatchRowResult(r.row, r.line, None, None, tuple(exc.errors))
-        for n, error in self._unique_errors(ctype, valid, [r.row for r in rows]).items():
+        for n, error in self._unique_errors(ctype, valid, [r.row for r in rows], own).items():
             bad[n] = BatchRowResult(rows[n].row, rows[n].line, None, None, (error,))
         return [bad[n] for n in sorted(bad)]
 
@@ -255,12 +262,18 @@ class BatchService:
         ctype: CertificateType,
         valid: Sequence[tuple[int, ValidatedData]],
         row_numbers: Sequence[int],
+        own: set[str] | frozenset[str] = frozenset(),
     ) -> dict[int, FieldError]:
         """Index into the file's rows -> why the row cannot be issued under the uniqueness
-        rule (an active certificate, or an earlier row, has its key)."""
+        rule (an active certificate, or an earlier row, has its key); certificates in ``own``
+        (the batch's own, issued before it was interrupted) are not in the way."""
         conflicts = self._issuance.uniqueness.conflicts(ctype, [v for _, v in valid])
         rows_of = [row_numbers[n] for n, _ in valid]
-        return {valid[i][0]: c.field_error(ctype, rows_of) for i, c in conflicts.items()}
+        return {
+            valid[i][0]: c.field_error(ctype, rows_of)
+            for i, c in conflicts.items()
+            if c.existing_id is None or c.existing_id not in own
+        }
 
     @staticmethod
     def _derived_key(cert_type: str, csv_bytes: bytes) -> str:

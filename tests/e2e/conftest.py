@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.distinct import distinct
+from tests.distinct import distinct, stable_number
 
 PASSPHRASE = "e2e test passphrase, not a secret"
 CLI = [sys.executable, "-m", "verify_api"]
@@ -191,6 +191,14 @@ def example(catalogue: list[dict[str, Any]], code: str) -> dict[str, Any]:
     return distinct(code, next(t for t in catalogue if t["code"] == code)["example"])
 
 
+def licence_row(catalogue: list[dict[str, Any]], tag: str, n: int) -> dict[str, Any]:
+    """Data row ``n`` of a business-licence file tagged ``tag``: the same for the same tag and
+    number (a file written again is the same file, hence the same batch), another company's
+    for any other (a tag per test: the deployments of a session are shared)."""
+    base = next(t for t in catalogue if t["code"] == "business-licence")["example"]
+    return distinct("business-licence", base, stable_number(f"licence/{tag}/{n}"))
+
+
 def field_of_kind(catalogue: list[dict[str, Any]], code: str, kind: str) -> str:
     t = next(t for t in catalogue if t["code"] == code)
     return str(next(f["name"] for f in t["fields"] if f["kind"] == kind))
@@ -224,18 +232,21 @@ def issue_batch_args(
 
 @pytest.fixture()
 def issued(server: Server, catalogue: list[dict[str, Any]]) -> dict[str, Any]:
-    """A freshly issued business licence: its API answer plus the sealed PDF bytes."""
+    """A freshly issued business licence: its API answer plus the sealed PDF bytes and the
+    data it was issued with (``data``)."""
+    data = example(catalogue, "business-licence")
     with server.client() as c:
         r = c.post(
             "/api/v1/certificates",
             headers=server.deployment.auth("market-regulation"),
-            json={"type": "business-licence", "data": example(catalogue, "business-licence")},
+            json={"type": "business-licence", "data": data},
         )
         assert r.status_code == 201, r.text
         body = r.json()
         pdf = c.get(body["pdf_url"], headers=server.deployment.auth("market-regulation"))
         assert pdf.status_code == 200
         body["pdf"] = pdf.content
+        body["data"] = data
     return body
 
 

@@ -19,6 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.distinct import distinct
+
 from .conftest import (
     Deployment,
     Server,
@@ -168,7 +170,10 @@ def test_the_audit_writer_process(setup: Setup, workers: int) -> None:
             r = c.post(
                 "/api/v1/certificates",
                 headers=dep.auth("market-regulation"),
-                json={"type": "business-licence", "data": setup.licence},
+                json={
+                    "type": "business-licence",
+                    "data": distinct("business-licence", setup.licence),
+                },
             )
             assert r.status_code == 201, r.text
             cert_id = r.json()["id"]

@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from .conftest import Deployment, example, issue_batch_args, licence_name_field, make_deployment
+from .conftest import (
+    Deployment,
+    example,
+    issue_batch_args,
+    licence_name_field,
+    licence_row,
+    make_deployment,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +40,8 @@ def test_bad_rows_refused_whole_or_skipped(
         w = csv.DictWriter(fh, fieldnames=list(data))
         w.writeheader()
         for n in range(1, 7):
-            w.writerow({**data, name: "" if n == 3 else f"{data[name]}命令行{n}"})
+            row = licence_row(catalogue, "命令行", n)
+            w.writerow({**row, name: "" if n == 3 else f"{data[name]}命令行{n}"})
     out = tmp_path / "out"
 
     refused = _batch(dep, csv_file, out)

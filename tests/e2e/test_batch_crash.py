@@ -28,6 +28,7 @@ from .conftest import (
     example,
     issue_batch_args,
     licence_name_field,
+    licence_row,
     make_deployment,
 )
 
@@ -43,7 +44,7 @@ def _batch_csv(catalogue: list[dict[str, Any]], path: Path, tag: str) -> None:
         w = csv.DictWriter(fh, fieldnames=list(data))
         w.writeheader()
         for n in range(1, ROWS + 1):
-            w.writerow({**data, name: f"{data[name]}{tag}第{n}分公司"})
+            w.writerow({**licence_row(catalogue, tag, n), name: f"{data[name]}{tag}第{n}分公司"})
 
 
 def _args(csv_file: Path, out_dir: Path, workers: int = 2) -> list[str]:

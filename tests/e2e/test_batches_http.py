@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import Server, example
+from .conftest import Server, example, licence_row
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,8 @@ def _csv(catalogue: list[dict[str, Any]], n: int, bad: set[int], tag: str) -> by
     w = csv.DictWriter(buf, fieldnames=list(data))
     w.writeheader()
     for row in range(1, n + 1):
-        w.writerow({**data, name: "" if row in bad else f"{data[name]}{tag}第{row}分公司"})
+        values = licence_row(catalogue, f"http/{tag}", row)
+        w.writerow({**values, name: "" if row in bad else f"{data[name]}{tag}第{row}分公司"})
     return buf.getvalue().encode()
 
 
@@ -185,6 +186,9 @@ def test_idempotency_key_on_single_issuance(
             "/api/v1/certificates", headers={**auth, "Idempotency-Key": "has space"}, json=body
         )
         assert malformed.status_code == 422 and malformed.json()["detail"]["message"]["zh"]
-        # Without a key, the same request is a new certificate (as before).
+        # Without a key, the same request is a second licence for one company: refused, with
+        # the first one's id (one active licence per credit code).
         plain = c.post("/api/v1/certificates", headers=auth, json=body)
-        assert plain.status_code == 201 and plain.json()["id"] != first.json()["id"]
+        assert plain.status_code == 409, plain.text
+        assert plain.json()["detail"]["code"] == "ALREADY_ISSUED"
+        assert plain.json()["detail"]["existing_id"] == first.json()["id"]

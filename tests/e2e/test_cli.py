@@ -20,6 +20,7 @@ from .conftest import (
     example,
     issue_batch_args,
     licence_name_field,
+    licence_row,
     make_deployment,
 )
 
@@ -170,7 +171,8 @@ def test_issue_batch_from_csv(
         w = csv.DictWriter(fh, fieldnames=list(data))
         w.writeheader()
         for n in range(12):
-            w.writerow({**data, name_field: f"{data[name_field]}第{n}分公司"})
+            row = licence_row(catalogue, "cli-batch", n)
+            w.writerow({**row, name_field: f"{data[name_field]}第{n}分公司"})
     out_dir = tmp_path / "out"
     r = cli_dep.cli(*issue_batch_args(csv_file, out_dir, "--json", workers=2))
     assert r.returncode == 0, r.stderr

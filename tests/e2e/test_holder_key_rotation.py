@@ -75,7 +75,8 @@ def test_rotation_keeps_old_certificates_found_until_the_rekey(
 
     rt = _runtime(home)
     try:
-        after = _issue(rt, data)
+        # The same holder's other qualification (another level: not a duplicate).
+        after = _issue(rt, {**data, "level": "四级/中级工"})
         new_digest = _digest_of(rt, after)
         # New certificates get the new key's digest; the old keeps its own.
         assert new_digest != old_digest

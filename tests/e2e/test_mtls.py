@@ -23,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from certificates.audit.log import AuditEvent
 from certificates.home import Home
+from tests.distinct import distinct
 from verify_api.runtime import open_runtime
 
 from .conftest import CLI, Deployment, Server, free_port, make_deployment, server_log, stop_server
@@ -100,7 +101,9 @@ class TlsWorld:
 
     def issue(self, c: httpx.Client, headers: dict[str, str] | None = None) -> httpx.Response:
         return c.post(
-            "/api/v1/certificates", json={"type": PERMIT, "data": self.permit}, headers=headers
+            "/api/v1/certificates",
+            json={"type": PERMIT, "data": distinct(PERMIT, self.permit)},  # another each time
+            headers=headers,
         )
 
 

@@ -39,7 +39,10 @@ def test_a_postgres_restart_is_503_then_recovers(
         tmp_path_factory.mktemp("pg-restart") / "home", extra_env={"CERTLEDGER_DATABASE_URL": url}
     )
     catalogue = json.loads(dep.cli("types", "--json", check=True).stdout)
-    data = example(catalogue, "business-licence")
+
+    def data() -> dict[str, str]:
+        return example(catalogue, "business-licence")  # another company's each time
+
     server = start_server(dep)
     auth = dep.auth("market-regulation")
     statuses: list[int] = []
@@ -57,14 +60,14 @@ def test_a_postgres_restart_is_503_then_recovers(
     def issuer() -> None:
         with server.client() as c:
             while not stop.is_set():
-                key = uuid.uuid4().hex
+                key, body = uuid.uuid4().hex, data()
                 # Retried with the same key until answered: what a careful client does.
                 while True:
                     try:
                         r = c.post(
                             "/api/v1/certificates",
                             headers={**auth, "Idempotency-Key": key},
-                            json={"type": "business-licence", "data": data},
+                            json={"type": "business-licence", "data": body},
                         )
                     except httpx.TransportError:
                         time.sleep(0.2)
@@ -119,7 +122,7 @@ def test_a_postgres_restart_is_503_then_recovers(
             after = c.post(
                 "/api/v1/certificates",
                 headers=auth,
-                json={"type": "business-licence", "data": data},
+                json={"type": "business-licence", "data": data()},
             )
             assert after.status_code == 201, after.text
             issued["after"] = after.json()["id"]

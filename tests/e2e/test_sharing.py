@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import Server, example, server_log
+from .conftest import Server, server_log
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def test_lookup_under_an_agreement_is_audited(
     )
     client = json.loads(proc.stdout)
     verifier = {"Authorization": f"Bearer {client['token']}"}
-    holder = example(catalogue, "business-licence")["credit_code"]
+    holder = issued["data"]["credit_code"]
     until = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
     with server.client() as c:
         r = c.post(

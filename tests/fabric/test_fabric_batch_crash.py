@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CLI, ROOT, Deployment, example, issue_batch_args, licence_name_field
+from tests.e2e.conftest import (
+    CLI,
+    ROOT,
+    Deployment,
+    example,
+    issue_batch_args,
+    licence_name_field,
+    licence_row,
+)
 
 from .conftest import FabricNet
 
@@ -40,7 +48,8 @@ def test_kill_9_mid_batch_on_fabric_then_rerun(
         w = csv.DictWriter(fh, fieldnames=list(data))
         w.writeheader()
         for n in range(1, ROWS + 1):
-            w.writerow({**data, name: f"{data[name]}织网第{n}分公司"})
+            row = licence_row(catalogue, "fabric-crash", n)
+            w.writerow({**row, name: f"{data[name]}织网第{n}分公司"})
     with sqlite3.connect(dep.home / "certificates.db") as db:
         before = {i for (i,) in db.execute("SELECT id FROM certificates")}
     args = issue_batch_args(csv_file, out_dir, "--json", workers=2)

@@ -24,6 +24,7 @@ from certificates.caching import TTLCache
 from certificates.home import Home
 from certificates.store.database import Store
 from certificates.store.ledger_sync import load_checkpoint
+from ledger import LedgerRefused
 from ledger.interface import EventCheckpoint
 from tests.e2e.conftest import (
     Deployment,
@@ -33,7 +34,7 @@ from tests.e2e.conftest import (
     start_server,
     stop_server,
 )
-from tests.fabric.conftest import FabricNet, wait_until_anchoring_works
+from tests.fabric.conftest import FabricNet, probe_entry, wait_until_anchoring_works
 from verify_api.runtime import Runtime, open_runtime
 from verify_api.settings import ServiceSettings
 
@@ -245,3 +246,53 @@ def test_restart_resumes_from_the_checkpoint(
         assert len(places) == len(set(places))
     finally:
         second.close()
+
+
+def test_a_reissue_on_fabric_supersedes_and_the_follower_sees_it(
+    fabric_server: Server,
+    follower: Runtime,
+    catalogue: list[dict[str, Any]],
+    fabric_net: FabricNet,
+) -> None:
+    """The contract's uniqueness rule on the real network: a second licence for one credit
+    code is refused; a re-issue is the next version, and the superseded one is revoked by the
+    same transaction, which the follower applies from its peer's anchored event."""
+    data = example(catalogue, "business-licence")
+    auth = fabric_server.deployment.auth(ISSUER)
+    with fabric_server.client() as c:
+        first = c.post(
+            "/api/v1/certificates", headers=auth, json={"type": "business-licence", "data": data}
+        )
+        assert first.status_code == 201, first.text
+        old = first.json()["id"]
+        assert status_of(follower, old) == "active"
+        again = c.post(
+            "/api/v1/certificates", headers=auth, json={"type": "business-licence", "data": data}
+        )
+        assert again.status_code == 409, again.text
+        assert again.json()["detail"]["code"] == "ALREADY_ISSUED"
+        assert again.json()["detail"]["existing_id"] == old
+        r = c.post(
+            f"/api/v1/certificates/{old}/reissue",
+            headers=auth,
+            json={"data": {**data, "address": "更正后的住所"}},
+        )
+        assert r.status_code == 201, r.text
+        new = r.json()
+        assert new["supersedes"] == old and new["status"] == "active"
+    delay = wait_revoked(follower, old, timeout=5.0)
+    assert delay < 1.0, f"the follower saw the supersession after {delay:.2f} s"
+    assert status_of(follower, new["id"]) == "active"
+    with fabric_net.ledger(ISSUER) as ledger:
+        record = ledger.get(old)
+        assert record is not None and record.reason == f"superseded by {new['id']}"
+        assert [h.status for h in ledger.history(old)] == ["active", "revoked"]
+        # The contract refuses a second active licence on its own (no store in the way).
+        with sqlite3.connect(fabric_server.deployment.home / "certificates.db") as db:
+            (digest,) = db.execute(
+                "SELECT unique_digest FROM certificates WHERE id = ?", (new["id"],)
+            ).fetchone()
+        duplicate = dataclasses.replace(probe_entry(), unique_key=digest)
+        with pytest.raises(LedgerRefused) as refused:
+            ledger.anchor(ISSUER, [duplicate])
+        assert refused.value.code == "ALREADY_ISSUED" and new["id"] in refused.value.message

@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from tests.e2e.conftest import Deployment, Server
+from tests.distinct import distinct
+from tests.e2e.conftest import Deployment, Server, licence_row
 
 from .conftest import (
     DESKTOP,
@@ -70,8 +71,9 @@ def certificate_count(dep: Deployment) -> int:
 
 def fill_example(page: Any, catalogue: list[dict[str, Any]], code: str, **override: str) -> None:
     spec = next(t for t in catalogue if t["code"] == code)
+    example = distinct(code, spec["example"])  # another holder's each time
     for f in spec["fields"]:
-        value = override.get(f["name"], spec["example"].get(f["name"], ""))
+        value = override.get(f["name"], example.get(f["name"], ""))
         if f["kind"] == "enum":
             choice = next(
                 c["value"]
@@ -307,7 +309,10 @@ def test_the_same_form_sent_twice_issues_once(
     key = re.search(r'name="form_key" value="([^"]+)"', form)
     assert key is not None
     data = {
-        **next(t for t in web_catalogue if t["code"] == "business-licence")["example"],
+        **distinct(
+            "business-licence",
+            next(t for t in web_catalogue if t["code"] == "business-licence")["example"],
+        ),
         "company_type": "llc",
         "csrf": session_csrf(c),
         "form_key": key.group(1),
@@ -344,12 +349,13 @@ def test_issuing_by_keyboard_only(
         page.keyboard.press("Enter")  # one type for this agency: straight to its form
     assert page.locator("#issue-form").is_visible()
     spec = next(t for t in web_catalogue if t["code"] == "business-licence")
+    example = distinct("business-licence", spec["example"])  # a company of its own
     for f in spec["fields"]:
         tab_to(page, f"#f-{f['name']}")
         if f["kind"] == "enum":
             page.keyboard.press("ArrowDown")  # the first real choice
         else:
-            page.keyboard.type(spec["example"][f["name"]])
+            page.keyboard.type(example[f["name"]])
     tab_to(page, "#issue-form button[type=submit]")
     with page.expect_navigation() as nav:
         page.keyboard.press("Enter")
@@ -533,7 +539,7 @@ def _batch_csv(
     w = csv.writer(out)
     w.writerow(names)
     for i in range(1, rows + 1):
-        row = dict(spec["example"], name=f"批量示例{tag}{i}有限公司")
+        row = dict(licence_row(catalogue, f"console/{tag}", i), name=f"批量示例{tag}{i}有限公司")
         row.update(bad.get(i, {}))
         w.writerow([row[n] for n in names])
     return out.getvalue().encode("utf-8")

@@ -70,7 +70,7 @@ def issue_batch(
     try:
         batches = rt.batches()
         if not skip_invalid:
-            bad = batches.check(who, cert_type, content)
+            bad = batches.check(who, cert_type, content, batch_key=batch_key)
             if bad:
                 typer.secho(
                     f"error: {len(bad)} row(s) are invalid; nothing was issued "

@@ -407,9 +407,12 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             )
         except CertificateDataError as exc:
             return issue_form(request, lang, signed, ctype, values, exc.errors, status=422)
-        except BatchRefusal as exc:  # a malformed or reused form key
+        except BatchRefusal as exc:  # an active one in the way; a malformed or reused form key
             refusal = Message(exc.zh, exc.en)
-            return issue_form(request, lang, signed, ctype, values, status=422, messages=[refusal])
+            status = 409 if exc.code == "ALREADY_ISSUED" else 422
+            return issue_form(
+                request, lang, signed, ctype, values, status=status, messages=[refusal]
+            )
         except CertificateError as exc:
             status, refusal = await api_refusal(request, exc)
             return issue_form(
