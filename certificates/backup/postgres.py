@@ -121,7 +121,14 @@ class PostgresTools:
         with out.open("xb") as fh, tempfile.TemporaryFile() as errors:
             out.chmod(0o600)
             proc = subprocess.run(  # noqa: S603 (fixed program and arguments, no shell)
-                [str(program), "--format=plain", "--no-owner", "--no-privileges"],
+                [
+                    str(program),
+                    "--format=plain",
+                    "--no-owner",
+                    "--no-privileges",
+                    # Console sessions (where a version keeps them in the store): ephemeral.
+                    "--exclude-table-data=console_sessions",
+                ],
                 env=self._env(),
                 stdout=fh,
                 stderr=errors,

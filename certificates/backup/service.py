@@ -5,10 +5,11 @@ What is copied: the embedded ledger and a SQLite store, each with SQLite's onlin
 read transaction: a consistent snapshot while the service writes on), or the PostgreSQL store
 with ``pg_dump``; then every other file of the data directory: settings, the PKI (its keys are
 encrypted under the deployment's passphrase), the wrapped holder and data keys, trust roots.
-What is not: the browser consoles' sessions (``console-sessions.sqlite``: ephemeral, a restored
-deployment asks its users to log in again), the offline root CA directory beside the data
-directory (``<home>.root-ca``: it belongs on offline media, kept apart from the online data on
-purpose), and a Fabric network directory (its peers' ledgers are not copied by this version).
+What is not: the browser consoles' sessions (``console-sessions.sqlite``, or their table in the
+store, emptied on restore: ephemeral, a restored deployment asks its users to sign in again),
+the offline root CA directory beside the data directory (``<home>.root-ca``: it belongs on
+offline media, kept apart from the online data on purpose), and a Fabric network directory (its
+peers' ledgers are not copied by this version).
 
 The order, and why the restored pair of ledger and store is consistent
 ------------------------------------------------------------------------
@@ -63,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives import hashes
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from certificates.backup.errors import BackupError
@@ -100,6 +101,7 @@ _EXCLUDED_NOTE = (
     "fabric-network/: a Fabric network's peers and ledgers",
 )
 _UPDATE_CHUNK = 500
+_SESSIONS_TABLE = "console_sessions"
 
 
 @dataclass(frozen=True)
@@ -251,6 +253,7 @@ def _write_backup(
         entries.append(_entry(staging, staging / PG_DUMP, 0o600))
     else:
         _copy_sqlite(home.database, out / "certificates.db", "store")
+        _drop_sessions(out / "certificates.db")
         entries.append(_entry(staging, out / "certificates.db", 0o600))
     # 3. Then every other file of the data directory.
     skipped = _copy_files(home.root, out, staging, entries)
@@ -311,6 +314,17 @@ def _copy_sqlite(src: Path, dst: Path, what: str) -> None:
             "damaged: check it, then try again",
         )
     _fsync(dst)
+
+
+def _drop_sessions(copy: Path) -> None:
+    """The console sessions out of the store's copy (where a version keeps them there)."""
+    with contextlib.closing(sqlite3.connect(copy)) as conn:
+        if conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (_SESSIONS_TABLE,)
+        ).fetchone():
+            conn.execute(f"DELETE FROM {_SESSIONS_TABLE}")  # noqa: S608 (a constant)
+            conn.commit()
+            conn.execute("VACUUM")  # and their pages too
 
 
 def _copy_files(root: Path, out: Path, staging: Path, entries: list[FileEntry]) -> list[str]:
@@ -545,6 +559,7 @@ def _reconcile(home: Home, database_url: str | None) -> tuple[int, int, int, int
             statuses,
         )
         pending = sum(1 for _, state, _ in rows if state != ANCHORED) + len(set_pending)
+        _forget_sessions(store)
     except (SQLAlchemyError, LedgerError) as exc:
         raise BackupError(
             "failed",
@@ -556,6 +571,16 @@ def _reconcile(home: Home, database_url: str | None) -> tuple[int, int, int, int
         store.close()
         ledger.close()
     return len(rows), pending, len(set_pending), len(statuses)
+
+
+def _forget_sessions(store: Store) -> None:
+    """Console sessions kept in the store (where a version keeps them there) are not restored:
+    they are ephemeral, and a restored deployment has everyone sign in again."""
+    with store.session() as s:
+        conn = s.connection()
+        if inspect(conn).has_table(_SESSIONS_TABLE):
+            conn.execute(text(f"DELETE FROM {_SESSIONS_TABLE}"))  # noqa: S608 (a constant)
+        s.commit()
 
 
 def _update(store: Store, statement: str, params: Sequence[dict[str, Any]]) -> None:
