@@ -300,6 +300,11 @@ def test_restore_refuses_a_home_in_use_a_tampered_or_missing_backup(tmp_path: Pa
     dep.cli("backup", str(backup), check=True)
     proc = dep.cli("backup", str(backup))  # a backup never overwrites one
     _refused(proc, 5, "already exists", tmp_path / "home")
+    # On the Fabric ledger backend: refused, saying it is not implemented yet; nothing written.
+    fabric = tmp_path / "fabric-backup"
+    proc = dep.cli("backup", str(fabric), extra_env={"CERTLEDGER_LEDGER": "fabric"})
+    _refused(proc, 5, "not implemented yet", tmp_path / "home")
+    assert not fabric.exists() and not list(tmp_path.glob(".fabric-backup.partial-*"))
 
     # A home that is not empty: left as it was.
     busy = _restored(dep, tmp_path / "busy", None)
