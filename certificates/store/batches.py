@@ -107,6 +107,14 @@ class BatchItem:
         return f"BatchItem(row={self.row}, cert_id={self.cert_id!r})"
 
 
+_CLAIM = (
+    "UPDATE batch_jobs SET state = 'running', runner = :me, heartbeat = :now "
+    "WHERE id = :id AND state != 'done' AND "
+)
+_CLAIM_UNCLAIMED = _CLAIM + "runner IS NULL"
+_CLAIM_FROM = _CLAIM + "runner = :old"
+
+
 class BatchStore:
     def __init__(self, store: Store) -> None:
         self._store = store
@@ -158,12 +166,11 @@ class BatchStore:
     def claim(self, batch_id: str, runner: str, expected: str | None, now: float) -> bool:
         """Make ``runner`` the job's runner if its runner is still ``expected`` (compare and
         set: of two processes resuming at once, one wins)."""
+        # ``runner IS :old`` was SQLite's alone: PostgreSQL allows IS only before NULL, TRUE...
+        claim = _CLAIM_UNCLAIMED if expected is None else _CLAIM_FROM
         with self._store.session() as s:
             result = s.execute(
-                text(
-                    "UPDATE batch_jobs SET state = 'running', runner = :me, heartbeat = :now "
-                    "WHERE id = :id AND state != 'done' AND runner IS :old"
-                ),
+                text(claim),
                 {"me": runner, "now": now, "id": batch_id, "old": expected},
             )
             s.commit()

@@ -37,6 +37,7 @@ from signing import Secret, SigningError
 from verify_api.cli import common, reports
 from verify_api.cli.agreements import agreements_app
 from verify_api.cli.audit import audit_app
+from verify_api.cli.backup import register as register_backup
 from verify_api.cli.batch import register as register_batch
 from verify_api.cli.clients import clients_app
 from verify_api.cli.holder import holder_app
@@ -65,6 +66,7 @@ app.add_typer(network_app, name="network")
 app.add_typer(registry_app, name="registry")
 app.add_typer(holder_app, name="holder-key")
 register_batch(app)  # issue-batch (verify_api.cli.batch)
+register_backup(app)  # backup, restore (verify_api.cli.backup)
 
 
 @app.callback()
