@@ -16,6 +16,7 @@ from chaincode.contract import (
     init_registry,
     reinstate,
     revoke,
+    superseded_reason,
     suspend,
     unique_key,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "reinstate",
     "revoke",
     "revoke_agreement",
+    "superseded_reason",
     "suspend",
     "unique_key",
 ]

@@ -70,6 +70,12 @@ def cert_key(cert_id: str) -> str:
     return CERT_KEY_PREFIX + cert_id
 
 
+def superseded_reason(new_id: str) -> str:
+    """The revocation reason a re-issue writes on the certificate it supersedes: in both
+    languages, since every reader (a citizen's QR page in Chinese or English) shows it."""
+    return f"已由新版本 {new_id} 取代 / superseded by {new_id}"
+
+
 def unique_key(cert_type: str, digest: str) -> str:
     """State key of a uniqueness key: its value is the id of the last certificate anchored
     under it (active unless that certificate has been revoked since)."""
@@ -290,7 +296,7 @@ async def anchor_batch(stub: Stub, entries: Sequence[AnchorEntry]) -> list[Ancho
                     dataclasses.replace(
                         replaced,
                         status=CertStatus.REVOKED,
-                        reason=f"superseded by {cid}",
+                        reason=superseded_reason(cid),
                         version=replaced.version + 1,
                         updated_tx=tx_id,
                         updated_at=now,

@@ -24,6 +24,7 @@ from ledger.interface import (
     Ledger,
     LedgerRecord,
     TxReceipt,
+    superseded_reason,
     verify_inclusion,
 )
 from ledger.merkle import decode_write_leaf, encode_write_leaf
@@ -48,5 +49,6 @@ __all__ = [
     "TxReceipt",
     "decode_write_leaf",
     "encode_write_leaf",
+    "superseded_reason",
     "verify_inclusion",
 ]

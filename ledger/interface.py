@@ -26,6 +26,7 @@ from chaincode import (
     ProposalStatus,
     ProposalVersion,
     RegistryChange,
+    superseded_reason,
 )
 from chaincode.models import SealKeyPeriod
 from ledger.merkle import leaf_hash, verify_path
@@ -62,6 +63,7 @@ __all__ = [
     "SealKeyPeriod",
     "SealKeyRegistry",
     "TxReceipt",
+    "superseded_reason",
     "verify_inclusion",
 ]
 

@@ -273,6 +273,17 @@ class AgencyRecords:
         )
 
 
+def correction_values(store: Store, who: Principal, cert_id: str) -> tuple[str, dict[str, str]]:
+    """The type and stored field values of one of ``who``'s agency's certificates, as a
+    correction (re-issue) form starts from them. :raises CertificateNotFound: no such
+    certificate, or another agency's."""
+    row = store.get(cert_id)
+    if row is None or row.agency != who.agency:
+        raise CertificateNotFound
+    data = json.loads(store.reveal_data(row.id, row.data_json))
+    return row.cert_type, {str(k): str(v) for k, v in data.items()}
+
+
 def _display(spec: Any, value: FieldValue) -> DisplayValue:
     try:
         return display_value(spec, value)

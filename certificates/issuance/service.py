@@ -48,7 +48,15 @@ from certificates.types import (
     raw_values,
     validate_for,
 )
-from ledger import AnchorEntry, AnchorReceipt, Ledger, LedgerError, LedgerRefused, LedgerUnavailable
+from ledger import (
+    AnchorEntry,
+    AnchorReceipt,
+    Ledger,
+    LedgerError,
+    LedgerRefused,
+    LedgerUnavailable,
+    superseded_reason,
+)
 
 __all__ = ["Alongside", "BatchRowError", "BatchValidationError", "IssuanceService", "Issued"]
 
@@ -551,7 +559,7 @@ class IssuanceService:
         anchored = {r.cert_id for r in receipts}
         for row in part:
             if row.supersedes is not None and row.id in anchored:
-                self._store.set_status(row.supersedes, "revoked", f"superseded by {row.id}")
+                self._store.set_status(row.supersedes, "revoked", superseded_reason(row.id))
 
     def anchor_pending(self, limit: int = 5000) -> int:
         """Anchors certificates left pending (after a crash or a ledger outage). Returns count."""

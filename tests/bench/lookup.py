@@ -162,8 +162,14 @@ def _measured(server: int, load: Any) -> dict[str, float]:
 
 
 def run(
-    seconds: int, workers: int, certificates: int, connections: tuple[int, ...] = (16, 64)
+    seconds: int,
+    workers: int,
+    certificates: int,
+    connections: tuple[int, ...] = (16, 64),
+    *,
+    database_url: str | None = None,
 ) -> dict[str, Any]:
+    """``database_url``: the store (and so the audit log) on that PostgreSQL database."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: run `make install`")
     work = Path(tempfile.mkdtemp(prefix="certledger-bench-lookup-"))
@@ -175,6 +181,8 @@ def run(
         CERTLEDGER_PASSPHRASE=PASSPHRASE,
         CERTLEDGER_RATE_CLIENT="0",
     )
+    if database_url is not None:
+        env["CERTLEDGER_DATABASE_URL"] = database_url
     tokens = json.loads(_cli(env, "init", "--json", "--base-url", base))["tokens"]
     verifier = json.loads(
         _cli(

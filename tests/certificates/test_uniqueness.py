@@ -19,6 +19,7 @@ from certificates.sharing.clients import Principal
 from certificates.store.cipher import FieldCipher
 from certificates.store.database import Store
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError
+from ledger import superseded_reason
 from tests.certificates.test_batches import Env, _csv
 from tests.certificates.test_issuance import FakeProducer, registered_ledger
 from tests.distinct import distinct
@@ -75,11 +76,11 @@ def test_reissue_is_the_next_version_and_supersedes_on_the_ledger(env: Env) -> N
     assert new.cert_id.split("-")[4] == "02" and new.anchored
     old_record = env.ledger.inner.get(first.cert_id)
     assert old_record is not None and old_record.status == "revoked"
-    assert old_record.reason == f"superseded by {new.cert_id}"
+    assert old_record.reason == superseded_reason(new.cert_id)
     assert [h.status for h in env.ledger.inner.history(first.cert_id)] == ["active", "revoked"]
     old_row = env.store.get(first.cert_id)
     assert old_row is not None
-    assert (old_row.status, old_row.status_reason) == ("revoked", f"superseded by {new.cert_id}")
+    assert (old_row.status, old_row.status_reason) == ("revoked", superseded_reason(new.cert_id))
     # The new version now holds the key: a third certificate is refused naming it.
     with pytest.raises(AlreadyIssued) as err:
         env.issuance.issue_as(MR, BL.code, data)

@@ -66,7 +66,7 @@ def test_a_reissue_supersedes_the_active_one_in_one_transaction(platform: FakePl
     assert old is not None and new is not None
     assert (old.status, old.reason, old.version, old.updated_tx) == (
         CertStatus.REVOKED,
-        "superseded by C-0102",
+        cc.superseded_reason("C-0102"),
         2,
         tx,
     )

@@ -40,6 +40,7 @@ from .conftest import (
     example,
     issue_batch_args,
     licence_name_field,
+    licence_row,
     make_deployment,
 )
 
@@ -57,7 +58,8 @@ def _batch_csv(catalogue: list[dict[str, Any]], path: Path) -> None:
         w = csv.DictWriter(fh, fieldnames=list(data))
         w.writeheader()
         for n in range(1, ROWS + 1):
-            w.writerow({**data, name: f"{data[name]}备份第{n}分公司"})
+            row = licence_row(catalogue, f"backup/{path.stem}", n)
+            w.writerow({**row, name: f"{data[name]}备份第{n}分公司"})
 
 
 def _wait_for_pdfs(out_dir: Path, n: int, proc: subprocess.Popen[bytes]) -> int:

@@ -442,6 +442,71 @@ def test_another_agencys_certificate_cannot_be_opened(
 
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_correct_and_reissue_supersedes_the_old_version(
+    browser: Any,
+    web_server: Server,
+    web_catalogue: list[dict[str, Any]],
+    officer_token: str,
+    size: str,
+) -> None:
+    page = new_page(browser, SIZES[size])
+    sign_in(page, web_server, officer_token)
+    cert_id, link = issue_in_browser(page, web_server, web_catalogue)
+    deadline = time.monotonic() + 60
+    while (
+        httpx.get(f"{web_server.url}/api/v1/certificates/{cert_id}", timeout=10).json()["status"]
+        != "active"
+    ):  # a correction follows the version on the ledger
+        assert time.monotonic() < deadline, "not anchored in time"
+        time.sleep(0.2)
+    page.goto(f"{web_server.url}/agency/certificates/{cert_id}")
+    with page.expect_navigation():
+        page.click("#reissue")
+    # The form starts from the certificate as issued, and says what will happen.
+    assert cert_id in page.locator("h1").inner_text()
+    assert "取代" in page.locator(".lead").inner_text()
+    name = page.input_value("#f-name")
+    assert name and page.input_value("#f-credit_code")
+    check_page(page, f"reissue-form-{size}")
+    page.fill("#f-address", "北京市海淀区更正路1号")
+    with page.expect_navigation() as nav:
+        page.click("#issue-form button[type=submit]")
+    assert nav.value.status == 201, page.content()[:2000]
+    new_id = page.locator("#cert-id").inner_text().strip()
+    assert new_id.split("-")[:4] == cert_id.split("-")[:4] and new_id.split("-")[4] == "02"
+    assert cert_id in page.locator("#issued").inner_text()
+    check_page(page, f"reissued-{size}")
+    # The old paper's QR page: invalid, superseded by the new version, in the reason shown.
+    deadline = time.monotonic() + 60
+    while True:
+        old = httpx.get(f"{web_server.url}/api/v1/certificates/{cert_id}", timeout=10).json()
+        if old["status"] == "revoked":
+            break
+        assert time.monotonic() < deadline, old
+        time.sleep(0.2)
+    citizen = new_page(browser, SIZES[size])
+    assert citizen.goto(link).status == 200
+    verdict = citizen.locator("section.verdict")
+    assert verdict.get_attribute("data-verdict") == "INVALID"
+    assert new_id in citizen.locator("body").inner_text()
+    citizen.context.close()
+    # Changing the credit code is another company, not a correction: refused, nothing issued.
+    before = certificate_count_of(web_server)
+    page.goto(f"{web_server.url}/agency/certificates/{new_id}/reissue")
+    page.fill("#f-credit_code", distinct("business-licence", {"credit_code": ""})["credit_code"])
+    with page.expect_navigation() as nav:
+        page.click("#issue-form button[type=submit]")
+    assert nav.value.status == 422
+    assert "统一社会信用代码" in page.locator(".alert").first.inner_text()
+    assert certificate_count_of(web_server) == before
+    page.context.close()
+
+
+def certificate_count_of(server: Server) -> int:
+    return certificate_count(server.deployment)
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_revoke_with_confirmation_and_the_qr_page_shows_revoked(
     browser: Any,
     web_server: Server,

@@ -38,6 +38,7 @@ from certificates.issuance.records import (
     STATUSES,
     AgencyRecords,
     SearchQuery,
+    correction_values,
 )
 from certificates.issuance.refusals import BatchRefusal
 from certificates.types import CERTIFICATE_TYPES, CertificateDataError, CertificateType
@@ -351,18 +352,22 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         *,
         status: int = 200,
         messages: list[Message] | None = None,
+        reissue_of: str | None = None,
     ) -> HTMLResponse:
+        """The issue form, or with ``reissue_of`` the correction form of that certificate."""
         fields = form_fields(ctype, lang, values, errors)
         known = {f.name for f in ctype.fields}
         general = [Message(e.message_zh, e.message_en) for e in errors if e.field not in known]
+        here = f"{_PATH}/certificates/{reissue_of}/reissue" if reissue_of else None
         return page(
             request,
             "agency/issue_form.html",
             lang,
             signed,
             status=status,
-            switch_to=_switch(request, lang, f"{_PATH}/issue/{ctype.code}"),
+            switch_to=_switch(request, lang, here or f"{_PATH}/issue/{ctype.code}"),
             ctype=ctype,
+            reissue_of=reissue_of,
             fields=fields,
             # A fresh key per form shown: the browser's resend of one form issues once.
             form_key=secrets.token_urlsafe(24),
@@ -427,6 +432,86 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             switch_to=_switch(request, lang, f"{_PATH}/certificates/{issued.cert_id}"),
             ctype=ctype,
             issued=issued,
+        )
+
+    # -- correct (re-issue) ------------------------------------------------------------------
+
+    @router.get(f"{_PATH}/certificates/{{cert_id}}/reissue")
+    def reissue_get(request: Request, cert_id: str, lang: str = "zh") -> HTMLResponse:
+        lang = _lang(lang)
+        signed = signed_in(request)
+        if signed is None:
+            return sign_in_answer(request, lang)
+        cid = canonical_id(cert_id)
+        try:
+            if cid is None:
+                raise CertificateNotFound
+            code, values = correction_values(rt.store, signed.who, cid)
+        except CertificateNotFound:
+            return message(request, lang, signed, [_NOT_FOUND], 404, f"{_PATH}/certificates")
+        except ConfigurationError:
+            return message(request, lang, signed, [_NO_KEYS], 503)
+        ctype = CERTIFICATE_TYPES[code]
+        return issue_form(request, lang, signed, ctype, values, reissue_of=cid)
+
+    @router.post(f"{_PATH}/certificates/{{cert_id}}/reissue")
+    async def reissue_post(request: Request, cert_id: str) -> Response:
+        post = await signed_post(request)
+        if isinstance(post, HTMLResponse):
+            return post
+        fields, lang, signed = post
+        cid = canonical_id(cert_id)
+        if cid is None:
+            return message(request, lang, signed, [_NOT_FOUND], 404, f"{_PATH}/certificates")
+        try:
+            code, _stored = correction_values(rt.store, signed.who, cid)
+        except CertificateNotFound:
+            return message(request, lang, signed, [_NOT_FOUND], 404, f"{_PATH}/certificates")
+        ctype = CERTIFICATE_TYPES[code]
+        values = {f.name: str(fields.get(f.name) or "")[:4000] for f in ctype.fields}
+        data = {name: value for name, value in values.items() if value.strip()}
+        try:
+            issued = await run_in_threadpool(
+                functools.partial(rt.issuing().reissue_as, signed.who, cid, data)
+            )
+        except CertificateDataError as exc:
+            return issue_form(
+                request, lang, signed, ctype, values, exc.errors, status=422, reissue_of=cid
+            )
+        except BatchRefusal as exc:  # changed key, revoked, not yet on the ledger ...
+            status = {"NOT_FOUND": 404, "KEY_CHANGED": 422}.get(exc.code, 409)
+            return issue_form(
+                request,
+                lang,
+                signed,
+                ctype,
+                values,
+                status=status,
+                messages=[Message(exc.zh, exc.en)],
+                reissue_of=cid,
+            )
+        except CertificateError as exc:
+            status, refusal = await api_refusal(request, exc)
+            return issue_form(
+                request,
+                lang,
+                signed,
+                ctype,
+                values,
+                status=status,
+                messages=[refusal],
+                reissue_of=cid,
+            )
+        return page(
+            request,
+            "agency/issued.html",
+            lang,
+            signed,
+            status=201,
+            switch_to=_switch(request, lang, f"{_PATH}/certificates/{issued.cert_id}"),
+            ctype=ctype,
+            issued=issued,
+            supersedes=cid,
         )
 
     # -- find, open, change ----------------------------------------------------------------
@@ -553,6 +638,9 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             facts=facts,
             type_name=ctype.name_zh if lang == "zh" else ctype.name_en,
             actions=_ACTIONS.get(facts.summary.status, ()),
+            # A correction is the next version, for the current version of a type that has
+            # uniqueness fields (the service refuses the rest, with its reasons).
+            reissuable=bool(ctype.unique_by) and facts.summary.status in ("active", "suspended"),
             changed=changed,
             messages=messages or [],
             reason=reason,

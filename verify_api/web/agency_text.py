@@ -43,6 +43,12 @@ TEXT: dict[str, dict[str, str]] = {
         "open_pdf": "打开 PDF",
         "download_pdf": "下载 PDF",
         "issue_another": "再签发一份",
+        "reissue_title": "更正并补发",
+        "reissue_lead": "补发一个新版本（同一证照号，版本号加一），新版本登记到账本时，"
+        "{id} 即被注销并注明由新版本取代。统一社会信用代码等唯一性项目不能更改。",
+        "reissue_go": "补发新版本",
+        "reissue_link": "更正并补发……",
+        "reissued_lead": "新版本已签章并保存；登记到账本时，原证照 {id} 即注明由其取代。",
         "open_cert": "查看此证照",
         "batch_title": "批量签发（CSV 文件）",
         "batch_lead": "上传 UTF-8 编码的 CSV 文件：第一行为字段名，此后每行一份证照。",
@@ -182,6 +188,14 @@ TEXT: dict[str, dict[str, str]] = {
         "open_pdf": "Open PDF",
         "download_pdf": "Download PDF",
         "issue_another": "Issue another",
+        "reissue_title": "Correct and re-issue",
+        "reissue_lead": "Issues a new version (the same number, the next version); when it is on "
+        "the ledger, {id} is revoked as superseded by it. The fields that make a certificate "
+        "unique (such as the credit code) cannot change.",
+        "reissue_go": "Re-issue a new version",
+        "reissue_link": "Correct and re-issue…",
+        "reissued_lead": "The new version is sealed and stored; when it is on the ledger, {id} "
+        "is marked as superseded by it.",
         "open_cert": "Open this certificate",
         "batch_title": "Issue a batch (CSV file)",
         "batch_lead": "Upload a UTF-8 CSV file: field names in the first line, then one "
