@@ -285,7 +285,7 @@ def test_a_reissue_on_fabric_supersedes_and_the_follower_sees_it(
     assert status_of(follower, new["id"]) == "active"
     with fabric_net.ledger(ISSUER) as ledger:
         record = ledger.get(old)
-        assert record is not None and record.reason == superseded_reason(new['id'])
+        assert record is not None and record.reason == superseded_reason(new["id"])
         assert [h.status for h in ledger.history(old)] == ["active", "revoked"]
         # The contract refuses a second active licence on its own (no store in the way).
         with sqlite3.connect(fabric_server.deployment.home / "certificates.db") as db:
