@@ -136,6 +136,8 @@ def test_deployment_seals_with_an_enrolled_token_key(token: Path, tmp_path: Path
 
     def issue(name: str) -> Path:
         out = tmp_path / name
+        # Another permit each time (one active permit per licence number).
+        data.write_text(json.dumps(example(catalogue, "road-transport-permit")), "utf-8")
         proc = dep.issue_permit(data, out, extra_env=env)
         assert proc.returncode == 0, proc.stderr
         return out

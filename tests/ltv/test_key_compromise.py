@@ -11,12 +11,17 @@ from pathlib import Path
 import pytest
 
 from signing import read_seal_facts
+from tests.distinct import distinct
 from tests.e2e.conftest import Deployment, example, make_deployment
 
 pytestmark = pytest.mark.e2e
 
 
 def _issue(dep: Deployment, tmp: Path, n: int, data: Path) -> tuple[str, Path]:
+    # Another permit each time (one active permit per licence number).
+    fresh = tmp / f"permit-{n}.json"
+    fresh.write_text(json.dumps(distinct("road-transport-permit", json.loads(data.read_text()))))
+    data = fresh
     out = tmp / f"permit-{n}.pdf"
     proc = dep.issue_permit(data, out)
     assert proc.returncode == 0, proc.stderr
