@@ -11,6 +11,8 @@ import shutil
 import signal
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -48,6 +50,7 @@ from verify_api.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from certificates import Issued
+    from verify_api.runtime import Runtime
 
 app = typer.Typer(
     help="Electronic certificates sealed with agency seals and anchored on a ledger.",
@@ -209,22 +212,10 @@ def issue(
     """Issue one certificate: validate, render, seal, store and anchor."""
     values = _read_json(data)
     rt = common.runtime(keys=True)
-    try:
+    with _issuing(rt):
         issued = rt.issuing().issue_as(
             Principal.operator(agency), cert_type, values, idempotency_key=idempotency_key
         )
-    except CertificateDataError as exc:
-        typer.secho(
-            "error: the certificate data is invalid; nothing was issued", err=True, fg="red"
-        )
-        _print_data_errors(exc)
-        raise typer.Exit(common.EXIT_BAD_INPUT) from None
-    except BatchRefusal as exc:
-        common.fail(f"{exc.en} / {exc.zh}", common.EXIT_BAD_INPUT)
-    except CertificateError as exc:
-        common.fail(str(exc), common.EXIT_BAD_INPUT)
-    finally:
-        rt.close()
     _write_issued(issued, out, as_json)
 
 
@@ -241,8 +232,17 @@ def reissue(
     cid = common.parse_id(certificate)
     values = _read_json(data)
     rt = common.runtime(keys=True)
-    try:
+    with _issuing(rt):
         issued = rt.issuing().reissue_as(Principal.operator(agency), cid, values)
+    _write_issued(issued, out, as_json, supersedes=cid)
+
+
+@contextmanager
+def _issuing(rt: Runtime) -> Iterator[None]:
+    """Runs an issuance and closes ``rt``; a refusal exits non-zero with its reason (invalid
+    data field by field), nothing issued."""
+    try:
+        yield
     except CertificateDataError as exc:
         typer.secho(
             "error: the certificate data is invalid; nothing was issued", err=True, fg="red"
@@ -255,7 +255,6 @@ def reissue(
         common.fail(str(exc), common.EXIT_BAD_INPUT)
     finally:
         rt.close()
-    _write_issued(issued, out, as_json, supersedes=cid)
 
 
 def _write_issued(issued: Issued, out: Path, as_json: bool, supersedes: str | None = None) -> None:

@@ -19,6 +19,7 @@ import json
 import re
 import secrets
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -30,7 +31,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from certificates import BatchService, CertificateError, Principal, StatusChange
+from certificates import BatchService, CertificateError, Issued, Principal, StatusChange
 from certificates.agencies import AGENCIES
 from certificates.errors import CertificateNotFound, ConfigurationError
 from certificates.issuance.records import (
@@ -177,6 +178,16 @@ class _Change:
     action: str
     reason: str
     problem: Message | None
+
+
+# A refusal of the issue or correction form: its HTTP status (else 409, a conflict with what
+# is on record). Invalid form keys and changed uniqueness fields are the form's own errors.
+_REFUSAL_STATUS = {
+    "NOT_FOUND": 404,
+    "KEY_CHANGED": 422,
+    "BAD_IDEMPOTENCY_KEY": 422,
+    "IDEMPOTENCY_KEY_REUSED": 422,
+}
 
 
 def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
@@ -404,24 +415,50 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         data = {name: value for name, value in values.items() if value.strip()}
         form_key = str(fields.get("form_key") or "")[:64]
         key = f"agency-console:{form_key}" if form_key else None
+        issue = functools.partial(
+            rt.issuing().issue_as, signed.who, ctype.code, data, idempotency_key=key
+        )
+        return await issue_answer(request, lang, signed, ctype, values, issue)
+
+    async def issue_answer(
+        request: Request,
+        lang: str,
+        signed: _Signed,
+        ctype: CertificateType,
+        values: dict[str, str],
+        issue: Callable[[], Issued],
+        reissue_of: str | None = None,
+    ) -> Response:
+        """Runs ``issue`` (an issuance or a re-issue of ``reissue_of``): the issued page, or
+        the form again with the refusal's reasons."""
         try:
-            issued = await run_in_threadpool(
-                functools.partial(
-                    rt.issuing().issue_as, signed.who, ctype.code, data, idempotency_key=key
-                )
-            )
+            issued = await run_in_threadpool(issue)
         except CertificateDataError as exc:
-            return issue_form(request, lang, signed, ctype, values, exc.errors, status=422)
-        except BatchRefusal as exc:  # an active one in the way; a malformed or reused form key
-            refusal = Message(exc.zh, exc.en)
-            status = 409 if exc.code == "ALREADY_ISSUED" else 422
             return issue_form(
-                request, lang, signed, ctype, values, status=status, messages=[refusal]
+                request, lang, signed, ctype, values, exc.errors, status=422, reissue_of=reissue_of
+            )
+        except BatchRefusal as exc:  # an active one in the way, a changed key, a reused form key
+            return issue_form(
+                request,
+                lang,
+                signed,
+                ctype,
+                values,
+                status=_REFUSAL_STATUS.get(exc.code, 409),
+                messages=[Message(exc.zh, exc.en)],
+                reissue_of=reissue_of,
             )
         except CertificateError as exc:
             status, refusal = await api_refusal(request, exc)
             return issue_form(
-                request, lang, signed, ctype, values, status=status, messages=[refusal]
+                request,
+                lang,
+                signed,
+                ctype,
+                values,
+                status=status,
+                messages=[refusal],
+                reissue_of=reissue_of,
             )
         return page(
             request,
@@ -432,6 +469,7 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
             switch_to=_switch(request, lang, f"{_PATH}/certificates/{issued.cert_id}"),
             ctype=ctype,
             issued=issued,
+            supersedes=reissue_of,
         )
 
     # -- correct (re-issue) ------------------------------------------------------------------
@@ -470,49 +508,8 @@ def agency_router(rt: Runtime, auth: ClientAuth) -> APIRouter:
         ctype = CERTIFICATE_TYPES[code]
         values = {f.name: str(fields.get(f.name) or "")[:4000] for f in ctype.fields}
         data = {name: value for name, value in values.items() if value.strip()}
-        try:
-            issued = await run_in_threadpool(
-                functools.partial(rt.issuing().reissue_as, signed.who, cid, data)
-            )
-        except CertificateDataError as exc:
-            return issue_form(
-                request, lang, signed, ctype, values, exc.errors, status=422, reissue_of=cid
-            )
-        except BatchRefusal as exc:  # changed key, revoked, not yet on the ledger ...
-            status = {"NOT_FOUND": 404, "KEY_CHANGED": 422}.get(exc.code, 409)
-            return issue_form(
-                request,
-                lang,
-                signed,
-                ctype,
-                values,
-                status=status,
-                messages=[Message(exc.zh, exc.en)],
-                reissue_of=cid,
-            )
-        except CertificateError as exc:
-            status, refusal = await api_refusal(request, exc)
-            return issue_form(
-                request,
-                lang,
-                signed,
-                ctype,
-                values,
-                status=status,
-                messages=[refusal],
-                reissue_of=cid,
-            )
-        return page(
-            request,
-            "agency/issued.html",
-            lang,
-            signed,
-            status=201,
-            switch_to=_switch(request, lang, f"{_PATH}/certificates/{issued.cert_id}"),
-            ctype=ctype,
-            issued=issued,
-            supersedes=cid,
-        )
+        reissue = functools.partial(rt.issuing().reissue_as, signed.who, cid, data)
+        return await issue_answer(request, lang, signed, ctype, values, reissue, reissue_of=cid)
 
     # -- find, open, change ----------------------------------------------------------------
 
