@@ -198,3 +198,51 @@ def test_issue_batch_from_csv(
     assert bad.returncode >= 3
     assert "row 13" in bad.stderr and name_field in bad.stderr
     assert len(list(out_dir.glob("*.pdf"))) == before
+
+
+def test_a_second_permit_is_refused_and_reissue_supersedes(
+    cli_dep: Deployment, catalogue: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    proc, out = _issue(cli_dep, catalogue, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads(proc.stdout)["id"]
+    data = tmp_path / "data.json"
+    # The same licence number again: refused, naming the active permit, in both languages.
+    again = cli_dep.issue_permit(data, tmp_path / "again.pdf")
+    assert again.returncode == 4 and not (tmp_path / "again.pdf").exists()
+    assert first in again.stderr and "re-issue" in again.stderr and "补发" in again.stderr
+    assert "Traceback" not in again.stderr
+    # The correction: the next version of the number, superseding the first.
+    corrected = {**json.loads(data.read_text("utf-8")), "address": "广东省深圳市更正路2号"}
+    data.write_text(json.dumps(corrected, ensure_ascii=False), "utf-8")
+    done = cli_dep.cli(
+        "reissue",
+        first,
+        "--agency",
+        "transport",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "v2.pdf"),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    new = json.loads(done.stdout)
+    assert new["supersedes"] == first and new["id"].split("-")[4] == "02"
+    assert (tmp_path / "v2.pdf").read_bytes().startswith(b"%PDF")
+    old = json.loads(cli_dep.cli("status", first, "--json", check=True).stdout)
+    assert old["status"] == "revoked" and new["id"] in old["reason"]
+    assert cli_dep.cli("verify", str(out), "--json").returncode == 1  # the old paper: INVALID
+    assert cli_dep.cli("verify", str(tmp_path / "v2.pdf"), "--json").returncode == 0
+    # A superseded version is not re-issued again.
+    twice = cli_dep.cli(
+        "reissue",
+        first,
+        "--agency",
+        "transport",
+        "--data",
+        str(data),
+        "--out",
+        str(tmp_path / "v3.pdf"),
+    )
+    assert twice.returncode == 4 and "revoked" in twice.stderr
