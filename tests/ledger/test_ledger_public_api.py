@@ -27,6 +27,7 @@ def test_ledger_exports() -> None:
         "TxReceipt",
         "decode_write_leaf",
         "encode_write_leaf",
+        "superseded_reason",
         "verify_inclusion",
     ]
     for name in ledger.__all__:

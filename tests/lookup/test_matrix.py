@@ -35,6 +35,23 @@ def _issue(world: World) -> str:
     return str(r.json()["id"])
 
 
+_REISSUE_DATA: dict[str, Any] = {}
+
+
+def _to_reissue(world: World) -> str:
+    """A new certificate to correct; its data is kept for the body (the same holder and
+    qualification: a correction keeps the uniqueness key)."""
+    data = distinct(CTYPE, CERTIFICATE_TYPES[CTYPE].example)
+    r = world.client.post(
+        "/api/v1/certificates",
+        json={"type": CTYPE, "data": data},
+        headers=world.auth(OWNER, "issuer"),
+    )
+    assert r.status_code == 201, r.text
+    _REISSUE_DATA["data"] = {**data, CERTIFICATE_TYPES[CTYPE].holder_name_field: "王更正"}
+    return f"/api/v1/certificates/{r.json()['id']}/reissue"
+
+
 def _suspended(world: World) -> str:
     cert_id = _issue(world)
     r = world.client.post(
@@ -102,6 +119,8 @@ ENDPOINTS: dict[str, Call] = {
         lambda w: f"/api/v1/certificates/{_suspended(w)}/reinstate",
         lambda w: {"reason": "matrix test"},
     ),
+    # The path is built first (test_authorisation_matrix), so the body has its data.
+    "reissue": ("POST", _to_reissue, lambda w: {"data": _REISSUE_DATA["data"]}),
     "lookup": (
         "GET",
         lambda w: (
@@ -171,7 +190,7 @@ for _ep in ENDPOINTS:
     EXPECTED[(_ep, "anonymous")] = (401, 401)
     EXPECTED[(_ep, "bad-token")] = (401, 401)
 for _role in ("issuer", "verifier", "admin"):
-    for _ep in ("issue", "pdf", "revoke", "suspend", "reinstate"):
+    for _ep in ("issue", "pdf", "revoke", "suspend", "reinstate", "reissue"):
         EXPECTED[(_ep, _role)] = (403, 403)
     for _ep in ("agreement-create", "agreement-revoke"):
         EXPECTED[(_ep, _role)] = (403, 403)
@@ -194,6 +213,7 @@ EXPECTED[("pdf", "issuer")] = (200, 403)
 EXPECTED[("revoke", "issuer")] = (200, 403)
 EXPECTED[("suspend", "issuer")] = (200, 403)
 EXPECTED[("reinstate", "issuer")] = (200, 403)
+EXPECTED[("reissue", "issuer")] = (201, 404)  # another agency's answers as a missing one
 EXPECTED[("agreement-create", "issuer")] = (201, 403)
 EXPECTED[("agreement-revoke", "issuer")] = (200, 403)
 EXPECTED[("lookup", "verifier")] = (200, 403)  # foreign: no agreement
@@ -240,6 +260,7 @@ def test_matrix_covers_every_route(world: World) -> None:
         "/api/v1/certificates/{cert_id}/revoke",
         "/api/v1/certificates/{cert_id}/suspend",
         "/api/v1/certificates/{cert_id}/reinstate",
+        "/api/v1/certificates/{cert_id}/reissue",
         "/api/v1/lookup",
         "/api/v1/certificates/{cert_id}/details",
         "/api/v1/agreements",
