@@ -74,10 +74,6 @@ class Uniqueness:
         self._claims = UniqueClaims(store)
         self._key = holder_key
 
-    @property
-    def claims(self) -> UniqueClaims:
-        return self._claims
-
     def digest(self, ctype: CertificateType, value: ValidatedData) -> str | None:
         """The key digest a new certificate with ``value`` gets (None: no rule)."""
         key = ctype.unique_values(value.values)

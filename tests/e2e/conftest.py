@@ -3,6 +3,7 @@ free port, spoken to over HTTP."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -197,6 +198,22 @@ def licence_row(catalogue: list[dict[str, Any]], tag: str, n: int) -> dict[str, 
     for any other (a tag per test: the deployments of a session are shared)."""
     base = next(t for t in catalogue if t["code"] == "business-licence")["example"]
     return distinct("business-licence", base, stable_number(f"licence/{tag}/{n}"))
+
+
+def write_licence_csv(
+    catalogue: list[dict[str, Any]], path: Path, rows: int, *, tag: str, label: str
+) -> None:
+    """A business-licence batch file of ``rows`` companies (:func:`licence_row` under
+    ``tag``), each named after the example with ``label`` and its row number."""
+    name = licence_name_field(catalogue)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w: csv.DictWriter[str] | None = None
+        for n in range(1, rows + 1):
+            row = licence_row(catalogue, tag, n)
+            if w is None:
+                w = csv.DictWriter(fh, fieldnames=list(row))
+                w.writeheader()
+            w.writerow({**row, name: f"{row[name]}{label}第{n}分公司"})
 
 
 def field_of_kind(catalogue: list[dict[str, Any]], code: str, kind: str) -> str:

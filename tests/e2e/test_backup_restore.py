@@ -9,7 +9,6 @@ a backup that is not there: a non-zero exit, a message in Chinese and English, n
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import random
@@ -39,9 +38,8 @@ from .conftest import (
     Deployment,
     example,
     issue_batch_args,
-    licence_name_field,
-    licence_row,
     make_deployment,
+    write_licence_csv,
 )
 
 pytestmark = pytest.mark.e2e
@@ -53,13 +51,7 @@ States = Callable[[], dict[str, str]]  # certificate id -> state in the restored
 
 
 def _batch_csv(catalogue: list[dict[str, Any]], path: Path) -> None:
-    data, name = example(catalogue, "business-licence"), licence_name_field(catalogue)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(data))
-        w.writeheader()
-        for n in range(1, ROWS + 1):
-            row = licence_row(catalogue, f"backup/{path.stem}", n)
-            w.writerow({**row, name: f"{data[name]}备份第{n}分公司"})
+    write_licence_csv(catalogue, path, ROWS, tag=f"backup/{path.stem}", label="备份")
 
 
 def _wait_for_pdfs(out_dir: Path, n: int, proc: subprocess.Popen[bytes]) -> int:

@@ -25,11 +25,9 @@ from .conftest import (
     CRASHING_CLI,
     ROOT,
     Deployment,
-    example,
     issue_batch_args,
-    licence_name_field,
-    licence_row,
     make_deployment,
+    write_licence_csv,
 )
 
 pytestmark = pytest.mark.e2e
@@ -39,12 +37,7 @@ CHUNK = 20  # the batch service's rows per transaction (certificates.issuance.ba
 
 
 def _batch_csv(catalogue: list[dict[str, Any]], path: Path, tag: str) -> None:
-    data, name = example(catalogue, "business-licence"), licence_name_field(catalogue)
-    with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(data))
-        w.writeheader()
-        for n in range(1, ROWS + 1):
-            w.writerow({**licence_row(catalogue, tag, n), name: f"{data[name]}{tag}第{n}分公司"})
+    write_licence_csv(catalogue, path, ROWS, tag=tag, label=tag)
 
 
 def _args(csv_file: Path, out_dir: Path, workers: int = 2) -> list[str]:

@@ -22,10 +22,8 @@ from tests.e2e.conftest import (
     CLI,
     ROOT,
     Deployment,
-    example,
     issue_batch_args,
-    licence_name_field,
-    licence_row,
+    write_licence_csv,
 )
 
 from .conftest import FabricNet
@@ -42,14 +40,8 @@ def test_kill_9_mid_batch_on_fabric_then_rerun(
     tmp_path: Path,
 ) -> None:
     dep, env = fabric_deployment, fabric_net.env()
-    data, name = example(catalogue, "business-licence"), licence_name_field(catalogue)
     csv_file, out_dir = tmp_path / "licences.csv", tmp_path / "out"
-    with csv_file.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(data))
-        w.writeheader()
-        for n in range(1, ROWS + 1):
-            row = licence_row(catalogue, "fabric-crash", n)
-            w.writerow({**row, name: f"{data[name]}织网第{n}分公司"})
+    write_licence_csv(catalogue, csv_file, ROWS, tag="fabric-crash", label="织网")
     with sqlite3.connect(dep.home / "certificates.db") as db:
         before = {i for (i,) in db.execute("SELECT id FROM certificates")}
     args = issue_batch_args(csv_file, out_dir, "--json", workers=2)
