@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from certificates.agencies import AGENCIES
@@ -155,7 +156,7 @@ class PublicService:
         seal = self._seal_of(view.id)
         if seal is None:
             return None
-        return PublicPage(view, self._verifier.report_for(seal))
+        return PublicPage(view, self._verifier.report_for(seal, described=_described(view)))
 
     def _seal_of(self, cert_id: str) -> SealReport | None:
         seal = self._seals.get(cert_id)
@@ -216,4 +217,9 @@ class PublicService:
         seal = self._seal_of(view.id)
         if seal is None:
             return None
-        return PublicPage(view, self._verifier.report_for(seal))
+        return PublicPage(view, self._verifier.report_for(seal, described=_described(view)))
+
+
+def _described(view: PublicView) -> tuple[str, str, datetime]:
+    """The store's facts about the certificate the page shows, handed to the verifier."""
+    return view.id, view.subject, view.issued_at

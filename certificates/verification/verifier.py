@@ -154,7 +154,16 @@ class Verifier:
         except VerifierBusyError:
             raise VerificationBusy("every verification worker is busy") from None
 
-    def report_for(self, seal: SealReport, *, now: datetime | None = None) -> VerificationReport:
+    def report_for(
+        self,
+        seal: SealReport,
+        *,
+        now: datetime | None = None,
+        described: tuple[str, str, datetime] | None = None,
+    ) -> VerificationReport:
+        """The verdict on a checked seal. ``described``: (id, subject, issued_at) the caller
+        already read from the store for this certificate, so the page the QR code opens does
+        not read the same row twice; used only when its id is the one the seal names."""
         now = now or self._clock()
         checks: list[Check] = []
         if not seal.seal_found:
@@ -202,12 +211,21 @@ class Verifier:
         checks.extend(self._ledger_checks(cert_id, seal, view, now.date()))  # step 4
         return VerificationReport(
             tuple(checks),
-            _summary(cert_id, view.record, self._describe(cert_id)),
+            _summary(cert_id, view.record, self._local_facts(cert_id, described)),
             self._ledger_summary(view.record, view.receipt),
             now,
         )
 
     # -- internals -----------------------------------------------------------------------------
+
+    def _local_facts(
+        self, cert_id: str, described: tuple[str, str, datetime] | None
+    ) -> tuple[str, datetime] | None:
+        # The id inside the sealed /Info decides which row describes the document: a caller's
+        # facts for any other id (a stored copy that names another certificate) are ignored.
+        if described is not None and described[0] == cert_id:
+            return described[1], described[2]
+        return self._describe(cert_id)
 
     def _ledger_view(self, cert_id: str) -> _LedgerView:
         try:

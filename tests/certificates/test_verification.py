@@ -194,3 +194,17 @@ def test_report_json_shape() -> None:
     assert set(body["ledger"]) == {"backend", "block", "tx_id", "anchored_at"}
     for c in body["checks"]:
         assert set(c) == {"code", "verdict", "message"} and set(c["message"]) == {"zh", "en"}
+
+
+def test_facts_handed_in_describe_only_the_certificate_the_seal_names() -> None:
+    v = Verifier(
+        trust_roots=(),
+        ledger=FakeLedger({CID: record()}),  # type: ignore[arg-type]
+        describe=lambda _id: ("store-read", NOW),
+        clock=lambda: NOW,
+    )
+    same = v.report_for(seal(), described=(CID, "handed-in", NOW))
+    assert same.certificate is not None and same.certificate.subject == "handed-in"
+    # Facts for another id (a stored copy naming another certificate) are not used.
+    other = v.report_for(seal(), described=("ZZ-OTHER", "handed-in", NOW))
+    assert other.certificate is not None and other.certificate.subject == "store-read"
